@@ -1,0 +1,149 @@
+"""The one backend interface the UI, the CLI and the instruments use.
+
+Backends are synchronous and thread-safe enough to be driven from one worker thread at a
+time; generation is a generator of :class:`TokenEvent` that stops early when ``cancel`` is
+set (and when closed). A backend knows nothing of widgets or sessions.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..core.errors import LoomError
+from ..core.tokens import Alt, Token
+
+
+class BackendError(LoomError):
+    """A failure with a one-line message fit to show a user (no traceback, no secrets)."""
+
+
+@dataclass
+class GenerationSettings:
+    """How to sample. ``logprobs_k`` is how many alternatives to keep per token."""
+
+    max_tokens: int = 64
+    n: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0 = no top-k truncation when sampling
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    logprobs_k: int = 20
+    chat: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GenerationSettings:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class Context:
+    """What to continue from.
+
+    ``text`` is the raw text; ``token_ids``, when given, is the exact tokenization to use
+    (model tokens keep their ids so a branch is not re-tokenized differently). In chat mode
+    ``text`` is the user's message and the backend applies the chat template.
+    """
+
+    text: str
+    token_ids: list[int] | None = None
+    chat: bool = False
+
+
+@dataclass
+class TokenEvent:
+    """One step of a generation: a token for completion ``index``, or its end."""
+
+    index: int
+    token: Token | None = None
+    finish_reason: str | None = None  # "length", "stop", "eos", "cancelled", "error"
+    error: str | None = None
+
+
+@dataclass
+class ScoreResult:
+    """Every token of a text with its logprob (None for the first without a prefix)."""
+
+    prefix_token_ids: list[int]
+    tokens: list[Token]
+    note: str | None = None  # e.g. why a server could not score
+
+
+@dataclass
+class Distribution:
+    """The next-token distribution at a point: top-k and, when known, exact entropy."""
+
+    top: list[Alt]
+    entropy: float | None
+    vocab_size: int | None
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    backend: str  # "local" or "api"
+    vocab_size: int | None = None
+    context_length: int | None = None
+    chat_template: bool = False
+    device: str | None = None
+    dtype: str | None = None
+    # Which distribution the logprobs are taken from ("raw" or "sampling").
+    dist: str = "raw"
+    # Max alternatives per token the backend can return (None = unlimited / full vocab).
+    max_logprobs: int | None = None
+    exact_entropy: bool = True
+    notes: list[str] = field(default_factory=list)
+
+
+ProgressCallback = Callable[[str, float | None], None]
+
+
+class Backend(ABC):
+    """A language model that can generate with logprobs and score text."""
+
+    @abstractmethod
+    def info(self) -> ModelInfo:
+        """Facts about the model (name, vocabulary size, context length, chat template)."""
+
+    @abstractmethod
+    def generate(
+        self,
+        context: Context,
+        settings: GenerationSettings,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[TokenEvent]:
+        """Stream ``settings.n`` continuations as token events.
+
+        Every completion ends with exactly one event with ``finish_reason`` set (and
+        ``token`` None). Tokens carry logprobs/top-k from the distribution that
+        ``info().dist`` names; their ``dist`` field says so.
+        """
+
+    @abstractmethod
+    def score(self, text: str, top_k: int = 20, prefix: Context | None = None) -> ScoreResult:
+        """Teacher-force ``text`` (after ``prefix`` if given) and return every token's numbers."""
+
+    @abstractmethod
+    def next_distribution(self, context: Context, top_k: int = 20) -> Distribution:
+        """The next-token distribution after ``context``."""
+
+    def next_distributions(
+        self, contexts: Sequence[Context], top_k: int = 20
+    ) -> list[Distribution]:
+        """Batched :meth:`next_distribution`; backends override to batch for real."""
+        return [self.next_distribution(c, top_k) for c in contexts]
+
+    def tokenize(self, text: str) -> list[int] | None:
+        """Token ids of ``text`` without special tokens (None if the backend cannot)."""
+        return None
+
+    def close(self) -> None:
+        """Release resources (connections, memory)."""

@@ -1,0 +1,395 @@
+"""The session tree: nodes holding segments of text or tokens, and the operations on them.
+
+A *branch* is the path from the root to a node; its full text is the join of the segments'
+bytes along that path. A *point* is ``(node_id, offset)``: ``offset`` counts tokens in a token
+segment and characters in a plain-text segment. Operations never destroy what a person or a
+model wrote: generating or editing inside a node splits it and adds a sibling.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import LoomError
+from .tokens import Token, decode, join_bytes
+
+ORIGINS = ("prompt", "model", "edit", "import")
+
+
+class TreeError(LoomError, ValueError):
+    """An operation that does not make sense on this tree (unknown node, bad offset...)."""
+
+
+@dataclass(slots=True, eq=False)
+class Node:
+    """One segment of text in the tree.
+
+    Exactly one of ``tokens`` (a model's tokens, or text that has been scored) and ``plain``
+    (text a person wrote or imported, with no probabilities) describes the segment.
+    """
+
+    id: str
+    parent: str | None = None
+    children: list[str] = field(default_factory=list)
+    origin: str = "prompt"
+    tokens: list[Token] | None = None
+    plain: str = ""
+    settings: dict[str, Any] | None = None
+    model: str | None = None
+    backend: str | None = None
+    created: float = field(default_factory=time.time)
+    modified: float | None = None
+    bookmark: bool = False
+    label: str | None = None
+    visited: bool = False
+    finish_reason: str | None = None
+    error: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_tokens(self) -> bool:
+        return self.tokens is not None
+
+    @property
+    def data(self) -> bytes:
+        """The segment's raw bytes."""
+        if self.tokens is not None:
+            return join_bytes(self.tokens)
+        return self.plain.encode("utf-8", "surrogatepass")
+
+    @property
+    def text(self) -> str:
+        """The segment's text (partial UTF-8 inside the segment shown as U+FFFD)."""
+        if self.tokens is not None:
+            return decode(join_bytes(self.tokens))
+        return self.plain
+
+    def __len__(self) -> int:
+        """Units in the segment: tokens, or characters of plain text."""
+        return len(self.tokens) if self.tokens is not None else len(self.plain)
+
+    def joint_logprob(self) -> float | None:
+        """Sum of the segment's token logprobs (None for plain text or unknown logprobs)."""
+        if not self.tokens:
+            return None
+        total = 0.0
+        for t in self.tokens:
+            if t.logprob is None:
+                return None
+            total += t.logprob
+        return total
+
+
+def new_id(existing: dict[str, Node] | None = None) -> str:
+    """A short random node id, unique within ``existing``."""
+    while True:
+        nid = secrets.token_hex(5)
+        if existing is None or nid not in existing:
+            return nid
+
+
+@dataclass(eq=False)
+class Session:
+    """A tree of nodes, the node being looked at, and free-form metadata."""
+
+    nodes: dict[str, Node]
+    root_id: str
+    current_id: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ creation
+    @classmethod
+    def new(cls, prompt: str = "", **meta: Any) -> Session:
+        """An empty session: an empty root, and the prompt as its first child if given."""
+        root = Node(id=new_id(), origin="prompt")
+        session = cls(nodes={root.id: root}, root_id=root.id, current_id=root.id)
+        session.meta.update({"created": time.time(), **meta})
+        if prompt:
+            node = session.add_child(root.id, plain=prompt, origin="prompt")
+            session.current_id = node.id
+        return session
+
+    # ------------------------------------------------------------------ lookup
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self.nodes
+
+    def node(self, node_id: str) -> Node:
+        try:
+            return self.nodes[node_id]
+        except KeyError:
+            raise TreeError(f"no node with id {node_id!r}") from None
+
+    @property
+    def root(self) -> Node:
+        return self.nodes[self.root_id]
+
+    @property
+    def current(self) -> Node:
+        return self.nodes[self.current_id]
+
+    def parent(self, node_id: str) -> Node | None:
+        pid = self.node(node_id).parent
+        return None if pid is None else self.nodes[pid]
+
+    def children(self, node_id: str) -> list[Node]:
+        return [self.nodes[c] for c in self.node(node_id).children]
+
+    def siblings(self, node_id: str) -> list[Node]:
+        """The node and its siblings, in order (just the node for the root)."""
+        parent = self.parent(node_id)
+        if parent is None:
+            return [self.node(node_id)]
+        return [self.nodes[c] for c in parent.children]
+
+    def sibling(self, node_id: str, step: int) -> Node:
+        """The sibling ``step`` places away, wrapping around."""
+        sibs = self.siblings(node_id)
+        idx = next(i for i, n in enumerate(sibs) if n.id == node_id)
+        return sibs[(idx + step) % len(sibs)]
+
+    def path(self, node_id: str) -> list[Node]:
+        """Nodes from the root to ``node_id``, inclusive."""
+        out: list[Node] = []
+        nid: str | None = node_id
+        seen: set[str] = set()
+        while nid is not None:
+            if nid in seen:
+                raise TreeError("cycle in parent links")
+            seen.add(nid)
+            node = self.node(nid)
+            out.append(node)
+            nid = node.parent
+        out.reverse()
+        return out
+
+    def depth(self, node_id: str) -> int:
+        return len(self.path(node_id)) - 1
+
+    def branch_bytes(self, node_id: str) -> bytes:
+        """The raw bytes of the branch ending at ``node_id``."""
+        return b"".join(n.data for n in self.path(node_id))
+
+    def branch_text(self, node_id: str) -> str:
+        """The full text of the branch ending at ``node_id``.
+
+        Bytes are joined across segments before decoding, so a character split between
+        two tokens or two nodes comes out whole.
+        """
+        return decode(self.branch_bytes(node_id))
+
+    def leaves(self, under: str | None = None) -> list[Node]:
+        """Leaves of the tree (or of the subtree ``under``), in depth-first order."""
+        return [n for n in self.walk(under) if not n.children]
+
+    def walk(self, under: str | None = None) -> Iterator[Node]:
+        """Depth-first, pre-order walk (iterative: deep trees are fine)."""
+        stack = [under or self.root_id]
+        while stack:
+            node = self.nodes[stack.pop()]
+            yield node
+            stack.extend(reversed(node.children))
+
+    def bookmarks(self) -> list[Node]:
+        return [n for n in self.walk() if n.bookmark]
+
+    def descend(self, node_id: str) -> Node:
+        """Follow the most recently created child down to a leaf."""
+        node = self.node(node_id)
+        while node.children:
+            node = max(self.children(node.id), key=lambda n: n.created)
+        return node
+
+    # ------------------------------------------------------------------ mutation
+    def _touch(self, node: Node) -> None:
+        node.modified = time.time()
+
+    def add_child(
+        self,
+        parent_id: str,
+        *,
+        tokens: Sequence[Token] | None = None,
+        plain: str = "",
+        origin: str = "model",
+        settings: dict[str, Any] | None = None,
+        model: str | None = None,
+        backend: str | None = None,
+        **extra: Any,
+    ) -> Node:
+        """Add a node under ``parent_id`` (at the end of its children)."""
+        if origin not in ORIGINS:
+            raise TreeError(f"unknown origin {origin!r}")
+        parent = self.node(parent_id)
+        node = Node(
+            id=new_id(self.nodes),
+            parent=parent.id,
+            origin=origin,
+            tokens=list(tokens) if tokens is not None else None,
+            plain=plain,
+            settings=dict(settings) if settings else None,
+            model=model,
+            backend=backend,
+            **extra,
+        )
+        self.nodes[node.id] = node
+        parent.children.append(node.id)
+        return node
+
+    def split(self, node_id: str, offset: int) -> Node:
+        """Make ``offset`` a node boundary and return the node that ends there.
+
+        The head keeps the id, the parent and everything said about the node; a new tail node
+        takes the rest of the segment and the old children. Offset 0 returns the parent (the
+        root gets a new empty parent); offset == len(node) returns the node unchanged.
+        """
+        node = self.node(node_id)
+        if not 0 <= offset <= len(node):
+            raise TreeError(f"offset {offset} outside node {node_id} of length {len(node)}")
+        if offset == len(node):
+            return node
+        if offset == 0:
+            if node.parent is not None:
+                return self.nodes[node.parent]
+            new_root = Node(id=new_id(self.nodes), origin="prompt", children=[node.id])
+            self.nodes[new_root.id] = new_root
+            node.parent = new_root.id
+            self.root_id = new_root.id
+            return new_root
+        tail = Node(
+            id=new_id(self.nodes),
+            parent=node.id,
+            children=node.children,
+            origin=node.origin,
+            settings=dict(node.settings) if node.settings else None,
+            model=node.model,
+            backend=node.backend,
+            created=node.created,
+            visited=node.visited,
+            finish_reason=node.finish_reason,
+            error=node.error,
+            meta={"split_from": node.id},
+        )
+        if node.tokens is not None:
+            tail.tokens = node.tokens[offset:]
+            node.tokens = node.tokens[:offset]
+        else:
+            tail.plain = node.plain[offset:]
+            node.plain = node.plain[:offset]
+        for cid in tail.children:
+            self.nodes[cid].parent = tail.id
+        node.children = [tail.id]
+        node.finish_reason = None
+        node.error = None
+        self.nodes[tail.id] = tail
+        if self.current_id == node.id:
+            self.current_id = tail.id
+        self._touch(node)
+        return node
+
+    def add_generation(
+        self,
+        node_id: str,
+        offset: int | None = None,
+        *,
+        settings: dict[str, Any] | None = None,
+        model: str | None = None,
+        backend: str | None = None,
+    ) -> Node:
+        """An empty model node under the point ``(node_id, offset)`` (end of node if None),
+        splitting the node there. Tokens are appended as they arrive."""
+        node = self.node(node_id)
+        head = self.split(node_id, len(node) if offset is None else offset)
+        return self.add_child(
+            head.id, tokens=[], origin="model", settings=settings, model=model, backend=backend
+        )
+
+    def append_tokens(self, node_id: str, tokens: Sequence[Token]) -> None:
+        node = self.node(node_id)
+        if node.tokens is None:
+            raise TreeError(f"node {node_id} holds plain text, not tokens")
+        node.tokens.extend(tokens)
+
+    def edit(self, node_id: str, offset: int, new_text: str, *, origin: str = "edit") -> Node:
+        """Replace what follows ``(node_id, offset)`` on this branch with ``new_text``.
+
+        The new text becomes a new sibling of what followed; the original stays.
+        """
+        head = self.split(node_id, offset)
+        node = self.add_child(head.id, plain=new_text, origin=origin)
+        self.current_id = node.id
+        return node
+
+    def edit_branch(self, node_id: str, new_text: str) -> Node:
+        """Turn the branch ending at ``node_id`` into ``new_text`` with a new sibling node.
+
+        The edit starts at the unit (token or character) where the display text first
+        differs; everything after it becomes one new plain-text node. If nothing changed,
+        the node is returned unchanged.
+        """
+        units = list(self.units(node_id))
+        pos = 0
+        split_at: tuple[str, int] | None = None
+        for nid, off, text in units:
+            if not new_text.startswith(text, pos):
+                split_at = (nid, off)
+                break
+            pos += len(text)
+        if split_at is None:
+            if pos == len(new_text):
+                return self.node(node_id)
+            return self.edit(node_id, len(self.node(node_id)), new_text[pos:])
+        return self.edit(split_at[0], split_at[1], new_text[pos:])
+
+    def units(self, node_id: str) -> Iterator[tuple[str, int, str]]:
+        """``(node_id, offset, text)`` for every unit on the branch: each token, and each
+        plain-text segment as a whole (offset 0)."""
+        for node in self.path(node_id):
+            if node.tokens is not None:
+                for i, tok in enumerate(node.tokens):
+                    yield node.id, i, tok.text
+            elif node.plain:
+                for i, ch in enumerate(node.plain):
+                    yield node.id, i, ch
+
+    def delete(self, node_id: str) -> None:
+        """Delete a subtree. The root cannot be deleted. The current node moves to the
+        parent if it was inside the subtree."""
+        node = self.node(node_id)
+        if node.parent is None:
+            raise TreeError("the root cannot be deleted")
+        doomed = {n.id for n in self.walk(node_id)}
+        parent = self.nodes[node.parent]
+        parent.children.remove(node_id)
+        for nid in doomed:
+            del self.nodes[nid]
+        if self.current_id in doomed:
+            self.current_id = parent.id
+
+    def set_bookmark(self, node_id: str, on: bool = True) -> None:
+        self.node(node_id).bookmark = on
+
+    def set_label(self, node_id: str, label: str | None) -> None:
+        self.node(node_id).label = label or None
+
+    def goto(self, node_id: str) -> Node:
+        node = self.node(node_id)
+        node.visited = True
+        self.current_id = node_id
+        return node
+
+    # ------------------------------------------------------------------ summary
+    def stats(self) -> dict[str, Any]:
+        nodes = list(self.walk())
+        leaves = [n for n in nodes if not n.children]
+        models = sorted({n.model for n in nodes if n.model})
+        return {
+            "nodes": len(nodes),
+            "leaves": len(leaves),
+            "depth": max((self.depth(n.id) for n in leaves), default=0),
+            "tokens": sum(len(n.tokens) for n in nodes if n.tokens is not None),
+            "models": models,
+            "bookmarks": [n.id for n in nodes if n.bookmark],
+        }

@@ -1,0 +1,207 @@
+"""One engine drives generation for the CLI and the app: backend events into the tree.
+
+The CLI's verbs and the app's key presses both call :meth:`Engine.generate`, so there is one
+code path from a backend's token to a node. The engine knows nothing of widgets: it reports
+progress through callbacks, which the app turns into messages.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .backends.base import Backend, BackendError, Context, GenerationSettings, TokenEvent
+from .core.tokens import Alt, Token
+from .core.tree import Node, Session
+
+TokenCallback = Callable[[Node, Token], None]
+FinishCallback = Callable[[Node], None]
+
+
+@dataclass
+class GenerationResult:
+    nodes: list[Node]
+    head: Node
+    elapsed_s: float
+    tokens: int
+    cancelled: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def branch_context(session: Session, node_id: str, backend: Backend, chat: bool) -> Context:
+    """The context for continuing after ``node_id``.
+
+    Token segments that carry ids from this backend's model keep their ids, so the model
+    sees exactly what it produced; plain text is tokenized. If any segment cannot be turned
+    into ids, the backend gets the text alone and tokenizes it itself.
+    """
+    path = session.path(node_id)
+    text = session.branch_text(node_id)
+    model_name = backend.info().name
+    ids: list[int] = []
+    for node in path:
+        if node.tokens is not None and node.tokens and node.model == model_name and all(
+            t.token_id is not None for t in node.tokens
+        ):
+            ids.extend(t.token_id for t in node.tokens)  # type: ignore[misc]
+            continue
+        seg = node.text
+        if not seg:
+            continue
+        seg_ids = backend.tokenize(seg)
+        if seg_ids is None:
+            return Context(text=text, chat=chat)
+        ids.extend(seg_ids)
+    return Context(text=text, token_ids=ids if not chat else None, chat=chat)
+
+
+class Engine:
+    """Runs generations from points in a session's tree."""
+
+    def __init__(
+        self,
+        session: Session,
+        backend: Backend | None,
+        on_change: Callable[[Session], None] | None = None,
+    ) -> None:
+        self.session = session
+        self.backend = backend
+        self.on_change = on_change  # called after every finished generation or edit
+
+    def require_backend(self) -> Backend:
+        if self.backend is None:
+            raise BackendError(
+                "no model attached: this session is open for replay "
+                "(start loomtui with --model or --api-base to generate)"
+            )
+        return self.backend
+
+    def changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self.session)
+
+    def generate(
+        self,
+        node_id: str,
+        offset: int | None,
+        settings: GenerationSettings,
+        cancel: threading.Event | None = None,
+        on_token: TokenCallback | None = None,
+        on_finish: FinishCallback | None = None,
+    ) -> GenerationResult:
+        """Generate ``settings.n`` continuations from the point ``(node_id, offset)``.
+
+        Each continuation is a new child node of the point; tokens are appended as they
+        arrive, so a cancel or a failure keeps what was generated. A continuation that
+        produced nothing because of an error is kept as a visible failed node.
+        """
+        backend = self.require_backend()
+        info = backend.info()
+        session = self.session
+        head = session.split(node_id, len(session.node(node_id)) if offset is None else offset)
+        context = branch_context(session, head.id, backend, settings.chat)
+        record = settings.to_dict()
+        nodes = [
+            session.add_generation(head.id, settings=record, model=info.name, backend=info.backend)
+            for _ in range(settings.n)
+        ]
+        session.goto(nodes[0].id)
+        cancel = cancel or threading.Event()
+        start = time.perf_counter()
+        count = 0
+        errors: list[str] = []
+        events = backend.generate(context, settings, cancel)
+        try:
+            for ev in events:
+                node = nodes[ev.index]
+                if ev.token is not None:
+                    node.tokens.append(ev.token)  # type: ignore[union-attr]
+                    count += 1
+                    if on_token is not None:
+                        on_token(node, ev.token)
+                elif ev.finish_reason is not None:
+                    self._finish(node, ev)
+                    if ev.error:
+                        errors.append(ev.error)
+                    if on_finish is not None:
+                        on_finish(node)
+        except BackendError as exc:
+            errors.append(str(exc))
+            for node in nodes:
+                if node.finish_reason is None:
+                    self._finish(node, TokenEvent(0, finish_reason="error", error=str(exc)))
+        finally:
+            events_close = getattr(events, "close", None)
+            if events_close is not None:
+                events_close()
+            for node in nodes:
+                if node.finish_reason is None:
+                    node.finish_reason = "cancelled" if cancel.is_set() else "error"
+            self.changed()
+        return GenerationResult(
+            nodes=nodes,
+            head=head,
+            elapsed_s=time.perf_counter() - start,
+            tokens=count,
+            cancelled=cancel.is_set(),
+            errors=errors,
+        )
+
+    @staticmethod
+    def _finish(node: Node, ev: TokenEvent) -> None:
+        node.finish_reason = ev.finish_reason
+        if ev.error:
+            node.error = ev.error
+        elif not node.tokens and ev.finish_reason not in ("cancelled", "stop", "eos"):
+            node.error = "the model returned no tokens"
+
+    def pick(self, node_id: str, offset: int, alt: Alt) -> Node:
+        """Replace the token at ``(node_id, offset)`` with the alternative ``alt``.
+
+        The new token keeps the numbers of its position (the same top-k and entropy); it is
+        a new sibling of what followed, which stays. Returns the node holding the picked token.
+        """
+        session = self.session
+        node = session.node(node_id)
+        if node.tokens is None or not 0 <= offset < len(node.tokens):
+            raise ValueError("no token at that position")
+        original = node.tokens[offset]
+        token = Token(
+            text=alt.text,
+            bytes=alt.bytes,
+            token_id=alt.token_id,
+            logprob=alt.logprob,
+            top=original.top,
+            entropy=original.entropy,
+            dist=original.dist,
+        )
+        head = session.split(node_id, offset)
+        new = session.add_child(
+            head.id,
+            tokens=[token],
+            origin="edit",
+            model=node.model,
+            backend=node.backend,
+            settings={"picked_rank": _rank_of(original, alt)},
+        )
+        session.goto(new.id)
+        self.changed()
+        return new
+
+    def edit(self, node_id: str, offset: int, text: str) -> Node:
+        node = self.session.edit(node_id, offset, text)
+        self.changed()
+        return node
+
+
+def _rank_of(token: Token, alt: Alt) -> int | None:
+    for i, a in enumerate(token.top):
+        if a.token_id == alt.token_id and a.bytes == alt.bytes:
+            return i + 1
+    return None
