@@ -61,6 +61,61 @@ def branch_context(session: Session, node_id: str, backend: Backend, chat: bool)
     return Context(text=text, token_ids=ids if not chat else None, chat=chat)
 
 
+CONTEXT_POLICIES = ("refuse", "truncate")
+
+
+def fit_context(
+    context: Context, backend: Backend, settings: GenerationSettings
+) -> tuple[Context, int]:
+    """Apply ``settings.context_policy`` when the context does not fit the model's window.
+
+    Returns the context to use and how many of the oldest tokens were dropped. "refuse"
+    raises a one-line :class:`BackendError`; "truncate" keeps the newest tokens, leaving room
+    for ``max_tokens``. A backend that cannot count tokens, or a model with no known window,
+    is left to refuse on its own.
+    """
+    policy = settings.context_policy
+    if policy not in CONTEXT_POLICIES:
+        raise BackendError(f"unknown context policy {policy!r} (use refuse or truncate)")
+    limit = backend.info().context_length
+    if not limit:
+        return context, 0
+    ids = context.token_ids
+    if ids is None:
+        ids = backend.tokenize(context.text)
+        if ids is None:
+            return context, 0
+    if policy == "refuse":
+        if len(ids) >= limit:
+            raise BackendError(
+                f"the context is {len(ids)} tokens but the model's window is {limit}: "
+                "shorten the branch, or set the context policy to truncate "
+                "(--context-policy truncate) to drop the oldest tokens"
+            )
+        return context, 0
+    keep = limit - settings.max_tokens if settings.max_tokens < limit else limit // 2
+    if len(ids) <= keep:
+        return context, 0
+    # Find the shortest suffix of the text whose tokenization fits (binary search on chars).
+    text = context.text
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        n = len(backend.tokenize(text[mid:]) or ())
+        if n <= keep:
+            hi = mid
+        else:
+            lo = mid + 1
+    kept_text = text[lo:]
+    kept_ids = backend.tokenize(kept_text) or []
+    new = Context(
+        text=kept_text,
+        token_ids=None if context.token_ids is None else kept_ids,
+        chat=context.chat,
+    )
+    return new, len(ids) - len(kept_ids)
+
+
 class Engine:
     """Runs generations from points in a session's tree."""
 
@@ -69,10 +124,16 @@ class Engine:
         session: Session,
         backend: Backend | None,
         on_change: Callable[[Session], None] | None = None,
+        on_token: TokenCallback | None = None,
+        on_finish: FinishCallback | None = None,
     ) -> None:
         self.session = session
         self.backend = backend
         self.on_change = on_change  # called after every finished generation or edit
+        # Called for every token and finish of every generation, before the per-call
+        # callbacks (the session store journals them: a crash loses at most one token).
+        self.on_token = on_token
+        self.on_finish = on_finish
 
     def require_backend(self) -> Backend:
         if self.backend is None:
@@ -106,11 +167,15 @@ class Engine:
         session = self.session
         head = session.split(node_id, len(session.node(node_id)) if offset is None else offset)
         context = branch_context(session, head.id, backend, settings.chat)
+        context, dropped = fit_context(context, backend, settings)
         record = settings.to_dict()
         nodes = [
             session.add_generation(head.id, settings=record, model=info.name, backend=info.backend)
             for _ in range(settings.n)
         ]
+        if dropped:
+            for node in nodes:  # visible in info/the app: this continuation saw less
+                node.meta["context_truncated"] = dropped
         session.goto(nodes[0].id)
         cancel = cancel or threading.Event()
         start = time.perf_counter()
@@ -123,12 +188,16 @@ class Engine:
                 if ev.token is not None:
                     node.tokens.append(ev.token)  # type: ignore[union-attr]
                     count += 1
+                    if self.on_token is not None:
+                        self.on_token(node, ev.token)
                     if on_token is not None:
                         on_token(node, ev.token)
                 elif ev.finish_reason is not None:
                     self._finish(node, ev)
                     if ev.error:
                         errors.append(ev.error)
+                    if self.on_finish is not None:
+                        self.on_finish(node)
                     if on_finish is not None:
                         on_finish(node)
         except BackendError as exc:

@@ -34,6 +34,9 @@ class GenerationSettings:
     stop: list[str] = field(default_factory=list)
     logprobs_k: int = 20
     chat: bool = False
+    # A context longer than the model's window: "refuse" (a clear error) or "truncate"
+    # (drop the oldest tokens; the node records how many in meta["context_truncated"]).
+    context_policy: str = "refuse"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
+from ..core.display import safe_line
 from ..core.errors import LoomError
 
 #: verb -> (module under loomtui.cli, one-line help)
@@ -61,10 +63,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(args_list)
         return int(app_cmd.run(args) or 0)
     except LoomError as exc:
-        print(f"loomtui: {exc}", file=sys.stderr)
+        print(f"loomtui: {safe_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("loomtui: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        # Last resort: one line, no traceback (it could hold a key or model text).
+        if os.environ.get("LOOMTUI_DEBUG"):
+            raise
+        print(
+            f"loomtui: unexpected error: {type(exc).__name__}: {safe_line(str(exc), 300)} "
+            "(set LOOMTUI_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
+        return 2

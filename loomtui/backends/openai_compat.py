@@ -1,0 +1,491 @@
+"""The API backend: any OpenAI-compatible server (OpenAI, vLLM, llama.cpp, Ollama, ...).
+
+Completion mode (the loom's native raw continuation) sends ``logprobs`` as an integer clamped
+to the server's cap; chat mode sends ``logprobs: true`` with ``top_logprobs``. Responses in
+either logprob shape become :class:`Token` objects keyed by their true bytes
+(:mod:`.openai_dialects`). ``n`` continuations run concurrently when the server ignores
+``n``. Streaming is cancellable. The API key lives only in the HTTP client's headers: never
+in a repr, a session, an error message or a log.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.tokens import DIST_RAW, Token
+from .base import (
+    Backend,
+    BackendError,
+    Context,
+    Distribution,
+    GenerationSettings,
+    ModelInfo,
+    ScoreResult,
+    TokenEvent,
+)
+from .openai_caps import (
+    FAMILIES,
+    Capabilities,
+    family_from_models,
+    family_from_url,
+    model_meta,
+    normalise_base,
+    resolve_key,
+)
+from .openai_dialects import ByteResolver, RawToken, parse_choice_logprobs
+from .openai_http import HttpClient
+
+NO_PROMPT_SCORES = (
+    "this server cannot score prompt text (no echo with logprobs{why}); "
+    "only generated tokens carry probabilities"
+)
+NO_LOGPROBS = "the server returned no logprobs (does it support them for this model?)"
+
+
+@dataclass
+class _Request:
+    """One HTTP request of a generation: completions ``offset .. offset+n-1``."""
+
+    offset: int
+    n: int
+    seed: int | None
+
+
+class APIBackend(Backend):
+    """A model behind an OpenAI-compatible HTTP API."""
+
+    def __init__(
+        self,
+        api_base: str,
+        model: str,
+        caps: Capabilities,
+        api_key: str | None = None,
+        key_source: str = "OPENAI_API_KEY",
+    ) -> None:
+        self.api_base = api_base
+        self.model = model
+        self.caps = caps
+        self.http = HttpClient(api_base, api_key, key_source, timeout=caps.timeout)
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="loomtui-api")
+        # Prompt logprobs per text version: vLLM skips its prefix cache for them.
+        self._score_cache: dict[tuple[str, str, int], ScoreResult] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"APIBackend({self.api_base!r}, model={self.model!r}, server={self.caps.server!r})"
+
+    # -- facts ----------------------------------------------------------------------------
+
+    def info(self) -> ModelInfo:
+        notes = list(self.caps.notes)
+        notes.append(
+            "entropy is bounded, not exact: the API returns only the top "
+            f"{self.caps.max_logprobs} alternatives"
+        )
+        if self.caps.mode == "chat" or self.caps.supports_echo is False:
+            notes.append(NO_PROMPT_SCORES.format(why=self._no_echo_why()))
+        return ModelInfo(
+            name=self.model,
+            backend="api",
+            vocab_size=self.caps.vocab_size,
+            context_length=self.caps.context_length,
+            chat_template=True,
+            device=self.api_base,
+            dist=DIST_RAW,
+            max_logprobs=self.caps.max_logprobs,
+            exact_entropy=False,
+            notes=notes,
+        )
+
+    def _no_echo_why(self) -> str:
+        if self.caps.mode == "chat":
+            return " in chat mode"
+        return f" on {self.caps.server}" if self.caps.server != "unknown" else ""
+
+    def _k(self, k: int, chat: bool) -> int:
+        cap = min(self.caps.max_logprobs, 20) if chat else self.caps.max_logprobs
+        return max(0, min(int(k), cap))
+
+    def _is_chat(self, context: Context | None, settings: GenerationSettings | None) -> bool:
+        return bool(
+            self.caps.mode == "chat"
+            or (context is not None and context.chat)
+            or (settings is not None and settings.chat)
+        )
+
+    # -- request bodies --------------------------------------------------------------------
+
+    def _body(
+        self,
+        text: str,
+        settings: GenerationSettings,
+        chat: bool,
+        n: int,
+        seed: int | None,
+        stream: bool,
+    ) -> tuple[str, dict[str, Any]]:
+        k = self._k(settings.logprobs_k, chat)
+        body: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": settings.max_tokens,
+            "temperature": settings.temperature,
+            "top_p": settings.top_p,
+            "stream": stream,
+        }
+        if n != 1:
+            body["n"] = n
+        if seed is not None:
+            body["seed"] = seed
+        if settings.stop:
+            body["stop"] = list(settings.stop)
+        if settings.top_k and self.caps.supports_top_k:
+            body["top_k"] = settings.top_k
+        if chat:
+            body["messages"] = [{"role": "user", "content": text}]
+            body["logprobs"] = True
+            body["top_logprobs"] = k
+            path = "chat/completions"
+        else:
+            body["prompt"] = text
+            body["logprobs"] = k
+            path = "completions"
+        body.update(self.caps.extra_body)
+        return path, body
+
+    # -- generation -----------------------------------------------------------------------
+
+    def _plan(self, settings: GenerationSettings) -> list[_Request]:
+        """How to split ``n`` into requests: one if the server honours ``n``, else n."""
+        n = max(1, settings.n)
+        if n == 1 or self.caps.supports_n is not False:
+            return [_Request(0, n, settings.seed)]
+        # Separate requests with one seed would give n identical continuations.
+        return [
+            _Request(i, 1, None if settings.seed is None else settings.seed + i) for i in range(n)
+        ]
+
+    def generate(
+        self,
+        context: Context,
+        settings: GenerationSettings,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[TokenEvent]:
+        """Stream ``settings.n`` continuations; requests run concurrently on a thread pool."""
+        cancel = cancel or threading.Event()
+        stop = threading.Event()  # set on cancel and when the caller closes this generator
+        chat = self._is_chat(context, settings)
+        n = max(1, settings.n)
+        events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        running = 0
+        pending = self._plan(settings)
+        produced = 0
+        finished: set[int] = set()
+        first_error: str | None = None
+        retried_n = False
+
+        def launch(req: _Request) -> None:
+            nonlocal running
+            running += 1
+            self._pool.submit(self._run_request, context.text, settings, chat, req, stop, events)
+
+        for req in pending:
+            launch(req)
+        try:
+            while running:
+                try:
+                    kind, payload = events.get(timeout=0.05)
+                except queue.Empty:
+                    if cancel.is_set():
+                        stop.set()
+                    continue
+                if kind == "token":
+                    index, token = payload
+                    if index < n and index not in finished:
+                        produced += 1
+                        yield TokenEvent(index, token=token)
+                elif kind == "finish":
+                    index, reason, error = payload
+                    if index < n and index not in finished:
+                        finished.add(index)
+                        if error and first_error is None:
+                            first_error = error
+                        yield TokenEvent(index, finish_reason=reason, error=error)
+                elif kind == "done":
+                    req, seen, error = payload
+                    running -= 1
+                    if error is not None:
+                        first_error = first_error or error
+                        if produced == 0 and not finished:
+                            # Nothing generated at all: one clean error for the caller.
+                            stop.set()
+                            raise BackendError(error)
+                        for i in range(req.offset, req.offset + req.n):
+                            if i not in finished and i < n:
+                                finished.add(i)
+                                yield TokenEvent(i, finish_reason="error", error=error)
+                        continue
+                    missing = [i for i in range(req.offset, req.offset + req.n) if i not in seen]
+                    if missing and not stop.is_set() and not retried_n and req.n > 1:
+                        # The server ignored n (llama-cpp-python): fill the rest concurrently.
+                        retried_n = True
+                        self.caps.supports_n = False
+                        for j, i in enumerate(missing):
+                            seed = None if settings.seed is None else settings.seed + j + 1
+                            launch(_Request(i, 1, seed))
+                        continue
+                    for i in missing:
+                        if i not in finished and i < n:
+                            finished.add(i)
+                            reason = "cancelled" if stop.is_set() else "error"
+                            err = None if stop.is_set() else "the server returned no completion"
+                            yield TokenEvent(i, finish_reason=reason, error=err)
+            for i in range(n):
+                if i not in finished:
+                    finished.add(i)
+                    yield TokenEvent(i, finish_reason="cancelled" if cancel.is_set() else "error")
+        finally:
+            stop.set()
+
+    def _run_request(
+        self,
+        text: str,
+        settings: GenerationSettings,
+        chat: bool,
+        req: _Request,
+        stop: threading.Event,
+        events: queue.Queue,
+    ) -> None:
+        """One HTTP request; posts ("token"|"finish"|"done", ...) events to ``events``."""
+        seen: set[int] = set()
+        state: dict[int, _ChoiceState] = {}
+        k = self._k(settings.logprobs_k, chat)
+        try:
+            path, body = self._body(text, settings, chat, req.n, req.seed, self.caps.stream)
+            if self.caps.stream:
+                chunks: Iterator[dict[str, Any]] = self.http.stream_sse(
+                    path, body, self.model, stop
+                )
+            else:
+                chunks = iter([self.http.post_json(path, body, self.model, stop)])
+            for chunk in chunks:
+                for choice in chunk.get("choices") or []:
+                    if not isinstance(choice, dict):
+                        continue
+                    index = req.offset + int(choice.get("index", 0) or 0)
+                    seen.add(index)
+                    st = state.setdefault(index, _ChoiceState())
+                    for tok in st.feed(choice, k, chat):
+                        events.put(("token", (index, tok)))
+                    reason = choice.get("finish_reason")
+                    if reason:
+                        for tok in st.resolver.finish():
+                            events.put(("token", (index, tok)))
+                        st.closed = True
+                        error = NO_LOGPROBS if st.missing_logprobs else None
+                        events.put(("finish", (index, "error" if error else reason, error)))
+            for index, st in state.items():
+                if not st.closed:
+                    for tok in st.resolver.finish():
+                        events.put(("token", (index, tok)))
+                    if st.missing_logprobs:
+                        events.put(("finish", (index, "error", NO_LOGPROBS)))
+                    elif stop.is_set():
+                        events.put(("finish", (index, "cancelled", None)))
+                    else:
+                        events.put(("finish", (index, "stop", None)))
+            events.put(("done", (req, seen, None)))
+        except BackendError as exc:
+            for index, st in state.items():
+                for tok in st.resolver.finish():
+                    events.put(("token", (index, tok)))
+            if stop.is_set():
+                for index in state:
+                    events.put(("finish", (index, "cancelled", None)))
+                events.put(("done", (req, seen | set(state), None)))
+            else:
+                events.put(("done", (req, seen, self.http.redact(str(exc)))))
+        except Exception as exc:  # noqa: BLE001 - a worker must always report back
+            msg = self.http.redact(
+                f"unexpected answer from {self.api_base}: {type(exc).__name__}: {exc}"
+            )
+            events.put(("done", (req, seen, " ".join(msg.split())[:300])))
+
+    # -- scoring and distributions ---------------------------------------------------------
+
+    def score(self, text: str, top_k: int = 20, prefix: Context | None = None) -> ScoreResult:
+        """Prompt logprobs via ``echo``; where the server cannot, a note and no tokens."""
+        if self.caps.mode == "chat" or self.caps.supports_echo is False:
+            return ScoreResult([], [], note=NO_PROMPT_SCORES.format(why=self._no_echo_why()))
+        k = self._k(top_k, False)
+        before = prefix.text if prefix is not None else ""
+        key = (before, text, k)
+        with self._lock:
+            cached = self._score_cache.get(key)
+        if cached is not None:
+            return cached
+        body: dict[str, Any] = {
+            "model": self.model,
+            "prompt": before + text,
+            "max_tokens": 1,
+            "temperature": 0,
+            "echo": True,
+            "logprobs": k,
+            "stream": False,
+        }
+        body.update(self.caps.extra_body)
+        answer = self.http.post_json("completions", body, self.model)
+        choice = _first_choice(answer, self.api_base)
+        raw = parse_choice_logprobs(choice, k)
+        if not raw:
+            raise BackendError(NO_LOGPROBS)
+        resolver = ByteResolver()
+        tokens = resolver.feed(raw, choice.get("text") or "") + resolver.finish()
+        result = _split_prompt(tokens, before.encode("utf-8"), (before + text).encode("utf-8"))
+        with self._lock:
+            if len(self._score_cache) > 64:
+                self._score_cache.pop(next(iter(self._score_cache)))
+            self._score_cache[key] = result
+        return result
+
+    def next_distribution(self, context: Context, top_k: int = 20) -> Distribution:
+        """The next-token top-k from a one-token completion with logprobs."""
+        chat = self._is_chat(context, None)
+        settings = GenerationSettings(
+            max_tokens=1, n=1, temperature=0.0, logprobs_k=top_k, chat=chat
+        )
+        path, body = self._body(context.text, settings, chat, 1, None, stream=False)
+        answer = self.http.post_json(path, body, self.model)
+        raw = parse_choice_logprobs(_first_choice(answer, self.api_base), self._k(top_k, chat))
+        if not raw:
+            raise BackendError(NO_LOGPROBS)
+        return Distribution(
+            top=list(raw[0].token.top), entropy=None, vocab_size=self.caps.vocab_size
+        )
+
+    def next_distributions(
+        self, contexts: Sequence[Context], top_k: int = 20
+    ) -> list[Distribution]:
+        """One request per context, all at once."""
+        futures = [self._pool.submit(self.next_distribution, c, top_k) for c in contexts]
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.http.close()
+
+
+class _ChoiceState:
+    """Per-completion parsing state across stream chunks."""
+
+    def __init__(self) -> None:
+        self.resolver = ByteResolver()
+        self.closed = False
+        self.missing_logprobs = False
+
+    def feed(self, choice: dict[str, Any], k: int, chat: bool) -> list[Token]:
+        if chat:
+            delta = choice.get("delta") or choice.get("message") or {}
+            text = delta.get("content") if isinstance(delta, dict) else None
+        else:
+            text = choice.get("text")
+        raw = parse_choice_logprobs(choice, k)
+        if raw is None:
+            if text:
+                # Keep what was generated, unscored, and say why at the end.
+                self.missing_logprobs = True
+                data = text.encode("utf-8", "surrogatepass")
+                raw = [RawToken(Token(text=text, bytes=data, logprob=None), True)]
+            else:
+                raw = []
+        return self.resolver.feed(raw, text)
+
+
+def _first_choice(answer: dict[str, Any], where: str) -> dict[str, Any]:
+    choices = answer.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise BackendError(f"{where} answered without any choices")
+    return choices[0]
+
+
+def _split_prompt(tokens: list[Token], prefix: bytes, whole: bytes) -> ScoreResult:
+    """Split echoed tokens into the prefix's, the text's, and the generated one (dropped)."""
+    pos = 0
+    prefix_tokens: list[Token] = []
+    text_tokens: list[Token] = []
+    for tok in tokens:
+        if pos >= len(whole):
+            break  # the one generated token
+        end = pos + len(tok.bytes)
+        if end <= len(prefix) and prefix:
+            prefix_tokens.append(tok)
+        else:
+            text_tokens.append(tok)
+        pos = end
+    ids = [t.token_id for t in prefix_tokens]
+    prefix_ids = [i for i in ids if i is not None] if all(i is not None for i in ids) else []
+    return ScoreResult(prefix_token_ids=prefix_ids, tokens=text_tokens)
+
+
+def open_api_backend(
+    model: str | None = None,
+    api_base: str | None = None,
+    api_key_env: str | None = None,
+    profile: str | None = None,
+) -> APIBackend:
+    """An :class:`APIBackend` from command-line options and/or a config profile.
+
+    Explicit options beat the profile; detection (the URL, then ``/models``) fills what
+    neither says. An authentication failure here is reported at once, as one line.
+    """
+    from ..config import load_config
+
+    prof: dict[str, Any] = {}
+    if profile:
+        profiles = load_config().get("profiles") or {}
+        if profile not in profiles or not isinstance(profiles[profile], dict):
+            known = ", ".join(sorted(profiles)) or "none"
+            raise BackendError(f"no profile {profile!r} in the config (profiles: {known})")
+        prof = dict(profiles[profile])
+    base = api_base or prof.get("api_base")
+    if not base:
+        raise BackendError(f"profile {profile!r} has no api_base")
+    base = normalise_base(str(base))
+    key, source = resolve_key(api_key_env, prof)
+    caps = Capabilities()
+    family = prof.get("server") or family_from_url(base)
+    probe = HttpClient(base, key, source, timeout=float(prof.get("timeout", 10.0)))
+    models: dict[str, Any] = {}
+    try:
+        models = probe.get_json("models")
+    except BackendError as exc:
+        msg = str(exc)
+        # Authentication and "is it running" are worth failing on now; a server without
+        # /models (some proxies) is not.
+        if "authentication" in msg or "access denied" in msg or "cannot connect" in msg:
+            raise
+    finally:
+        probe.close()
+    family = family or family_from_models(models)
+    if family in FAMILIES:
+        caps.server = family
+        caps.override(FAMILIES[family])
+    caps.override(prof)
+    name = model or prof.get("model") or _first_model(models)
+    if not name:
+        raise BackendError(f"give --model: {base} lists no models")
+    vocab, ctx = model_meta(models, name)
+    caps.vocab_size = prof.get("vocab_size", vocab)
+    caps.context_length = prof.get("context_length", ctx)
+    return APIBackend(base, str(name), caps, api_key=key, key_source=source)
+
+
+def _first_model(models: dict[str, Any]) -> str | None:
+    for entry in models.get("data") or []:
+        if isinstance(entry, dict) and entry.get("id"):
+            return str(entry["id"])
+    return None

@@ -1,0 +1,51 @@
+"""Helpers the instrument verbs share: printing JSON, reading a session's branch."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+from ..backends.base import Backend, Context
+from ..core.errors import LoomError
+
+
+def _clean(value: Any) -> Any:
+    """JSON without NaN/Infinity (which strict parsers refuse): they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def print_json(data: dict[str, Any]) -> None:
+    json.dump(_clean(data), sys.stdout, ensure_ascii=False, indent=1)
+    sys.stdout.write("\n")
+
+
+def prompt_context(backend: Backend, text: str) -> Context:
+    """The prompt with its token ids when the backend can tokenize (exact paths need them)."""
+    ids = backend.tokenize(text)
+    return Context(text=text, token_ids=ids)
+
+
+def session_branch(path: str, node_id: str | None) -> tuple[Any, str]:
+    """Load a session and pick a node (the current one by default)."""
+    from ..core.sessionfile import load_session
+
+    session = load_session(path)
+    nid = node_id or session.current_id
+    if nid not in session:
+        raise LoomError(f"no node {nid!r} in {path}")
+    return session, nid
+
+
+def bar(share: float, width: int = 30) -> str:
+    """A horizontal bar with eighth-block resolution."""
+    eighths = round(max(0.0, min(1.0, share)) * width * 8)
+    full, part = divmod(eighths, 8)
+    return "█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")

@@ -1,0 +1,52 @@
+"""``loomtui compare``: one text scored under two models, token by token."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..core.display import visible
+from ..core.errors import LoomError
+from ..instruments.compare import compare
+from ._instr import print_json, session_branch
+from .common import add_model_args, backend_from_args
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_args(parser, multiple=True)
+    parser.add_argument("--text", default=None, help="the text to score")
+    parser.add_argument("--session", default=None, help="a session file: score a branch of it")
+    parser.add_argument("--node", default=None, help="the branch's last node (default: current)")
+    parser.add_argument("--top", type=int, default=10, help="disagreements to list")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    models = args.model or []
+    if len(models) != 2:
+        raise LoomError("give --model twice: the two models to compare")
+    if (args.text is None) == (args.session is None):
+        raise LoomError("give either --text or --session")
+    if args.text is not None:
+        text = args.text
+    else:
+        session, nid = session_branch(args.session, args.node)
+        text = session.branch_text(nid)
+    a = backend_from_args(args, models[0])
+    b = a if models[1] == models[0] and not args.api_base else backend_from_args(args, models[1])
+    cmp = compare(a, b, text)
+    if args.json:
+        print_json(cmp.to_json(args.top))
+        return 0
+    for side, label in ((cmp.a, "A"), (cmp.b, "B")):
+        ent = "n/a" if side.mean_entropy is None else f"{side.mean_entropy:.3f}"
+        print(
+            f"{label} {side.name}: total logprob {side.total_logprob:.3f} "
+            f"over {len(side.tokens)} tokens, mean entropy {ent}"
+        )
+    print("largest disagreements (logprob B - A):")
+    for s in cmp.disagreements(args.top):
+        kl = "" if s.kl is None else f"  KL {s.kl:.3f}"
+        print(f"  {visible(s.text)!r:>20}  {s.diff:+.3f}{kl}")
+    for note in cmp.notes:
+        print(f"note: {note}")
+    return 0

@@ -1,0 +1,53 @@
+"""``loomtui export SESSION``: a branch's full text (or every leaf's) to stdout or a file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..core.errors import LoomError
+from ..core.export import FORMATS, export
+from ..core.sessionfile import load_session
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("session", metavar="SESSION", help="a loomtui session or a loom file")
+    parser.add_argument(
+        "--node",
+        metavar="ID",
+        default=None,
+        help="the branch ending at this node (id or unique prefix; default: the current node)",
+    )
+    parser.add_argument(
+        "--all", action="store_true", help="every leaf's full text (under --node if given)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text (exact bytes), markdown (who wrote what), jsonl (one object per branch)",
+    )
+    parser.add_argument(
+        "-o", "--output", metavar="FILE", default=None, help="write to FILE instead of stdout"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    session = load_session(args.session)
+    data = export(session, args.format, args.node, args.all)
+    if args.output:
+        try:
+            with open(args.output, "wb") as fh:
+                fh.write(data)
+        except OSError as exc:
+            raise LoomError(f"{args.output}: cannot write ({exc.strerror})") from None
+        return 0
+    # Bytes, not str: partial UTF-8 and control characters reach the pipe unchanged.
+    out = getattr(sys.stdout, "buffer", None)
+    if out is None:
+        sys.stdout.write(data.decode("utf-8", "replace"))
+    else:
+        sys.stdout.flush()
+        out.write(data)
+        out.flush()
+    return 0

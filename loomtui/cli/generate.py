@@ -1,0 +1,165 @@
+"""``loomtui generate``: continuations of a prompt with every token's logprob and top-k.
+
+Generation goes through :class:`loomtui.engine.Engine`, the same path as the app. ``--json``
+prints the stable shape of :mod:`loomtui.backends.jsonout`; otherwise the completions are
+printed coloured by probability on a terminal (plain when piped). ``-o SESSION`` adds the
+prompt and its completions to a session file as a branch (creating the file if needed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..core.errors import LoomError
+from ..core.tokens import Token
+from ..core.tree import Node, Session
+from .common import add_model_args, add_sampling_args, backend_from_args, settings_from_args
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_args(parser)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prompt", metavar="TEXT", help="the text to continue")
+    source.add_argument("--prompt-file", metavar="F", help="read the prompt from a file")
+    add_sampling_args(parser)
+    parser.add_argument("-o", "--output", metavar="SESSION",
+                        help="add the result to this session file (created if needed)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def read_text(text: str | None, file: str | None, what: str) -> str:
+    """The text given inline, or read from a file (``-`` = stdin), as one-line errors."""
+    if text is not None:
+        return text
+    assert file is not None
+    if file == "-":
+        return sys.stdin.read()
+    try:
+        return Path(file).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LoomError(f"{what} file not found: {file}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LoomError(f"cannot read {what} file {file}: {exc}") from None
+
+
+def open_session(path: str | None) -> Session:
+    """The session at ``path`` (loaded, or new when the file does not exist yet)."""
+    if path is None or not Path(path).exists():
+        return Session.new()
+    from ..core.sessionfile import load_session
+
+    return load_session(path)
+
+
+def prompt_node(session: Session, prompt: str) -> Node:
+    """The root's plain-text child holding exactly ``prompt`` (added if there is none), so
+    another run of the same prompt adds alternates beside the earlier ones."""
+    for child in session.children(session.root_id):
+        if child.tokens is None and child.plain == prompt:
+            return child
+    return session.add_child(session.root_id, plain=prompt, origin="prompt")
+
+
+def run(args: argparse.Namespace) -> int:
+    store = None
+    if args.output:
+        from ..core.store import SessionStore
+
+        # Lock + journal: a second process is refused, a kill loses at most one token.
+        store = SessionStore.open(args.output)
+    try:
+        return _generate(args, store)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _generate(args: argparse.Namespace, store) -> int:  # type: ignore[no-untyped-def]
+    from ..backends.jsonout import dumps, generate_json, timing_json
+    from ..backends.sampling import check_settings
+    from ..engine import Engine
+
+    prompt = read_text(args.prompt, args.prompt_file, "prompt")
+    settings = settings_from_args(args)
+    check_settings(settings)
+    session = store.session if store is not None else Session.new()
+    start = time.perf_counter()
+    backend = backend_from_args(args)
+    load_s = getattr(backend, "load_s", None) or (time.perf_counter() - start)
+    info = backend.info()
+    node = prompt_node(session, prompt)
+    engine = store.engine(backend) if store is not None else Engine(session, backend)
+    result = engine.generate(node.id, None, settings)
+    if result.tokens == 0 and result.errors:
+        raise LoomError(result.errors[0])
+    if store is not None:
+        store.save()
+    stats = getattr(backend, "last_stats", None) or {}
+    completions = [(n.tokens or [], n.finish_reason) for n in result.nodes]
+    if args.json:
+        timing = timing_json(
+            load_s, stats.get("prefill_s"), stats.get("decode_s", result.elapsed_s),
+            result.tokens,
+        )
+        print(dumps(generate_json(
+            model=info.name, backend=info.backend, prompt=prompt,
+            prompt_token_ids=stats.get("prompt_token_ids"), completions=completions,
+            timing=timing,
+        )))
+        return 0
+    print_completions(prompt, completions)
+    return 0
+
+
+def styled_text(tokens: Sequence[Token], theme_name: str | None = None) -> object:
+    """A ``rich.text.Text`` of the tokens, each character coloured by the probability of the
+    token that completed it (bytes are joined first, so split characters come out whole)."""
+    from rich.style import Style
+    from rich.text import Text
+
+    from ..core.display import visible
+    from ..core.scale import load_theme
+
+    theme = load_theme(theme_name) if theme_name else load_theme()
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    out = Text()
+    for tok in tokens:
+        chars = decoder.decode(tok.bytes)
+        if not chars:
+            continue
+        bold, underline = theme.emphasis_for(tok.logprob)
+        out.append(visible(chars), style=Style(color=theme.color_for(tok.logprob),
+                                               bold=bold, underline=underline))
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        out.append(visible(tail))
+    return out
+
+
+def print_tokens(tokens: Sequence[Token]) -> None:
+    """Tokens coloured on a terminal, plain text when piped."""
+    from rich.console import Console
+
+    from ..core.display import visible
+    from ..core.tokens import decode, join_bytes
+
+    if not sys.stdout.isatty():
+        print(visible(decode(join_bytes(tokens))))
+        return
+    Console(highlight=False, soft_wrap=True).print(styled_text(tokens))
+
+
+def print_completions(
+    prompt: str, completions: Sequence[tuple[Sequence[Token], str | None]]
+) -> None:
+    from ..core.display import visible
+
+    print(visible(prompt))
+    for i, (tokens, reason) in enumerate(completions, 1):
+        print(f"--- completion {i}/{len(completions)} (finish: {reason}) ---")
+        print_tokens(tokens)

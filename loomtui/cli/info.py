@@ -1,0 +1,45 @@
+"""``loomtui info SESSION``: nodes, leaves, depth, tokens, models used, bookmarks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from ..core.display import visible
+from ..core.sessionfile import load_session
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("session", metavar="SESSION", help="a loomtui session or a loom file")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    session = load_session(args.session)
+    stats = session.stats()
+    stats["current"] = session.current_id
+    imported = session.meta.get("imported_from")
+    if imported:
+        stats["imported_from"] = imported
+    if args.json:
+        print(json.dumps(stats, ensure_ascii=True))
+        return 0
+    created = session.meta.get("created")
+    print(f"session     {visible(str(args.session), keep_newlines=False)}")
+    if isinstance(imported, str):
+        print(f"imported    from {visible(imported, keep_newlines=False)}")
+    if isinstance(created, (int, float)) and created > 0:
+        print(f"created     {time.strftime('%Y-%m-%d %H:%M', time.localtime(created))}")
+    print(f"nodes       {stats['nodes']}")
+    print(f"leaves      {stats['leaves']}")
+    print(f"depth       {stats['depth']}")
+    print(f"tokens      {stats['tokens']}")
+    models = ", ".join(visible(m, keep_newlines=False) for m in stats["models"]) or "-"
+    print(f"models      {models}")
+    marks = stats["bookmarks"]
+    print(f"bookmarks   {len(marks)}" + (f": {', '.join(marks[:10])}" if marks else ""))
+    if len(marks) > 10:
+        print(f"            ... and {len(marks) - 10} more")
+    print(f"current     {session.current_id}")
+    return 0

@@ -1,0 +1,41 @@
+"""``loomtui multiverse``: the top-k next tokens expanded to a depth, with path probabilities."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..core.display import visible
+from ..instruments.multiverse import Branch, expand
+from ._instr import print_json, prompt_context
+from .common import add_model_args, backend_from_args
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_args(parser)
+    parser.add_argument("--prompt", required=True, help="the text to expand from")
+    parser.add_argument("--depth", type=int, default=3, help="tokens deep (default 3)")
+    parser.add_argument("--top-k", type=int, default=4, help="tokens per level (default 4)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.depth < 1 or args.top_k < 1:
+        parser_error = "--depth and --top-k must be at least 1"
+        from ..core.errors import LoomError
+
+        raise LoomError(parser_error)
+    backend = backend_from_args(args)
+    mv = expand(backend, prompt_context(backend, args.prompt), args.depth, args.top_k)
+    if args.json:
+        print_json(mv.to_json())
+        return 0
+
+    def show(b: Branch, indent: int) -> None:
+        text = visible(b.path_bytes().decode("utf-8", "replace"))
+        print(f"{'  ' * indent}{b.prob:8.4%}  {text!s}   (p={b.alt.prob:.3f})")
+        for c in b.children:
+            show(c, indent + 1)
+
+    for b in mv.children:
+        show(b, 0)
+    return 0

@@ -1,0 +1,63 @@
+"""``loomtui probe``: a set of answers scored exactly as a distribution."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..core.display import visible
+from ..core.errors import LoomError
+from ..instruments.probe import RULE_DIGIT, RULE_NONE, RULE_TEXT, probe, range_candidates
+from ._instr import bar, print_json, prompt_context
+from .common import add_model_args, backend_from_args
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_args(parser)
+    parser.add_argument("--prompt", required=True)
+    parser.add_argument(
+        "--range",
+        nargs=2,
+        type=int,
+        metavar=("LO", "HI"),
+        help="numeric answers LO..HI (inclusive)",
+    )
+    parser.add_argument("--template", default=" {n}", help="answer text for {n} (default ' {n}')")
+    parser.add_argument("--candidates", default=None, help="answers separated by commas")
+    parser.add_argument(
+        "--end-rule",
+        choices=[RULE_DIGIT, RULE_NONE],
+        default=None,
+        help="digit (default for --range): an answer ends where the next token "
+        "does not start with a digit; none: no end condition",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    if (args.range is None) == (args.candidates is None):
+        raise LoomError("give either --range LO HI or --candidates A,B,...")
+    if args.range is not None:
+        answers = range_candidates(args.range[0], args.range[1], args.template)
+        rule = args.end_rule or RULE_DIGIT
+    else:
+        answers = [a for a in args.candidates.split(",") if a]
+        rule = args.end_rule or RULE_NONE
+    backend = backend_from_args(args)
+    res = probe(backend, prompt_context(backend, args.prompt), answers, rule)
+    if args.json:
+        print_json(res.to_json())
+        return 0
+    print(f"rule: {RULE_TEXT[rule]}")
+    for c, share in zip(res.candidates, res.shares(), strict=True):
+        flag = "" if c.exact else f"  [{c.prob_bounds[0]:.2e}, {c.prob_bounds[1]:.2e}]"
+        print(f"{visible(c.text):>12}  {c.prob:10.3e}  {share:6.1%} {bar(share)}{flag}")
+    print(
+        f"covered mass {res.covered_mass:.4f}   entropy {res.entropy:.3f} nats   "
+        f"KL from uniform {res.kl_uniform:.3f} nats"
+    )
+    top = res.top()
+    if top:
+        print(f"top answer {visible(top[0].text)!r} holds {top[1]:.1%}")
+    for note in res.notes:
+        print(f"note: {note}")
+    return 0

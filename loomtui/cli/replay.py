@@ -1,0 +1,44 @@
+"""``loomtui replay``: re-run a session's generation points with another model."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..core.sessionfile import load_session, save_session
+from ..instruments.replay import replay
+from ._instr import print_json
+from .common import add_model_args, backend_from_args
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("session", help="the session file to replay")
+    add_model_args(parser)
+    parser.add_argument("-o", "--output", required=True, help="where to write the new session")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary")
+
+
+def run(args: argparse.Namespace) -> int:
+    session = load_session(args.session)
+    backend = backend_from_args(args)
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            print(f"\r\x1b[2Kreplaying {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    result = replay(session, backend, progress)
+    save_session(result.session, args.output)
+    summary = {
+        "output": args.output,
+        "model": backend.info().name,
+        "points": result.points,
+        "pairs": [{"original": o, "replay": n} for o, n in result.pairs],
+        "errors": result.errors,
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"replayed {result.points} generation points with {summary['model']} → {args.output}")
+        for err in result.errors:
+            print(f"error: {err}")
+    return 1 if result.errors else 0

@@ -1,0 +1,68 @@
+"""``loomtui score``: every token of a text with its logprob, entropy and top-k.
+
+The text is teacher-forced after a prefix (the tokenizer's BOS, or the document separator
+``<|endoftext|>``; ``prefix_token_ids`` in the JSON says which). The first token has a
+logprob only when there is such a prefix. The tokens' bytes rebuild the text exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from ..core.errors import LoomError
+from .common import add_model_args, backend_from_args
+from .generate import open_session, print_tokens, read_text
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_args(parser)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", metavar="TEXT", help="the text to score")
+    source.add_argument("--file", metavar="F", help="read the text from a file (- = stdin)")
+    parser.add_argument("--top-k", type=int, default=20, metavar="K",
+                        help="alternatives per token (default 20)")
+    parser.add_argument("-o", "--output", metavar="SESSION",
+                        help="add the scored text to this session file (created if needed)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..backends.jsonout import dumps, score_json
+
+    text = read_text(args.text, args.file, "text")
+    if args.top_k < 0:
+        raise LoomError("--top-k must be 0 or more")
+    session = open_session(args.output)
+    backend = backend_from_args(args)
+    info = backend.info()
+    result = backend.score(text, top_k=args.top_k)
+    if result.note and not result.tokens:
+        raise LoomError(result.note)
+    if args.output:
+        from ..core.sessionfile import save_session
+
+        node = session.add_child(
+            session.root_id,
+            tokens=result.tokens,
+            origin="prompt",
+            model=info.name,
+            backend=info.backend,
+            settings={"scored": True, "prefix_token_ids": list(result.prefix_token_ids),
+                      "logprobs_k": args.top_k},
+        )
+        session.goto(node.id)
+        save_session(session, args.output)
+    if args.json:
+        print(dumps(score_json(model=info.name, prefix_token_ids=result.prefix_token_ids,
+                               tokens=result.tokens)))
+        return 0
+    print_tokens(result.tokens)
+    scored = [t.logprob for t in result.tokens if t.logprob is not None]
+    if scored:
+        total = sum(scored)
+        print(f"{len(result.tokens)} tokens, total logprob {total:.3f} nats, "
+              f"perplexity {math.exp(-total / len(scored)):.2f}")
+    if result.note:
+        print(f"note: {result.note}")
+    return 0

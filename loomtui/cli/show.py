@@ -1,0 +1,102 @@
+"""``loomtui show SESSION``: a branch printed with each token coloured by probability.
+
+Model text is data: it is turned into ``rich.text.Text`` from plain strings (never parsed as
+markup) after :func:`visible` has made control characters and escapes visible symbols.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..core.display import visible, visible_token
+from ..core.errors import LoomError
+from ..core.export import resolve_node
+from ..core.scale import DEFAULT_THEME, ThemeError, list_themes, load_theme
+from ..core.sessionfile import load_session
+from ..core.tree import Node, Session
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("session", metavar="SESSION", help="a loomtui session or a loom file")
+    parser.add_argument(
+        "--node",
+        metavar="ID",
+        default=None,
+        help="the branch ending at this node (default: the current node)",
+    )
+    parser.add_argument("--no-color", action="store_true", help="plain text, no colour")
+    parser.add_argument(
+        "--theme",
+        default=DEFAULT_THEME,
+        metavar="NAME",
+        help=f"probability colour scale ({', '.join(list_themes())})",
+    )
+    parser.add_argument("--no-legend", action="store_true", help="leave out the legend line")
+
+
+def _token_display(text: str, data: bytes) -> str:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return visible_token(text, data)  # an unfinished byte run shows as ‹e2 80›
+    return visible(text)
+
+
+def render_branch(session: Session, node: Node, theme_name: str = DEFAULT_THEME):
+    """The branch ending at ``node`` as a rich Text, tokens coloured by logprob."""
+    from rich.style import Style
+    from rich.text import Text
+
+    theme = load_theme(theme_name)
+    out = Text()
+    unscored = Style(color=theme.unscored) if theme.unscored else Style()
+    for seg in session.path(node.id):
+        if seg.tokens is None:
+            if seg.plain:
+                out.append(visible(seg.plain), unscored)
+            continue
+        for tok in seg.tokens:
+            colour = theme.color_for(tok.logprob)
+            bold, underline = theme.emphasis_for(tok.logprob)
+            style = Style(color=colour, bold=bold or None, underline=underline or None)
+            out.append(_token_display(tok.text, tok.bytes), style)
+        if seg.error:
+            out.append(f" [failed: {visible(seg.error, keep_newlines=False)}]", Style(italic=True))
+    return out
+
+
+def render_legend(theme_name: str = DEFAULT_THEME):
+    """One line: the colour scale from likely to unlikely."""
+    from rich.style import Style
+    from rich.text import Text
+
+    theme = load_theme(theme_name)
+    line = Text("likely ")
+    for label, colour in theme.legend():
+        line.append("\u2588\u2588", Style(color=colour))
+        line.append(f" {label} ")
+    line.append("unlikely; plain text = not scored")
+    return line
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    try:
+        load_theme(args.theme)
+    except ThemeError as exc:
+        raise LoomError(str(exc)) from None
+    session = load_session(args.session)
+    node = resolve_node(session, args.node)
+    console = Console(
+        file=sys.stdout, no_color=args.no_color, highlight=False, emoji=False, soft_wrap=True
+    )
+    if args.no_color:
+        console = Console(
+            file=sys.stdout, color_system=None, highlight=False, emoji=False, soft_wrap=True
+        )
+    console.print(render_branch(session, node, args.theme))
+    if not args.no_legend and not args.no_color:
+        console.print(render_legend(args.theme))
+    return 0

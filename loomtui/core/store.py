@@ -1,0 +1,642 @@
+"""The session store: one open session on disk, kept safe from crashes and from a second process.
+
+Three files live side by side::
+
+    notes.json            the session, written atomically (old or new, never half)
+    .notes.json.journal   append-only JSON lines: what changed since notes.json was written
+    .notes.json.lock      the pid of the loomtui process that holds the session
+
+Every token a model emits is appended to the journal with one ``os.write`` as it arrives, so a
+SIGKILL loses at most the token in flight (the OS keeps what was written even if the process
+dies); ``fsync`` runs at most every ``fsync_interval`` seconds and at every finish, which guards
+the rest against a power cut. Opening a session replays its journal over the last saved file,
+saves, and truncates the journal. A journal whose first line names a different base file (the
+save happened but the truncation did not) is already included and is dropped.
+
+A second process is refused with :class:`SessionLockedError` (naming the pid) and may open the
+session read-only: it sees the journal too, and never writes. A lock left by a dead process is
+taken over.
+
+Usage::
+
+    store = SessionStore.open(path)               # lock, load, replay journal
+    engine = store.engine(backend)                 # Engine wired: journal + autosave
+    engine.generate(store.session.current_id, None, settings)
+    store.autosave()                               # after edits made outside the engine
+    store.close()                                  # final save, drop journal, release lock
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import socket
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import LoomError, SessionFileError, SessionLockedError
+from .tokens import Alt, Token
+from .tree import Node, Session
+
+if TYPE_CHECKING:  # the engine lives outside core; only its type is needed here
+    from ..backends.base import Backend
+    from ..engine import Engine
+
+JOURNAL_VERSION = 1
+
+
+def journal_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.journal")
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.lock")
+
+
+# --------------------------------------------------------------------------- file format hooks
+def _load(path: Path) -> Session:
+    from .sessionfile import load_session
+
+    return load_session(path)
+
+
+def _save(session: Session, path: Path) -> None:
+    from .sessionfile import save_session
+
+    save_session(session, path)
+
+
+def _digest(path: Path) -> str | None:
+    """sha256 of the file, None if absent: names the base a journal applies to."""
+    try:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+        return h.hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+# --------------------------------------------------------------------------- journal codec
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def token_record(tok: Token) -> dict[str, Any]:
+    """A token as plain JSON (bytes base64'd: the journal is byte-exact)."""
+    return {
+        "x": tok.text,
+        "b": _b64(tok.bytes),
+        "id": tok.token_id,
+        "lp": tok.logprob,
+        "top": [[a.text, _b64(a.bytes), a.token_id, a.logprob] for a in tok.top],
+        "e": tok.entropy,
+        "d": tok.dist,
+    }
+
+
+def token_from_record(rec: dict[str, Any]) -> Token:
+    return Token(
+        text=rec["x"],
+        bytes=base64.b64decode(rec["b"]),
+        token_id=rec.get("id"),
+        logprob=rec.get("lp"),
+        top=tuple(Alt(t, base64.b64decode(b), i, lp) for t, b, i, lp in rec.get("top") or ()),
+        entropy=rec.get("e"),
+        dist=rec.get("d", "raw"),
+    )
+
+
+_NODE_FIELDS = (
+    "parent",
+    "children",
+    "origin",
+    "plain",
+    "settings",
+    "model",
+    "backend",
+    "created",
+    "modified",
+    "bookmark",
+    "label",
+    "visited",
+    "finish_reason",
+    "error",
+    "meta",
+)
+
+
+def _dict_fp(d: dict[str, Any] | None) -> str | None:
+    return json.dumps(d, sort_keys=True, default=str) if d else None
+
+
+def _fingerprint(node: Node) -> tuple[Any, ...]:
+    """Everything about a node except its tokens' contents (tokens only grow or get cut)."""
+    return (
+        node.parent,
+        tuple(node.children),
+        node.origin,
+        hash(node.plain),
+        node.tokens is None,
+        node.settings and _dict_fp(node.settings),
+        node.model,
+        node.backend,
+        node.created,
+        node.modified,
+        node.bookmark,
+        node.label,
+        node.visited,
+        node.finish_reason,
+        node.error,
+        _dict_fp(node.meta),
+    )
+
+
+# --------------------------------------------------------------------------- lock
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    # A zombie (killed, not yet reaped by its parent) holds nothing: treat it as dead.
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
+
+
+class SessionLock:
+    """``.NAME.lock`` created with O_EXCL, holding ``pid host``. Stale locks are taken over."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = lock_path(path)
+        self.session_path = path
+        self.held = False
+
+    def holder(self) -> tuple[int, str] | None:
+        """(pid, host) of the holder, None if there is no readable lock."""
+        try:
+            raw = self.path.read_text("ascii", errors="replace").split()
+        except FileNotFoundError:
+            return None
+        try:
+            return int(raw[0]), raw[1] if len(raw) > 1 else ""
+        except (ValueError, IndexError):
+            return -1, ""
+
+    def _stale(self) -> bool:
+        holder = self.holder()
+        if holder is None:
+            return False  # vanished: just retry
+        pid, host = holder
+        if pid == -1:
+            # Empty or garbled: its writer died between create and write, unless it is young.
+            try:
+                return time.time() - self.path.stat().st_mtime > 5
+            except FileNotFoundError:
+                return False
+        if host and host != socket.gethostname():
+            return False  # another machine (shared disk): we cannot tell, so respect it
+        return pid != os.getpid() and not _pid_alive(pid)
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(20):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                if self._stale():
+                    # Rename first so two processes taking over the same stale lock cannot
+                    # both succeed: only one rename of this inode wins.
+                    grave = self.path.with_name(f"{self.path.name}.stale.{os.getpid()}")
+                    try:
+                        os.rename(self.path, grave)
+                        os.unlink(grave)
+                    except FileNotFoundError:
+                        pass
+                    continue
+                holder = self.holder()
+                if holder is None:
+                    continue
+                pid, host = holder
+                where = f" on {host}" if host and host != socket.gethostname() else ""
+                raise SessionLockedError(
+                    f"{self.session_path} is open in another loomtui process "
+                    f"(pid {pid}{where}); open it read-only with --readonly, "
+                    f"or delete {self.path} if that process is gone"
+                ) from None
+            with os.fdopen(fd, "w") as fh:
+                fh.write(f"{os.getpid()} {socket.gethostname()}\n")
+            self.held = True
+            return
+        raise SessionLockedError(f"could not take the lock {self.path}")
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        holder = self.holder()
+        if holder is not None and holder[0] == os.getpid():
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+        self.held = False
+
+
+# --------------------------------------------------------------------------- the store
+class ReadOnlyError(LoomError):
+    """A write to a session opened read-only."""
+
+
+class SessionStore:
+    """An open session: the tree in memory, its file, journal and lock on disk."""
+
+    #: seconds between fsyncs of the journal while tokens stream (writes are immediate)
+    fsync_interval = 0.05
+    #: autosave writes the whole file when the last full save took less than this...
+    full_save_budget_s = 0.25
+    #: ...and otherwise only when the journal has grown past this many bytes
+    journal_compact_bytes = 8 << 20
+
+    def __init__(self, path: Path, session: Session, *, readonly: bool) -> None:
+        self.path = path
+        self.session = session
+        self.readonly = readonly
+        self.lock = SessionLock(path)
+        self.journal = journal_path(path)
+        self.replayed = 0  # journal records applied when opening
+        self.last_save_s = 0.0
+        self._fd: int | None = None
+        self._journal_bytes = 0
+        self._last_fsync = 0.0
+        self._fps: dict[str, tuple[Any, ...]] = {}
+        self._ntok: dict[str, int | None] = {}
+        self._sess_fp: tuple[Any, ...] = ()
+        self._created_file = False
+        self._dirty = False
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], readonly: bool = False, *, create: bool = True
+    ) -> SessionStore:
+        """Open ``path``: take the lock (unless ``readonly``), load, replay the journal.
+
+        A missing file is created with a new empty session when ``create`` (not read-only).
+        Raises :class:`SessionLockedError` if another live process holds the session, and
+        :class:`SessionFileError` if the file cannot be read (it is left untouched).
+        """
+        path = Path(path)
+        store = cls(path, Session.new(), readonly=readonly)
+        if not readonly:
+            store.lock.acquire()
+        try:
+            store._load_and_replay(create)
+        except BaseException:
+            store.lock.release()
+            raise
+        return store
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], session: Session) -> SessionStore:
+        """Take the lock on ``path`` and save ``session`` there (replacing any file)."""
+        path = Path(path)
+        store = cls(path, session, readonly=False)
+        store.lock.acquire()
+        try:
+            _remove(store.journal)
+            store.save()
+        except BaseException:
+            store.lock.release()
+            raise
+        return store
+
+    def _load_and_replay(self, create: bool) -> None:
+        path = self.path
+        if path.exists():
+            self.session = _load(path)
+        elif self.readonly or not create:
+            raise SessionFileError(f"no session file at {path}")
+        else:
+            _save(self.session, path)
+            self._created_file = True
+        records = self._read_journal()
+        if records:
+            apply_records(self.session, records)
+            self.replayed = len(records)
+        if not self.readonly:
+            if records or self.journal.exists():
+                self.save()
+            self._new_journal()
+        self._remember_all()
+
+    def _read_journal(self) -> list[dict[str, Any]]:
+        """The journal's records if it applies to the file as it is now, else []."""
+        try:
+            raw = self.journal.read_bytes()
+        except FileNotFoundError:
+            return []
+        lines = raw.split(b"\n")
+        if not lines or not lines[0]:
+            return []
+        try:
+            header = json.loads(lines[0])
+        except ValueError:
+            return []
+        if header.get("op") != "base" or header.get("v") != JOURNAL_VERSION:
+            return []
+        if header.get("sha256") != _digest(self.path):
+            return []  # written before the last save: already in the file
+        records: list[dict[str, Any]] = []
+        # The last line may be cut short by a kill mid-write: stop at the first bad line.
+        for line in lines[1:]:
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                break
+            if not isinstance(rec, dict):
+                break
+            records.append(rec)
+        return records
+
+    # ------------------------------------------------------------------ saving
+    def save(self) -> None:
+        """Write the whole session atomically and start an empty journal."""
+        self._check_writable()
+        start = time.perf_counter()
+        _save(self.session, self.path)
+        self.last_save_s = time.perf_counter() - start
+        self._new_journal()
+        self._remember_all()
+        self._dirty = True  # the file now differs from what open() created
+
+    def autosave(self, session: Session | None = None) -> None:
+        """Make every change so far survive a crash, cheaply.
+
+        Small sessions are written whole; large ones (a save slower than
+        ``full_save_budget_s``) get a journal checkpoint, and a full save once the journal
+        is big. Fit for ``Engine(on_change=store.autosave)``.
+        """
+        if self.readonly:
+            return
+        if (
+            self.last_save_s < self.full_save_budget_s
+            or self._journal_bytes > self.journal_compact_bytes
+        ):
+            self.save()
+        else:
+            self.checkpoint()
+            self._sync()
+
+    def close(self) -> None:
+        """Save (if writable), remove the journal, release the lock. Safe to call twice."""
+        try:
+            if not self.readonly and self.lock.held:
+                if self._created_file and not self._dirty and self._is_blank():
+                    _remove(self.path)  # opened a new path and did nothing: leave no file
+                else:
+                    self.save()
+                self._close_fd()
+                _remove(self.journal)
+        finally:
+            self._close_fd()
+            self.lock.release()
+
+    def __enter__(self) -> SessionStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _is_blank(self) -> bool:
+        return len(self.session.nodes) == 1 and not self.session.root.data
+
+    def _check_writable(self) -> None:
+        if self.readonly:
+            raise ReadOnlyError(f"{self.path} is open read-only; nothing was written")
+
+    # ------------------------------------------------------------------ journal
+    def _new_journal(self) -> None:
+        """Truncate the journal to one header naming the file it applies to."""
+        self._close_fd()
+        header = {"op": "base", "v": JOURNAL_VERSION, "sha256": _digest(self.path)}
+        tmp = self.journal.with_name(self.journal.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, _line(header))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.journal)
+        self._fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND)
+        self._journal_bytes = 0
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            try:
+                os.fsync(self._fd)
+            except OSError:
+                pass
+            os.close(self._fd)
+            self._fd = None
+
+    def _write(self, records: Iterable[dict[str, Any]]) -> None:
+        if self.readonly or self._fd is None:
+            return
+        data = b"".join(_line(r) for r in records)
+        if data:
+            os.write(self._fd, data)  # one write per batch: a kill cuts at most its tail
+            self._journal_bytes += len(data)
+            self._dirty = True
+
+    def _sync(self, force: bool = True) -> None:
+        if self._fd is None:
+            return
+        now = time.monotonic()
+        if force or now - self._last_fsync >= self.fsync_interval:
+            os.fsync(self._fd)
+            self._last_fsync = now
+
+    def _remember_all(self) -> None:
+        self._fps = {nid: _fingerprint(n) for nid, n in self.session.nodes.items()}
+        self._ntok = {
+            nid: (len(n.tokens) if n.tokens is not None else None)
+            for nid, n in self.session.nodes.items()
+        }
+        self._sess_fp = self._session_fp()
+
+    def _session_fp(self) -> tuple[Any, ...]:
+        s = self.session
+        return (s.root_id, s.current_id, _dict_fp(s.meta))
+
+    def checkpoint(self) -> int:
+        """Journal every node that changed since the last save or checkpoint.
+
+        Returns the number of records written. O(nodes); tokens already journaled are not
+        written again.
+        """
+        if self.readonly or self._fd is None:
+            return 0
+        s = self.session
+        records: list[dict[str, Any]] = []
+        gone = [nid for nid in self._fps if nid not in s.nodes]
+        if gone:
+            records.append({"op": "del", "ids": gone})
+            for nid in gone:
+                self._fps.pop(nid, None)
+                self._ntok.pop(nid, None)
+        for nid, node in s.nodes.items():
+            fp = _fingerprint(node)
+            ntok = len(node.tokens) if node.tokens is not None else None
+            if self._fps.get(nid) == fp and self._ntok.get(nid, -1) == ntok:
+                continue
+            records.append(self._node_record(node, known=nid in self._fps))
+            self._fps[nid] = fp
+            self._ntok[nid] = ntok
+        sfp = self._session_fp()
+        if sfp != self._sess_fp:
+            records.append(
+                {"op": "sess", "root": s.root_id, "current": s.current_id, "meta": s.meta}
+            )
+            self._sess_fp = sfp
+        self._write(records)
+        return len(records)
+
+    def _node_record(self, node: Node, known: bool) -> dict[str, Any]:
+        rec: dict[str, Any] = {"op": "node", "id": node.id}
+        for name in _NODE_FIELDS:
+            rec[name] = getattr(node, name)
+        if node.tokens is None:
+            rec["tokens"] = None
+        else:
+            # Tokens only grow or get cut at a split: keep the prefix both sides agree on.
+            old = self._ntok.get(node.id) if known else None
+            keep = min(old or 0, len(node.tokens))
+            rec["keep"] = keep
+            rec["tokens"] = [token_record(t) for t in node.tokens[keep:]]
+        return rec
+
+    # ------------------------------------------------------------------ engine hooks
+    def on_token(self, node: Node, token: Token) -> None:
+        """Journal one token just appended to ``node`` (one write, fsync batched)."""
+        if self.readonly or self._fd is None:
+            return
+        if node.id not in self._fps:
+            self.checkpoint()  # the node (and the split that made room for it) first
+            self._sync(force=False)
+            return
+        assert node.tokens is not None
+        index = len(node.tokens) - 1
+        if self._ntok.get(node.id) != index:
+            self.checkpoint()
+            return
+        self._write([{"op": "tok", "n": node.id, "i": index, "t": token_record(token)}])
+        self._ntok[node.id] = index + 1
+        self._sync(force=False)
+
+    def on_finish(self, node: Node) -> None:
+        """Journal a finished continuation and fsync."""
+        if self.readonly:
+            return
+        self.checkpoint()
+        self._sync()
+
+    def engine(self, backend: Backend | None) -> Engine:
+        """An :class:`Engine` over this session wired to the journal and autosave."""
+        from ..engine import Engine
+
+        return Engine(
+            self.session,
+            backend,
+            on_change=self.autosave,
+            on_token=self.on_token,
+            on_finish=self.on_finish,
+        )
+
+
+# --------------------------------------------------------------------------- replay
+def apply_records(session: Session, records: Iterable[dict[str, Any]]) -> None:
+    """Apply journal records to ``session`` in order (absolute upserts: replay is safe)."""
+    for rec in records:
+        op = rec.get("op")
+        try:
+            if op == "tok":
+                node = session.nodes.get(rec["n"])
+                if node is None or node.tokens is None:
+                    continue
+                i = int(rec["i"])
+                if i > len(node.tokens):
+                    continue  # a gap: the record before it was lost; never invent order
+                del node.tokens[i:]
+                node.tokens.append(token_from_record(rec["t"]))
+            elif op == "node":
+                _apply_node(session, rec)
+            elif op == "del":
+                for nid in rec["ids"]:
+                    session.nodes.pop(nid, None)
+            elif op == "sess":
+                session.root_id = rec["root"]
+                session.current_id = rec["current"]
+                session.meta = dict(rec.get("meta") or {})
+        except (KeyError, TypeError, ValueError):
+            continue  # a damaged record: skip it rather than refuse the whole session
+    _repair(session)
+
+
+def _apply_node(session: Session, rec: dict[str, Any]) -> None:
+    nid = rec["id"]
+    node = session.nodes.get(nid)
+    if node is None:
+        node = Node(id=nid)
+        session.nodes[nid] = node
+    for name in _NODE_FIELDS:
+        if name in rec:
+            setattr(node, name, rec[name])
+    node.children = list(node.children or [])
+    node.meta = dict(node.meta or {})
+    if rec.get("tokens") is None:
+        node.tokens = None
+    else:
+        keep = int(rec.get("keep") or 0)
+        base = node.tokens[:keep] if node.tokens is not None else []
+        node.tokens = base + [token_from_record(t) for t in rec["tokens"]]
+
+
+def _repair(session: Session) -> None:
+    """Keep the tree consistent after a replay cut short: drop dangling child ids, fix the
+    current node."""
+    nodes = session.nodes
+    for node in nodes.values():
+        if any(c not in nodes for c in node.children):
+            node.children = [c for c in node.children if c in nodes]
+    if session.root_id not in nodes:
+        roots = [n.id for n in nodes.values() if n.parent is None or n.parent not in nodes]
+        if roots:
+            session.root_id = roots[0]
+    if session.current_id not in nodes:
+        session.current_id = session.root_id
+
+
+def _line(rec: dict[str, Any]) -> bytes:
+    # ensure_ascii keeps lone surrogates and controls escaped: one record, one line, exact.
+    return json.dumps(rec, separators=(",", ":"), default=str).encode("ascii") + b"\n"
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass

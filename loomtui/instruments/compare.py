@@ -1,0 +1,175 @@
+"""Model diff: one text teacher-forced under two backends, token by token.
+
+The two models may tokenize differently, so the text is cut into *segments*: the shortest
+runs of tokens whose byte boundaries agree in both tokenizations (a single token each when
+the tokenizers agree). A segment's logprob under a model is the sum of its tokens'. Where
+both backends give full distributions over the same vocabulary and the tokenizations are
+identical, each position also gets KL(A || B).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..backends.base import Backend
+from ..core.tokens import Token, decode
+from . import _full
+
+
+@dataclass
+class Segment:
+    text: str
+    bytes: bytes
+    a_logprob: float | None
+    b_logprob: float | None
+    kl: float | None = None  # KL(A || B) of the distribution before this token, nats
+
+    @property
+    def diff(self) -> float | None:
+        """logprob under B minus logprob under A (positive: B likes it more)."""
+        if self.a_logprob is None or self.b_logprob is None:
+            return None
+        return self.b_logprob - self.a_logprob
+
+
+@dataclass
+class Side:
+    name: str
+    tokens: list[Token]
+    exact_entropy: bool
+
+    @property
+    def total_logprob(self) -> float:
+        return sum(t.logprob for t in self.tokens if t.logprob is not None)
+
+    @property
+    def mean_entropy(self) -> float | None:
+        ents = [t.entropy for t in self.tokens if t.entropy is not None]
+        return sum(ents) / len(ents) if ents else None
+
+
+@dataclass
+class Comparison:
+    text: str
+    a: Side
+    b: Side
+    segments: list[Segment]
+    same_tokens: bool
+    notes: list[str] = field(default_factory=list)
+
+    def disagreements(self, n: int = 10) -> list[Segment]:
+        """The segments where the two models' logprobs differ most."""
+        scored = [s for s in self.segments if s.diff is not None]
+        return sorted(scored, key=lambda s: abs(s.diff or 0.0), reverse=True)[:n]
+
+    def to_json(self, top: int = 10) -> dict[str, Any]:
+        def side(s: Side) -> dict[str, Any]:
+            return {
+                "model": s.name,
+                "tokens": len(s.tokens),
+                "total_logprob": s.total_logprob,
+                "mean_entropy": s.mean_entropy,
+                "entropy_exact": s.exact_entropy,
+            }
+
+        def seg(s: Segment) -> dict[str, Any]:
+            return {
+                "text": s.text,
+                "bytes": s.bytes.hex(),
+                "a_logprob": s.a_logprob,
+                "b_logprob": s.b_logprob,
+                "diff": s.diff,
+                "kl": s.kl,
+            }
+
+        kls = [s.kl for s in self.segments if s.kl is not None]
+        return {
+            "text": self.text,
+            "a": side(self.a),
+            "b": side(self.b),
+            "same_tokenization": self.same_tokens,
+            "mean_kl": sum(kls) / len(kls) if kls else None,
+            "segments": [seg(s) for s in self.segments],
+            "top_disagreements": [seg(s) for s in self.disagreements(top)],
+            "notes": self.notes,
+        }
+
+
+def segments(a: list[Token], b: list[Token]) -> list[tuple[list[Token], list[Token]]]:
+    """Pair up runs of tokens of ``a`` and ``b`` that cover the same bytes."""
+    out: list[tuple[list[Token], list[Token]]] = []
+    i = j = 0
+    pa = pb = 0
+    run_a: list[Token] = []
+    run_b: list[Token] = []
+    while i < len(a) or j < len(b):
+        if j >= len(b) or (i < len(a) and pa <= pb):
+            run_a.append(a[i])
+            pa += len(a[i].bytes)
+            i += 1
+        else:
+            run_b.append(b[j])
+            pb += len(b[j].bytes)
+            j += 1
+        if pa == pb and run_a and run_b:
+            out.append((run_a, run_b))
+            run_a, run_b = [], []
+    if run_a or run_b:
+        out.append((run_a, run_b))
+    return out
+
+
+def _sum(tokens: list[Token]) -> float | None:
+    if not tokens or any(t.logprob is None for t in tokens):
+        return None
+    return sum(t.logprob for t in tokens)  # type: ignore[misc]
+
+
+def compare(backend_a: Backend, backend_b: Backend, text: str, top_k: int = 20) -> Comparison:
+    """Score ``text`` under both backends and line the numbers up."""
+    info_a, info_b = backend_a.info(), backend_b.info()
+    score_a = backend_a.score(text, top_k=top_k)
+    score_b = backend_b.score(text, top_k=top_k)
+    a = Side(info_a.name, list(score_a.tokens), info_a.exact_entropy)
+    b = Side(info_b.name, list(score_b.tokens), info_b.exact_entropy)
+    notes = [n for n in (score_a.note, score_b.note) if n]
+    ids_a = [t.token_id for t in a.tokens]
+    ids_b = [t.token_id for t in b.tokens]
+    same = ids_a == ids_b and None not in ids_a and bool(ids_a)
+    segs = [
+        Segment(
+            text=decode(b"".join(t.bytes for t in ra or rb)),
+            bytes=b"".join(t.bytes for t in ra or rb),
+            a_logprob=_sum(ra),
+            b_logprob=_sum(rb),
+        )
+        for ra, rb in segments(a.tokens, b.tokens)
+    ]
+    if same and _full.has_full(backend_a) and _full.has_full(backend_b) and len(ids_a) > 1:
+        kls = _position_kl(backend_a, backend_b, ids_a)  # type: ignore[arg-type]
+        if kls is None:
+            notes.append("per-position KL needs the same vocabulary in both models")
+        else:
+            for seg, kl in zip(segs[1:], kls, strict=False):
+                seg.kl = kl
+    elif not same:
+        notes.append("the models tokenize differently: numbers are per aligned segment, no KL")
+    else:
+        notes.append("per-position KL needs full distributions from both backends")
+    return Comparison(text=text, a=a, b=b, segments=segs, same_tokens=same, notes=notes)
+
+
+def _position_kl(backend_a: Backend, backend_b: Backend, ids: list[int]) -> list[float] | None:
+    """KL(A || B) at each position 1..len-1 (the distribution each token was drawn from)."""
+    import torch
+
+    rows_a = _full.full_logprobs(backend_a, [ids], 1)[0][:-1].double()
+    rows_b = _full.full_logprobs(backend_b, [ids], 1)[0][:-1].double()
+    if rows_a.shape != rows_b.shape:
+        return None
+    pa = torch.exp(rows_a)
+    diff = torch.where(pa > 0, rows_a - rows_b, torch.zeros_like(rows_a))
+    kl = (pa * diff).sum(-1)
+    return [max(0.0, float(x)) if math.isfinite(float(x)) else math.inf for x in kl]

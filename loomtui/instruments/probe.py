@@ -1,0 +1,263 @@
+"""Distribution probe: how a model spreads its probability over a set of answers.
+
+Each answer is teacher-forced after the prompt as a multi-token sequence (its tokens are the
+answer tokenized on its own, appended to the prompt's tokens) and its logprob is the sum of
+its tokens' logprobs. With the *digit end rule* (numeric ranges) an answer also has to end
+there: the next token must not start with a digit, so " 4" does not absorb " 42":
+
+    P(" 4" as an answer) = P(tokens of " 4") * (1 - P(next token starts with a digit))
+
+On a backend with full distributions that last factor is exact (the digit-start tokens'
+mass summed over the whole vocabulary); from a top-k list it is only bounded, and the
+result says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..backends.base import Backend, BackendError, Context
+from . import _full
+from ._stats import digit_start, entropy, entropy_bounds, kl_from_uniform
+
+RULE_DIGIT = "digit"
+RULE_NONE = "none"
+RULE_TEXT = {
+    RULE_DIGIT: "an answer ends where the next token does not start with a digit: "
+    "P(answer) = P(answer tokens) * (1 - P(next token starts with a digit))",
+    RULE_NONE: "P(answer) = P(answer tokens) (no end condition)",
+}
+
+
+@dataclass
+class Candidate:
+    text: str
+    token_ids: list[int] | None
+    logprob: float | None  # log P(answer), end rule included (estimate when not exact)
+    tokens_logprob: float | None  # log P(answer tokens), before the end rule
+    end_prob: tuple[float, float] | None = None  # bounds on P(answer ends here)
+    exact: bool = True
+
+    @property
+    def prob(self) -> float:
+        return 0.0 if self.logprob is None else math.exp(self.logprob)
+
+    @property
+    def prob_bounds(self) -> tuple[float, float]:
+        if self.tokens_logprob is None:
+            return (0.0, 0.0)
+        p = math.exp(self.tokens_logprob)
+        lo, hi = self.end_prob or (1.0, 1.0)
+        return (p * lo, p * hi)
+
+
+@dataclass
+class ProbeResult:
+    prompt: str
+    prompt_token_ids: list[int] | None
+    rule: str
+    candidates: list[Candidate]
+    exact: bool
+    next_entropy: tuple[float, float] | None = None  # next-token entropy (lo, hi)
+    notes: list[str] = field(default_factory=list)
+    model: str = ""
+
+    @property
+    def covered_mass(self) -> float:
+        return sum(c.prob for c in self.candidates)
+
+    def shares(self) -> list[float]:
+        total = self.covered_mass
+        return [c.prob / total if total > 0 else 0.0 for c in self.candidates]
+
+    @property
+    def entropy(self) -> float:
+        return entropy([c.prob for c in self.candidates])
+
+    @property
+    def kl_uniform(self) -> float:
+        return kl_from_uniform([c.prob for c in self.candidates])
+
+    def top(self) -> tuple[Candidate, float] | None:
+        if not self.candidates or self.covered_mass <= 0:
+            return None
+        shares = self.shares()
+        i = max(range(len(shares)), key=shares.__getitem__)
+        return self.candidates[i], shares[i]
+
+    def to_json(self) -> dict[str, Any]:
+        top = self.top()
+        return {
+            "model": self.model,
+            "prompt": self.prompt,
+            "prompt_token_ids": self.prompt_token_ids,
+            "rule": RULE_TEXT[self.rule],
+            "exact": self.exact,
+            "candidates": [
+                {
+                    "text": c.text,
+                    "token_ids": c.token_ids,
+                    "logprob": c.logprob,
+                    "prob": c.prob,
+                    "prob_bounds": None if c.exact else list(c.prob_bounds),
+                    "share": s,
+                }
+                for c, s in zip(self.candidates, self.shares(), strict=True)
+            ],
+            "covered_mass": self.covered_mass,
+            "entropy": self.entropy,
+            "kl_uniform": self.kl_uniform,
+            "top": None if top is None else {"text": top[0].text, "share": top[1]},
+            "next_token_entropy": None if self.next_entropy is None else list(self.next_entropy),
+            "notes": self.notes,
+        }
+
+
+def range_candidates(lo: int, hi: int, template: str = " {n}") -> list[str]:
+    """Answers for a numeric range, e.g. ``" {n}"`` over 1..10 gives " 1" ... " 10"."""
+    if hi < lo:
+        raise ValueError("the range's end is below its start")
+    return [template.format(n=n) for n in range(lo, hi + 1)]
+
+
+def probe(
+    backend: Backend,
+    prompt: str | Context,
+    candidates: Sequence[str],
+    rule: str = RULE_NONE,
+) -> ProbeResult:
+    """Score every answer in ``candidates`` after ``prompt`` (exactly where possible)."""
+    if rule not in RULE_TEXT:
+        raise ValueError(f"unknown end rule {rule!r}")
+    if not candidates:
+        raise ValueError("no answers to probe")
+    context = prompt if isinstance(prompt, Context) else Context(text=prompt)
+    if context.token_ids is None and not context.chat:
+        ids = backend.tokenize(context.text)
+        if ids is not None:
+            context = Context(text=context.text, token_ids=ids)
+    info = backend.info()
+    result = ProbeResult(
+        prompt=context.text,
+        prompt_token_ids=context.token_ids,
+        rule=rule,
+        candidates=[],
+        exact=True,
+        model=info.name,
+    )
+    if _full.has_full(backend) and context.token_ids:
+        _probe_full(backend, context, list(candidates), rule, result)
+    else:
+        _probe_topk(backend, context, list(candidates), rule, result)
+    return result
+
+
+def _probe_full(
+    backend: Backend, context: Context, answers: list[str], rule: str, result: ProbeResult
+) -> None:
+    import torch
+
+    prompt_ids = list(context.token_ids or [])
+    seqs: list[list[int]] = []
+    for text in answers:
+        ids = backend.tokenize(text)
+        if not ids:
+            raise BackendError(f"answer {text!r} has no tokens")
+        seqs.append(prompt_ids + ids)
+    start = len(prompt_ids)
+    rows_list = _full.full_logprobs(backend, seqs, start)
+    mask = _full.digit_mask(backend) if rule == RULE_DIGIT else None
+    for text, seq, rows in zip(answers, seqs, rows_list, strict=True):
+        ans = seq[start:]
+        picked = rows[torch.arange(len(ans)), torch.tensor(ans)]
+        tok_lp = float(picked.double().sum())
+        lp = tok_lp
+        end = None
+        if mask is not None:
+            last = rows[len(ans)].double()
+            m = _fit(mask, last.shape[-1])
+            digit = float(torch.exp(last[m]).sum()) if bool(m.any()) else 0.0
+            p_end = max(0.0, 1.0 - digit)
+            end = (p_end, p_end)
+            lp = tok_lp + math.log(p_end) if p_end > 0 else -math.inf
+        result.candidates.append(
+            Candidate(text=text, token_ids=ans, logprob=lp, tokens_logprob=tok_lp, end_prob=end)
+        )
+    h = float(_entropy_row(rows_list[0][0]))
+    result.next_entropy = (h, h)
+
+
+def _fit(mask: Any, width: int) -> Any:
+    """The digit mask padded (or cut) to a logits row's width (vocabularies get padded)."""
+    import torch
+
+    if mask.shape[0] == width:
+        return mask
+    if mask.shape[0] > width:
+        return mask[:width]
+    return torch.cat([mask, torch.zeros(width - mask.shape[0], dtype=torch.bool)])
+
+
+def _entropy_row(row: Any) -> float:
+    import torch
+
+    row = row.double()
+    return float(-(torch.exp(row) * torch.where(torch.isfinite(row), row, 0)).sum())
+
+
+def _probe_topk(
+    backend: Backend, context: Context, answers: list[str], rule: str, result: ProbeResult
+) -> None:
+    """Scores from :meth:`Backend.score`; the end rule bounded from a top-k list."""
+    info = backend.info()
+    k = min(20, info.max_logprobs) if info.max_logprobs else 20
+    for text in answers:
+        scored = backend.score(text, top_k=k, prefix=context)
+        if scored.note:
+            result.notes.append(scored.note)
+        lps = [t.logprob for t in scored.tokens]
+        ids = [t.token_id for t in scored.tokens]
+        if not scored.tokens or any(lp is None for lp in lps):
+            result.candidates.append(Candidate(text, None, None, None, exact=False))
+            continue
+        tok_lp = float(sum(lps))  # type: ignore[arg-type]
+        lp, end, exact = tok_lp, None, True
+        if rule == RULE_DIGIT:
+            after = Context(
+                text=context.text + text,
+                token_ids=(list(context.token_ids) + ids)  # type: ignore[operator]
+                if context.token_ids is not None and None not in ids
+                else None,
+            )
+            dist = backend.next_distribution(after, top_k=k)
+            listed = sum(a.prob for a in dist.top if a.logprob > -9000)
+            digit_lo = sum(a.prob for a in dist.top if a.logprob > -9000 and digit_start(a.bytes))
+            rest = max(0.0, 1.0 - listed)
+            lo, hi = max(0.0, 1.0 - digit_lo - rest), max(0.0, 1.0 - digit_lo)
+            end = (lo, hi)
+            exact = rest < 1e-9
+            mid = (lo + hi) / 2
+            lp = tok_lp + math.log(mid) if mid > 0 else -math.inf
+        result.candidates.append(
+            Candidate(
+                text,
+                None if None in ids else ids,  # type: ignore[arg-type]
+                lp,
+                tok_lp,
+                end_prob=end,
+                exact=exact,
+            )
+        )
+        result.exact = result.exact and exact
+    if not result.exact:
+        result.notes.append(
+            "end-rule factors are bounds from a top-k list; prob is the midpoint estimate"
+        )
+    dist0 = backend.next_distribution(context, top_k=k)
+    if dist0.entropy is not None and info.exact_entropy:
+        result.next_entropy = (dist0.entropy, dist0.entropy)
+    else:
+        result.next_entropy = entropy_bounds(dist0.top, dist0.vocab_size or info.vocab_size)

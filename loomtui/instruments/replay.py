@@ -1,0 +1,76 @@
+"""Replay a saved session against another model: the same generation points, contexts,
+settings and seeds, with the new model's continuations placed beside the originals.
+
+A *generation point* is a model node that a generation started (not the tail of a split,
+which only continues one). Siblings generated together (same parent, same settings) are
+replayed as one call with the same ``n``, so a seeded sampler sees the same request.
+Each replayed node records ``meta["replay_of"]`` (the original node ids), so the two trees
+can be walked side by side and diffed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..backends.base import Backend, GenerationSettings
+from ..core.tree import Node, Session
+from ..engine import Engine
+
+
+@dataclass
+class ReplayResult:
+    session: Session
+    pairs: list[tuple[list[str], list[str]]] = field(default_factory=list)  # originals, new
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def points(self) -> int:
+        return len(self.pairs)
+
+
+def generation_points(session: Session) -> list[tuple[str, list[Node]]]:
+    """``(parent_id, nodes)`` for every generation call in the tree, in tree order."""
+    groups: dict[tuple[str, str], list[Node]] = {}
+    order: list[tuple[str, str]] = []
+    for node in session.walk():
+        if node.origin != "model" or node.parent is None or node.settings is None:
+            continue
+        if "split_from" in node.meta or "replay_of" in node.meta:
+            continue
+        if "instrument" in node.settings:
+            continue  # inserted by an instrument, not generated
+        key = (node.parent, json.dumps(node.settings, sort_keys=True))
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(node)
+    return [(key[0], groups[key]) for key in order]
+
+
+def replay(
+    session: Session,
+    backend: Backend,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReplayResult:
+    """A copy of ``session`` with every generation point re-run on ``backend``."""
+    new = copy.deepcopy(session)
+    engine = Engine(new, backend)
+    points = generation_points(new)
+    result = ReplayResult(session=new)
+    for i, (parent_id, originals) in enumerate(points):
+        settings = GenerationSettings.from_dict(originals[0].settings or {})
+        settings.n = len(originals)
+        res = engine.generate(parent_id, None, settings)
+        ids = [n.id for n in originals]
+        for node in res.nodes:
+            node.meta["replay_of"] = ids
+        result.pairs.append((ids, [n.id for n in res.nodes]))
+        result.errors.extend(res.errors)
+        if progress is not None:
+            progress(i + 1, len(points))
+    new.meta["replayed_with"] = backend.info().name
+    new.current_id = session.current_id if session.current_id in new else new.root_id
+    return result

@@ -1,0 +1,296 @@
+"""The loom in the terminal: the Textual app. Composition, bindings and message handlers;
+the actions live in :mod:`loomtui.ui.actions`."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, TextArea
+from textual.worker import Worker, WorkerState
+
+from ..backends.base import Backend, GenerationSettings, ProgressCallback
+from ..core.errors import LoomError
+from ..core.scale import ThemeError, load_theme
+from ..core.tree import Session
+from ..engine import Engine
+from .actions import LoomActions
+from .commands import loom_commands
+from .messages import GenerationFinished, LoadProgress, ModelLoaded, TokensArrived
+from .widgets.branches import BranchPanel
+from .widgets.legend import Legend
+from .widgets.status import InfoLine, StatusBar
+from .widgets.token_view import TokenView
+from .widgets.tree_panel import TreePanel
+
+BackendFactory = Callable[[ProgressCallback], Backend]
+
+try:  # instrument screens plug in here when a colleague's module is present
+    from .screens.instruments import INSTRUMENTS
+except ImportError:  # pragma: no cover - depends on another module
+    INSTRUMENTS = {}
+
+
+class LoomApp(LoomActions, App[None]):
+    """A session tree, a document view of the current branch, and a model to grow it."""
+
+    CSS_PATH = "loomtui.tcss"
+    TITLE = "loomtui"
+
+    BINDINGS = [
+        Binding("ctrl+g", "generate", "Generate", id="generate", priority=True),
+        Binding("ctrl+k", "topk", "Top-k", id="topk", priority=True),
+        Binding("escape", "cancel", "Cancel/close", id="cancel"),
+        Binding("ctrl+s", "save", "Save", id="save", priority=True),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        Binding("f1", "help", "Help", id="help"),
+        Binding("e", "edit", "Edit", id="edit"),
+        Binding("enter", "edit", "Edit", id="edit-enter", show=False),
+        Binding("left_square_bracket", "sibling(-1)", "Prev sib", id="sibling-prev"),
+        Binding("right_square_bracket", "sibling(1)", "Next sib", id="sibling-next"),
+        Binding("less_than_sign", "parent", "Parent", id="parent", show=False),
+        Binding("greater_than_sign", "child", "Child", id="child", show=False),
+        Binding("b", "bookmark", "Bookmark", id="bookmark", show=False),
+        Binding("l", "label", "Label", id="label", show=False),
+        Binding("f2", "toggle_side", "Panels", id="toggle-side", show=False),
+        Binding("s", "settings", "Settings", id="settings", show=False),
+        Binding("x", "export", "Export", id="export", show=False),
+        Binding("c", "score", "Score text", id="score", show=False),
+        Binding("m", "toggle_scale", "Scale mode", id="scale-mode", show=False),
+        Binding("t", "next_theme", "Colour theme", id="theme", show=False),
+    ]
+
+    def __init__(
+        self,
+        session: Session | None = None,
+        path: Path | None = None,
+        *,
+        backend: Backend | None = None,
+        backend_factory: BackendFactory | None = None,
+        model_label: str | None = None,
+        config: dict[str, Any] | None = None,
+        new_session: bool | None = None,
+        store: Any | None = None,
+    ) -> None:
+        super().__init__()
+        self.store = store  # a loomtui.core.store.SessionStore: lock, journal, autosave
+        if store is not None:
+            session, path = store.session, store.path
+        self.config_data: dict[str, Any] = config if config is not None else {}
+        ui = self.config_data.get("ui", {})
+        self.session = session or Session.new()
+        self.path = path
+        self.new_session = (session is None) if new_session is None else new_session
+        self.backend_factory = backend_factory
+        self.model_label = model_label or (backend.info().name if backend else "")
+        if store is not None:
+            self.engine: Engine = store.engine(backend)
+            self.engine.on_change = self._autosave
+        else:
+            self.engine = Engine(self.session, backend, on_change=self._autosave)
+        self.settings = GenerationSettings.from_dict(self.config_data.get("generation", {}))
+        preset = ui.get("preset")
+        if preset and preset in self.config_data.get("presets", {}):
+            self.settings = GenerationSettings.from_dict(self.config_data["presets"][preset])
+        self.auto_continue: bool = bool(ui.get("auto_continue", True))
+        try:
+            self.scale_theme = load_theme(ui.get("theme", "green-red"))
+        except ThemeError:
+            self.scale_theme = load_theme()
+        self.scale_mode: str = ui.get("scale", self.scale_theme.mode)
+        self.loading: str | None = "loading model…" if backend_factory else None
+        self.cancel_event: threading.Event | None = None
+        self.gen_progress = ""
+        self.note = ""
+        self._pending_tokens = threading.Event()  # a TokensArrived is queued
+        self._gen_count = 0
+        self._gen_start = 0.0
+        self._gen_target = 0
+        self.save_error: str | None = None
+        self.instruments = dict(INSTRUMENTS)
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            with Vertical(id="doc"):
+                yield TokenView(theme=self.scale_theme, scale_mode=self.scale_mode, id="view")
+                yield TextArea(id="editor", soft_wrap=True, show_line_numbers=False)
+            with Vertical(id="side"):
+                yield BranchPanel(id="branches")
+                yield TreePanel(id="tree")
+        yield InfoLine(id="info")
+        yield Legend(id="legend")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    @property
+    def view(self) -> TokenView:
+        return self.query_one("#view", TokenView)
+
+    @property
+    def editor(self) -> TextArea:
+        return self.query_one("#editor", TextArea)
+
+    def on_mount(self) -> None:
+        keymap = self.config_data.get("keymap", {})
+        if keymap:
+            self.set_keymap({str(k): str(v) for k, v in keymap.items()})
+        for name, spec in self.instruments.items():
+            key = getattr(spec, "key", None)
+            if key:
+                self.bind(key, f"instrument('{name}')", description=spec.title, show=False)
+        self.query_one(Legend).show_theme(self.scale_theme, self.scale_mode)
+        self.editor.display = False
+        if self.backend_factory is not None:
+            self.run_worker(self._load_backend, thread=True, group="load", exit_on_error=False)
+        self.refresh_all()
+        if self.new_session and not self.session.root.children:
+            self.open_editor()
+        else:
+            self.view.focus()
+            if self.engine.backend is None and self.backend_factory is None:
+                self.notify("replay: no model attached; everything is navigable", timeout=4)
+
+    # ------------------------------------------------------------------ workers
+    def _load_backend(self) -> None:
+        assert self.backend_factory is not None
+
+        def progress(text: str, fraction: float | None) -> None:
+            self.post_message(LoadProgress(text, fraction))
+
+        try:
+            backend = self.backend_factory(progress)
+        except LoomError as exc:
+            self.post_message(ModelLoaded(None, str(exc)))
+            return
+        except Exception as exc:  # a load failure is shown, never a crash
+            self.post_message(ModelLoaded(None, f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(ModelLoaded(backend))
+
+    def on_load_progress(self, message: LoadProgress) -> None:
+        pct = "" if message.fraction is None else f" {message.fraction:.0%}"
+        self.loading = f"{message.text}{pct}"
+        self.refresh_status()
+
+    def on_model_loaded(self, message: ModelLoaded) -> None:
+        self.loading = None
+        if message.backend is None:
+            self.notify(f"model failed to load: {message.error}", severity="error", timeout=8)
+            self.note = "no model (load failed)"
+        else:
+            self.engine.backend = message.backend
+            self.model_label = message.backend.info().name
+            self.notify(f"model ready: {self.model_label}", timeout=2)
+        self.refresh_status()
+
+    def on_tokens_arrived(self, message: TokensArrived) -> None:
+        self._pending_tokens.clear()
+        self.view.show(self.session, self.session.current_id)
+        self.refresh_status()
+
+    def on_generation_finished(self, message: GenerationFinished) -> None:
+        self.cancel_event = None
+        self._pending_tokens.clear()
+        result = message.result
+        if result is not None:
+            rate = result.tokens_per_s
+            what = "cancelled" if result.cancelled else "done"
+            self.gen_progress = f"{what}: {result.tokens} tok {rate:.1f} tok/s"
+            for err in result.errors[:1]:
+                self.notify(f"generation failed: {err}", severity="error", timeout=6)
+        if message.error:
+            self.gen_progress = "failed"
+            self.notify(message.error, severity="error", timeout=6)
+        self.refresh_all()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """One place where a worker's failure becomes a message for the user."""
+        if event.state is WorkerState.ERROR:
+            error = event.worker.error
+            text = str(error) if isinstance(error, LoomError) else f"{type(error).__name__}: {error}"
+            if event.worker.group == "generate":
+                self.post_message(GenerationFinished(None, text))
+            else:
+                self.notify(text, severity="error", timeout=6)
+
+    # ------------------------------------------------------------------ panels
+    def on_token_view_cursor_moved(self, message: TokenView.CursorMoved) -> None:
+        self.refresh_info()
+        unit = self.view.current_unit()
+        node_id = unit.node_id if unit else self.session.current_id
+        if node_id in self.session:
+            self.query_one(BranchPanel).show_point(self.session, node_id)
+
+    def on_branch_panel_chosen(self, message: BranchPanel.Chosen) -> None:
+        self.go_to(message.node_id, descend=True)
+
+    def on_tree_panel_chosen(self, message: TreePanel.Chosen) -> None:
+        self.go_to(message.node_id, descend=False)
+
+    def refresh_all(self, cursor: int | None = None) -> None:
+        """Bring every view in line with the tree (after any action)."""
+        self.view.show(self.session, self.session.current_id, cursor=cursor)
+        self.query_one(TreePanel).show_session(self.session)
+        self.refresh_info()
+        self.refresh_status()
+
+    def refresh_info(self) -> None:
+        from .widgets.status import describe_unit
+
+        unit = self.view.current_unit()
+        error = None
+        if unit is not None and unit.node_id in self.session:
+            error = self.session.node(unit.node_id).error
+        elif self.session.current.error:
+            error = self.session.current.error
+        self.query_one(InfoLine).update(describe_unit(unit, error))
+
+    def refresh_status(self) -> None:
+        if self.loading:
+            model, backend = self.loading, ""
+        elif self.engine.backend is not None:
+            info = self.engine.backend.info()
+            model, backend = info.name, info.backend
+        else:
+            model, backend = "no model (replay)", ""
+        progress = self.gen_progress
+        if self.cancel_event is not None:
+            progress = self.live_progress()
+        note = self.note or (str(self.path) if self.path else "unsaved")
+        self.query_one(StatusBar).update_status(
+            model=model, backend=backend, settings=self.settings, progress=progress, note=note
+        )
+
+    # ------------------------------------------------------------------ palette
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from loom_commands(self)
+        yield from super().get_system_commands(screen)
+
+
+def make_app(
+    session: Session | None = None,
+    path: Path | None = None,
+    *,
+    backend: Backend | None = None,
+    backend_factory: BackendFactory | None = None,
+    config: dict[str, Any] | None = None,
+    new_session: bool | None = None,
+    store: Any | None = None,
+) -> LoomApp:
+    """The one way to build the app, shared by the CLI and the tests."""
+    return LoomApp(
+        session,
+        path,
+        backend=backend,
+        backend_factory=backend_factory,
+        config=config,
+        new_session=new_session,
+        store=store,
+    )

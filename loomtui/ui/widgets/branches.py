@@ -1,0 +1,112 @@
+"""The alternates panel: the siblings at the current branch point, with joint logprob and a
+preview, and the way to move between them."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from ...core.display import visible
+from ...core.tree import Node, Session
+
+
+def branch_point(session: Session, node_id: str) -> Node:
+    """The nearest node from ``node_id`` up that has siblings (else ``node_id`` itself)."""
+    node = session.node(node_id)
+    probe: Node | None = node
+    while probe is not None:
+        if len(session.siblings(probe.id)) > 1:
+            return probe
+        probe = session.parent(probe.id)
+    return node
+
+
+def preview(node: Node, width: int = 40) -> str:
+    text = visible(node.text[: width * 4], keep_newlines=False).strip()
+    if node.error and not text:
+        return "failed: " + visible(node.error, keep_newlines=False)
+    return (text[: width - 1] + "…") if len(text) > width else (text or "(empty)")
+
+
+def chain(session: Session, node: Node) -> list[Node]:
+    """The node and the descendants shown when moving to it (newest child each step)."""
+    leaf = session.descend(node.id)
+    path = session.path(leaf.id)
+    return path[[n.id for n in path].index(node.id) :]
+
+
+def chain_logprob(nodes: list[Node]) -> float | None:
+    total = 0.0
+    for n in nodes:
+        jl = n.joint_logprob()
+        if jl is None:
+            return None
+        total += jl
+    return total
+
+
+def sibling_label(
+    node: Node, current: bool, index: int, session: Session | None = None, width: int = 14
+) -> Text:
+    """``▶ 2 Σ-12.3 preview`` for one sibling: joint logprob and text of its branch."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append("▶" if current else " ", style="bold")
+    text.append(f"{index + 1:>2} ")
+    nodes = chain(session, node) if session is not None else [node]
+    jl = chain_logprob(nodes)
+    text.append("  plain " if jl is None else f"Σ{jl:7.2f} ", style="dim")
+    flags = ("★" if node.bookmark else "") + ("✗" if node.error else "")
+    if flags:
+        text.append(flags + " ", style="bold")
+    if node.label:
+        text.append(f"[{visible(node.label, keep_newlines=False)}] ", style="italic")
+    body = ""
+    for n in nodes:  # only as much text as the preview can show
+        body += n.text[: width * 4] if n.tokens is None else "".join(
+            t.text for t in n.tokens[: width * 2]
+        )
+        if len(body) > width * 4:
+            break
+    shown = visible(body[: width * 4], keep_newlines=False).strip() or preview(node)
+    text.append(shown[: width - 1] + "…" if len(shown) > width else shown)
+    return text
+
+
+class BranchPanel(OptionList):
+    """Siblings at the branch point nearest the cursor."""
+
+    DEFAULT_CSS = "BranchPanel { height: 1fr; border: round $primary-darken-1; }"
+
+    class Chosen(Message):
+        def __init__(self, node_id: str) -> None:
+            super().__init__()
+            self.node_id = node_id
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.border_title = "branches"
+        self._ids: list[str] = []
+
+    def show_point(self, session: Session, node_id: str) -> None:
+        """List the siblings at the branch point of ``node_id`` (the node under the cursor)."""
+        point = branch_point(session, node_id)
+        sibs = session.siblings(point.id)
+        self._ids = [n.id for n in sibs]
+        # prefix "▶ 1 Σ -12.34 " is 14 cells; the scrollbar may take 2 more
+        width = max(6, (self.content_size.width or 26) - 16)
+        self.clear_options()
+        self.add_options(
+            [
+                Option(sibling_label(n, n.id == point.id, i, session, width), id=n.id)
+                for i, n in enumerate(sibs)
+            ]
+        )
+        self.border_title = f"branches {self._ids.index(point.id) + 1}/{len(sibs)}"
+        self.highlighted = self._ids.index(point.id)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id:
+            self.post_message(self.Chosen(event.option.id))

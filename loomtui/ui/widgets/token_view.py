@@ -1,0 +1,252 @@
+"""The document view: the current branch on Textual's Line API.
+
+Like toolong's log view, each visible line is rendered once into a :class:`Strip` and kept in
+an LRU cache; ``virtual_size`` comes from the layout, so scrolling a 20,000-token branch only
+renders the lines on screen. Each segment carries its unit index in ``Style(meta=...)``, so a
+click resolves to a token with no geometry maths.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ...core.scale import Theme, load_theme
+from ...core.tree import Session
+from ..layout import DocLayout, Unit
+
+_CACHE_LINES = 2000
+
+
+class TokenView(ScrollView, can_focus=True):
+    """Shows a branch, one colour per token by probability, with a token cursor."""
+
+    BINDINGS = [
+        Binding("left", "cursor(-1)", "Prev token", show=False, id="cursor-left"),
+        Binding("right", "cursor(1)", "Next token", show=False, id="cursor-right"),
+        Binding("up", "line(-1)", "Line up", show=False, id="cursor-up"),
+        Binding("down", "line(1)", "Line down", show=False, id="cursor-down"),
+        Binding("home", "cursor_home", "Start", show=False, id="cursor-home"),
+        Binding("end", "cursor_end", "End", show=False, id="cursor-end"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="page-up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="page-down"),
+    ]
+
+    DEFAULT_CSS = """
+    TokenView { background: $surface; }
+    """
+
+    cursor: reactive[int] = reactive(-1, always_update=True, layout=False)
+
+    class CursorMoved(Message):
+        """The token cursor moved to unit ``index`` (-1: empty document)."""
+
+        def __init__(self, view: TokenView, index: int) -> None:
+            super().__init__()
+            self.view = view
+            self.index = index
+
+    def __init__(self, *, theme: Theme | None = None, scale_mode: str | None = None, **kw):
+        super().__init__(**kw)
+        self.layout_ = DocLayout(80)
+        self.scale_theme = theme or load_theme()
+        self.scale_mode = scale_mode
+        self._lines: OrderedDict[int, Strip] = OrderedDict()
+        self._styles: dict[tuple[int | None, bool], Style] = {}
+        self.follow = True  # keep the cursor at the end while text streams in
+        self._pending: tuple[Session, str, int | None] | None = None
+        self._base_style: Style | None = None
+        self._frame_width = 0
+
+    # ------------------------------------------------------------------ content
+    @property
+    def units(self) -> list[Unit]:
+        return self.layout_.units
+
+    def show(self, session: Session, node_id: str, *, cursor: int | None = None) -> None:
+        """Show the branch ending at ``node_id``; incremental when it only grew."""
+        if not self.size.width:
+            # Not laid out yet: wrap once, when the width is known (on_resize).
+            self._pending = (session, node_id, cursor)
+            return
+        width = self._wrap_width()
+        if width != self.layout_.width:
+            self.layout_.relayout(width)
+            self._lines.clear()
+        first = self.layout_.load(session, node_id)
+        self._invalidate_from(first)
+        self.virtual_size = Size(self.layout_.width, self.layout_.line_count())
+        n = len(self.units)
+        if cursor is not None:
+            self.move_cursor(cursor)
+        elif self.follow or self.cursor >= n:
+            self.move_cursor(n - 1)
+        self.refresh()
+
+    def set_theme(self, theme: Theme, scale_mode: str | None = None) -> None:
+        """Change the colour scale; every cached line is rebuilt."""
+        self.scale_theme = theme
+        self.scale_mode = scale_mode
+        self._styles.clear()
+        self._lines.clear()
+        self.refresh()
+
+    def _wrap_width(self) -> int:
+        # Leave room for the vertical scrollbar so wrapping does not change when it appears.
+        return max(4, self.size.width - self.styles.scrollbar_size_vertical) if self.size.width else 80
+
+    def _invalidate_from(self, line: int) -> None:
+        for key in [k for k in self._lines if k >= line]:
+            del self._lines[key]
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._pending is not None:
+            session, node_id, cursor = self._pending
+            self._pending = None
+            self.show(session, node_id, cursor=cursor)
+            return
+        width = self._wrap_width()
+        if width != self.layout_.width:
+            self.layout_.relayout(width)
+            self._lines.clear()
+            self.virtual_size = Size(self.layout_.width, self.layout_.line_count())
+            self.scroll_to_cursor()
+
+    # ------------------------------------------------------------------ cursor
+    def current_unit(self) -> Unit | None:
+        if 0 <= self.cursor < len(self.units):
+            return self.units[self.cursor]
+        return None
+
+    def move_cursor(self, index: int) -> None:
+        n = len(self.units)
+        index = max(-1 if n == 0 else 0, min(index, n - 1))
+        old = self.cursor
+        self.cursor = index
+        self.follow = index == n - 1
+        for i in (old, index):
+            if 0 <= i < n:
+                for line in self.layout_.lines_of_unit(i):
+                    self._lines.pop(line, None)
+        self.scroll_to_cursor()
+        self.refresh()
+        self.post_message(self.CursorMoved(self, index))
+
+    def scroll_to_cursor(self) -> None:
+        if not 0 <= self.cursor < len(self.units):
+            return
+        line = self.layout_.unit_line[self.cursor]
+        top = round(self.scroll_y)
+        height = max(1, self.scrollable_content_region.height)
+        if line < top:
+            self.scroll_to(y=line, animate=False, immediate=True)
+        elif line >= top + height:
+            self.scroll_to(y=line - height + 1, animate=False, immediate=True)
+
+    def action_cursor(self, step: int) -> None:
+        self.move_cursor(self.cursor + step)
+
+    def action_cursor_home(self) -> None:
+        self.move_cursor(0)
+
+    def action_cursor_end(self) -> None:
+        self.move_cursor(len(self.units) - 1)
+
+    def action_line(self, step: int) -> None:
+        self._move_lines(step)
+
+    def action_page(self, step: int) -> None:
+        height = max(1, self.scrollable_content_region.height - 1)
+        self.scroll_to(y=self.scroll_y + step * height, animate=False, immediate=True)
+        self._move_lines(step * height)
+
+    def _move_lines(self, step: int) -> None:
+        if not self.units:
+            return
+        lines = self.layout_.lines
+        target = max(0, min(len(lines) - 1, self.layout_.unit_line[self.cursor] + step))
+        # First unit starting on (or after) the target line.
+        for idx, _ in lines[target]:
+            self.move_cursor(idx)
+            return
+        self.move_cursor(self.cursor)
+
+    def on_click(self, event: events.Click) -> None:
+        unit = event.style.meta.get("u") if event.style else None
+        if unit is not None:
+            self.move_cursor(int(unit))
+        self.focus()
+
+    # ------------------------------------------------------------------ rendering
+    def _style_for(self, unit: Unit) -> Style:
+        tok = unit.token
+        lp = None if tok is None else tok.logprob
+        scored = tok is not None
+        # 1/20 nat buckets: finer than the scale can show, few enough to stay cached.
+        key = (lp if lp is None else round(lp * 20), scored)
+        style = self._styles.get(key)
+        if style is None:
+            theme = self.scale_theme
+            color = theme.color_for(lp, self.scale_mode) if scored else None
+            bold, underline = theme.emphasis_for(lp) if scored else (False, False)
+            style = Style(color=color, bold=bold or None, underline=underline or None)
+            self._styles[key] = style
+        return style
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # rich_style is costly (it walks the CSS); compute it once per frame, not per line.
+        self._base_style = self.rich_style
+        self._frame_width = self.scrollable_content_region.width
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._base_style = None
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        base = self._base_style
+        if base is None:
+            base, width = self.rich_style, self.scrollable_content_region.width
+        else:
+            width = self._frame_width
+        strip = self._line(index)
+        if strip is None:
+            return Strip.blank(width, base)
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def _line(self, index: int) -> Strip | None:
+        lines = self.layout_.lines
+        if not 0 <= index < len(lines):
+            return None
+        cursor = self.cursor
+        cached = self._lines.get(index)
+        if cached is not None:
+            # Valid: move_cursor() and show() drop the lines they change.
+            self._lines.move_to_end(index)
+            return cached
+        units = self.units
+        cursor_style = Style(reverse=True)
+        segments = []
+        for u, text in lines[index]:
+            style = self._style_for(units[u]) + Style.from_meta({"u": u})
+            if u == cursor:
+                if not text:
+                    text = " "  # show where an empty or newline unit sits
+                style = style + cursor_style
+            if text:
+                segments.append(Segment(text, style))
+        strip = Strip(segments)
+        self._lines[index] = strip
+        while len(self._lines) > _CACHE_LINES:
+            self._lines.popitem(last=False)
+        return strip

@@ -1,0 +1,211 @@
+"""Fixtures for the instruments' tests: the real embedded model, and a small deterministic
+fake backend (for the screens' snapshots and fast checks of the bookkeeping)."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator, Sequence
+
+import pytest
+import torch
+
+from loomtui.backends.base import (
+    Backend,
+    Context,
+    Distribution,
+    GenerationSettings,
+    ModelInfo,
+    ScoreResult,
+    TokenEvent,
+)
+from loomtui.core.tokens import Alt, Token
+
+VOCAB: list[bytes] = [
+    *[str(d).encode() for d in range(10)],
+    *[f" {d}".encode() for d in range(10)],
+    b" ",
+    b".",
+    b"\n",
+    b" the",
+    b" cat",
+    b" sat",
+    b" on",
+    b" mat",
+    b" dog",
+    b"The",
+    b" a",
+    b"!",
+    b",",
+    b" is",
+    b" ran",
+    b" home",
+    b" number",
+    b":",
+    b" pick",
+    b" I",
+    b"I",
+]
+
+
+class FakeBackend(Backend):
+    """A tiny deterministic language model: logits depend on the last two token ids.
+
+    It has the optional full-distribution methods of the local backend, so the exact code
+    paths run; ``full=False`` hides them, as an API backend would.
+    """
+
+    def __init__(self, name: str = "fake", seed: int = 0, full: bool = True, k_cap=None):
+        self.name = name
+        self.seed = seed
+        self.full = full
+        self.k_cap = k_cap
+        self.calls = 0
+        if not full:
+            # Hide the optional methods the way a backend without them would.
+            self.full_logprobs = None  # type: ignore[assignment]
+            self.vocab_bytes = None  # type: ignore[assignment]
+
+    # ---------------------------------------------------------------- the model
+    def _logprobs(self, ids: Sequence[int]) -> torch.Tensor:
+        a = ids[-2] if len(ids) > 1 else 97
+        b = ids[-1] if ids else 98
+        gen = torch.Generator().manual_seed(self.seed * 100003 + a * 1009 + b + 1)
+        logits = torch.randn(len(VOCAB), generator=gen, dtype=torch.float64) * 2.5
+        return torch.log_softmax(logits, -1)
+
+    def _alts(self, lp: torch.Tensor, k: int) -> list[Alt]:
+        vals, idx = torch.topk(lp, min(k, len(VOCAB)))
+        return [
+            Alt(VOCAB[i].decode(), VOCAB[i], int(i), float(v))
+            for v, i in zip(vals.tolist(), idx.tolist(), strict=True)
+        ]
+
+    def _token(self, ids: Sequence[int], tid: int, k: int) -> Token:
+        lp = self._logprobs(ids)
+        ent = float(-(lp.exp() * lp).sum())
+        return Token(
+            VOCAB[tid].decode(),
+            VOCAB[tid],
+            tid,
+            float(lp[tid]),
+            tuple(self._alts(lp, k)),
+            ent if self.full else None,
+        )
+
+    def _ids(self, context: Context) -> list[int]:
+        return (
+            list(context.token_ids)
+            if context.token_ids is not None
+            else self.tokenize(context.text)
+        )
+
+    # ---------------------------------------------------------------- Backend
+    def info(self) -> ModelInfo:
+        return ModelInfo(
+            name=self.name,
+            backend="local" if self.full else "api",
+            vocab_size=len(VOCAB),
+            max_logprobs=self.k_cap,
+            exact_entropy=self.full,
+        )
+
+    def tokenize(self, text: str) -> list[int]:
+        data = text.encode()
+        out: list[int] = []
+        i = 0
+        while i < len(data):
+            best = max(
+                (t for t in range(len(VOCAB)) if data.startswith(VOCAB[t], i)),
+                key=lambda t: len(VOCAB[t]),
+                default=None,
+            )
+            if best is None:
+                raise ValueError(f"fake vocabulary cannot spell {text!r}")
+            out.append(best)
+            i += len(VOCAB[best])
+        return out
+
+    def generate(
+        self,
+        context: Context,
+        settings: GenerationSettings,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[TokenEvent]:
+        for n in range(settings.n):
+            ids = self._ids(context)
+            gen = torch.Generator().manual_seed((settings.seed or 0) * 31 + n)
+            for _ in range(settings.max_tokens):
+                lp = self._logprobs(ids)
+                if settings.temperature == 0:
+                    tid = int(torch.argmax(lp))
+                else:
+                    probs = torch.softmax(lp / settings.temperature, -1)
+                    tid = int(torch.multinomial(probs, 1, generator=gen))
+                yield TokenEvent(n, token=self._token(ids, tid, settings.logprobs_k))
+                ids.append(tid)
+            yield TokenEvent(n, finish_reason="length")
+
+    def score(self, text: str, top_k: int = 20, prefix: Context | None = None) -> ScoreResult:
+        pre = self._ids(prefix) if prefix is not None else []
+        ids = self.tokenize(text)
+        toks = []
+        for j, tid in enumerate(ids):
+            ctx = pre + ids[:j]
+            if not ctx:
+                toks.append(Token(VOCAB[tid].decode(), VOCAB[tid], tid))
+            else:
+                toks.append(self._token(ctx, tid, top_k))
+        return ScoreResult(prefix_token_ids=pre, tokens=toks)
+
+    def next_distribution(self, context: Context, top_k: int = 20) -> Distribution:
+        self.calls += 1
+        lp = self._logprobs(self._ids(context))
+        ent = float(-(lp.exp() * lp).sum()) if self.full else None
+        return Distribution(self._alts(lp, top_k), ent, len(VOCAB))
+
+    def next_distributions(self, contexts, top_k: int = 20):
+        out = [self.next_distribution(c, top_k) for c in contexts]
+        self.calls -= len(contexts) - 1  # one batched call
+        return out
+
+    def full_logprobs(self, sequences, start):  # type: ignore[no-redef]
+        out = []
+        for seq in sequences:
+            rows = [self._logprobs(seq[:p]) for p in range(start, len(seq) + 1)]
+            out.append(torch.stack(rows).float())
+        return out
+
+    def vocab_bytes(self):  # type: ignore[no-redef]
+        return list(VOCAB)
+
+
+@pytest.fixture
+def fake() -> FakeBackend:
+    return FakeBackend()
+
+
+@pytest.fixture(scope="session")
+def smollm():
+    """The real embedded model (SmolLM2-135M-Instruct), loaded once for the session."""
+    try:
+        from loomtui.backends.local import LocalBackend
+    except ImportError:
+        pytest.skip("loomtui.backends.local is not there yet")
+    try:
+        return LocalBackend.load("default")
+    except Exception as exc:  # the GGUF package missing, for one
+        pytest.skip(f"embedded model unavailable: {exc}")
+
+
+def exact_logprob(rows: torch.Tensor, ids: Sequence[int]) -> float:
+    return float(sum(rows[i, t] for i, t in enumerate(ids)))
+
+
+__all__ = ["FakeBackend", "VOCAB", "exact_logprob", "math"]
+
+
+@pytest.fixture
+def make_fake():
+    """The FakeBackend class, for tests that need more than one or other options."""
+    return FakeBackend

@@ -1,0 +1,109 @@
+"""Snapshot tests of the instrument screens, on the deterministic fake backend (the screens
+are what is under test here; the numbers are checked against the real model elsewhere)."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+from textual.widgets import Static
+
+from loomtui.backends.base import GenerationSettings
+from loomtui.core.tree import Session
+from loomtui.engine import Engine
+from loomtui.ui.screens import instruments as ins
+
+SIZE = (110, 32)
+
+
+class Host(App[None]):
+    """The least an app must offer the instrument screens: a session, an engine, a point."""
+
+    def __init__(self, backend, point_offset: int | None = 2) -> None:
+        super().__init__()
+        self.session = Session.new("The cat")
+        self.engine = Engine(self.session, backend)
+        gen = self.engine.generate(
+            self.session.current_id, None, GenerationSettings(max_tokens=12, temperature=0)
+        )
+        self.node = gen.nodes[0]
+        self.offset = point_offset
+        self.refreshed = 0
+
+    def cursor_point(self):
+        return self.node.id, self.offset
+
+    def refresh_all(self) -> None:
+        self.refreshed += 1
+
+    def compose(self) -> ComposeResult:
+        yield Static("host")
+
+
+async def _open(pilot, name: str, *args) -> None:
+    app = pilot.app
+    screen = ins.INSTRUMENTS[name].factory(app, *args)
+    await app.push_screen(screen)
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_instruments_registry():
+    keys = [spec.key for spec in ins.INSTRUMENTS.values()]
+    assert len(set(keys)) == len(keys)
+    assert {"multiverse", "probe", "compare", "sweep", "entropy"} <= set(ins.INSTRUMENTS)
+
+
+def test_multiverse_screen(snap_compare, fake):
+    async def run(pilot):
+        await _open(pilot, "multiverse")
+        await pilot.press("down", "right")
+
+    assert snap_compare(Host(fake), terminal_size=SIZE, run_before=run)
+
+
+async def test_multiverse_zoom_and_insert(fake):
+    host = Host(fake)
+    async with host.run_test(size=SIZE) as pilot:
+        await _open(pilot, "multiverse")
+        screen = host.screen
+        blocks = screen.query_one(ins.MultiverseBlocks)
+        await pilot.press("down", "z")
+        assert blocks.zoom is screen.mv.children[1]
+        chosen = blocks.selected
+        await pilot.press("enter")
+        await pilot.pause()
+        new = host.session.current
+        assert new.text == chosen.path_bytes().decode()
+        assert host.session.branch_text(new.id).startswith("The cat")
+        assert host.refreshed == 1
+
+
+def test_probe_screen(snap_compare, fake):
+    async def run(pilot):
+        await _open(pilot, "probe")
+
+    assert snap_compare(Host(fake), terminal_size=SIZE, run_before=run)
+
+
+def test_compare_screen(snap_compare, fake, make_fake):
+    async def run(pilot):
+        await _open(pilot, "compare", make_fake("other", seed=5))
+
+    assert snap_compare(Host(fake), terminal_size=SIZE, run_before=run)
+
+
+def test_sweep_screen(snap_compare, fake):
+    host = Host(fake)
+
+    async def run(pilot):
+        await _open(pilot, "sweep")
+
+    assert snap_compare(host, terminal_size=SIZE, run_before=run)
+    assert host.refreshed == 1 and len(host.session.leaves()) >= 5
+
+
+def test_entropy_screen(snap_compare, fake):
+    async def run(pilot):
+        await _open(pilot, "entropy")
+
+    assert snap_compare(Host(fake), terminal_size=SIZE, run_before=run)
