@@ -51,8 +51,10 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "vllm": dict(max_logprobs=20, supports_echo=True, supports_n=True),
     # llama-server: chat-style content[] on /v1/completions, no echo.
     "llama.cpp": dict(max_logprobs=20, supports_echo=False),
-    # llama-cpp-python: echo returns shifted values, n is ignored (one choice back).
-    "llama-cpp-python": dict(max_logprobs=20, supports_echo=False, supports_n=False),
+    # llama-cpp-python: echo returns shifted values, n is ignored (one choice back), and
+    # its stream drops every multi-byte character (partial tokens decode to "" and so does
+    # the chunk text), while a whole answer carries the full text: do not stream by default.
+    "llama-cpp-python": dict(max_logprobs=20, supports_echo=False, supports_n=False, stream=False),
     "ollama": dict(max_logprobs=20, supports_echo=False, supports_n=False),
     "together": dict(max_logprobs=20, supports_echo=True),
     "fireworks": dict(max_logprobs=5, supports_echo=True, supports_n=True),

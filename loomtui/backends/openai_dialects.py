@@ -37,6 +37,7 @@ class RawToken:
 
     token: Token
     certain: bool  # False: bytes guessed from a lossy text form ("" or U+FFFD)
+    offset: int | None = None  # legacy text_offset: characters of decoded text before it
 
 
 def token_bytes(text: str, raw_bytes: Sequence[int] | None = None) -> tuple[bytes, bool]:
@@ -128,6 +129,9 @@ def parse_legacy(
     lps = logprobs.get("token_logprobs") or [None] * len(texts)
     tops = logprobs.get("top_logprobs") or [None] * len(texts)
     ids = list(token_ids) if token_ids is not None and len(token_ids) == len(texts) else None
+    offsets = logprobs.get("text_offset")
+    if not isinstance(offsets, list) or len(offsets) != len(texts):
+        offsets = [None] * len(texts)
     out: list[RawToken] = []
     for i, text in enumerate(texts):
         text = text if isinstance(text, str) else ""
@@ -158,7 +162,8 @@ def parse_legacy(
             entropy=None,
             dist=dist,
         )
-        out.append(RawToken(tok, certain))
+        off = offsets[i]
+        out.append(RawToken(tok, certain, off if isinstance(off, int) else None))
     return out
 
 
@@ -225,7 +230,7 @@ class ByteResolver:
     def __init__(self) -> None:
         self._text = bytearray()  # the decoded text so far, as bytes
         self._done = 0  # bytes of _text accounted for by released tokens
-        self._pending: list[Token] = []
+        self._pending: list[RawToken] = []
 
     def feed(self, raw: Iterable[RawToken], text_delta: str | None) -> list[Token]:
         """Add a chunk's tokens and text; return the tokens now final, in order."""
@@ -234,19 +239,19 @@ class ByteResolver:
         released: list[Token] = []
         for rt in raw:
             if not rt.certain:
-                self._pending.append(rt.token)
+                self._pending.append(rt)
                 continue
             if self._pending:
                 # Text up to the closing token: the run must account for it.
                 end = self._find_end(rt.token.bytes)
-                released.extend(self._settle(end))
+                released.extend(self._settle(end, rt.offset))
             released.append(rt.token)
             self._done += len(rt.token.bytes)
         return released
 
     def finish(self) -> list[Token]:
         """Release what is still held, settling it against all the text seen."""
-        return self._settle(len(self._text)) if self._pending else []
+        return self._settle(len(self._text), None) if self._pending else []
 
     def _find_end(self, closing: bytes) -> int | None:
         """Where the pending run ends: before the closing token's bytes in the text."""
@@ -255,8 +260,9 @@ class ByteResolver:
         pos = self._text.find(closing, self._done)
         return pos if pos >= 0 else None
 
-    def _settle(self, end: int | None) -> list[Token]:
-        run, self._pending = self._pending, []
+    def _settle(self, end: int | None, end_offset: int | None) -> list[Token]:
+        pending, self._pending = self._pending, []
+        run = [rt.token for rt in pending]
         if end is None or end < self._done:
             # The text does not line up (a stop string cut it, or no text was sent): keep
             # the spellings as they came; nothing better is known.
@@ -265,10 +271,50 @@ class ByteResolver:
             return run
         span = bytes(self._text[self._done : end])
         self._done = end
-        for t, part in zip(run, split_span(span, len(run)), strict=True):
+        parts = split_by_offsets(pending, span, end_offset) or split_span(span, len(run))
+        for t, part in zip(run, parts, strict=True):
             t.bytes = part
             t.text = part.decode("utf-8", errors="replace")
         return run
+
+
+def split_by_offsets(
+    run: Sequence[RawToken], span: bytes, end_offset: int | None
+) -> list[bytes] | None:
+    """Split ``span`` over ``run`` using legacy character offsets, or None if they do not fit.
+
+    A token whose successor starts at a later character completed those characters; the
+    tokens since the last completion share their bytes (llama-cpp-python, vLLM).
+    """
+    offsets = [rt.offset for rt in run]
+    if not run or any(o is None for o in offsets):
+        return None
+    try:
+        chars = span.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    first = offsets[0]
+    assert first is not None
+    last = end_offset if end_offset is not None else first + len(chars)
+    if last - first != len(chars):
+        return None
+    ends = [*offsets[1:], last]
+    out: list[bytes] = []
+    group = 0
+    ci = 0
+    for start, stop in zip(offsets, ends, strict=True):
+        group += 1
+        if stop is None or start is None or stop < start:
+            return None
+        if stop > start:
+            piece = chars[ci : ci + stop - start].encode("utf-8")
+            ci += stop - start
+            out.extend(split_span(piece, group))
+            group = 0
+    if group:
+        out.extend(split_span(chars[ci:].encode("utf-8"), group))
+        ci = len(chars)
+    return out if ci == len(chars) and len(out) == len(run) else None
 
 
 def split_span(span: bytes, parts: int) -> list[bytes]:

@@ -209,8 +209,25 @@ class HttpClient:
         model: str | None = None,
         cancel: threading.Event | None = None,
     ) -> dict[str, Any]:
-        """POST ``body`` and return the JSON answer."""
-        response = self._send("POST", path, body, stream=False, model=model, cancel=cancel)
+        """POST ``body`` and return the JSON answer (interrupted when ``cancel`` is set)."""
+        if cancel is None:
+            response = self._send("POST", path, body, stream=False, model=model)
+            return self._json(response)
+        response = self._send("POST", path, body, stream=True, model=model, cancel=cancel)
+        watcher = _CancelWatcher(cancel, response)
+        try:
+            response.read()
+        except httpx.TimeoutException as exc:
+            raise self._transport_error(exc) from None
+        except httpx.HTTPError as exc:
+            if cancel.is_set():
+                raise BackendError("cancelled") from None
+            raise self._transport_error(exc) from None
+        finally:
+            watcher.stop()
+            response.close()
+        if cancel.is_set():
+            raise BackendError("cancelled")
         return self._json(response)
 
     def get_json(self, path: str) -> dict[str, Any]:

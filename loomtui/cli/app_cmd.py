@@ -18,15 +18,23 @@ from .common import add_model_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("session", nargs="?", default=None, metavar="SESSION",
-                        help="a session file to open (created if missing)")
+    parser.add_argument(
+        "session",
+        nargs="?",
+        default=None,
+        metavar="SESSION",
+        help="a session file to open (created if missing)",
+    )
     add_model_args(parser)
-    parser.add_argument("--recent", action="store_true",
-                        help="list the sessions under the data dir, newest first")
+    parser.add_argument(
+        "--recent", action="store_true", help="list the sessions under the data dir, newest first"
+    )
     parser.add_argument("--theme", default=None, help="colour theme (themes/*.toml)")
-    parser.add_argument("--readonly", action="store_true",
-                        help="open the session without writing it (e.g. while another "
-                        "loomtui process has it open)")
+    parser.add_argument(
+        "--readonly",
+        action="store_true",
+        help="open the session without writing it (e.g. while another loomtui process has it open)",
+    )
 
 
 def recent_sessions(limit: int = 20) -> list[Path]:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.display import visible
+from ..core.display import visible as _visible
 from ..instruments.multiverse import Branch, expand
 from ._instr import print_json, prompt_context
 from .common import add_model_args, backend_from_args
+
+
+def visible(text: str) -> str:
+    """Model text on one line: newlines and other controls shown as symbols."""
+    return _visible(text, keep_newlines=False)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.display import visible
+from ..core.display import visible as _visible
 from ..core.errors import LoomError
 from ..instruments.probe import RULE_DIGIT, RULE_NONE, RULE_TEXT, probe, range_candidates
 from ._instr import bar, print_json, prompt_context
 from .common import add_model_args, backend_from_args
+
+
+def visible(text: str) -> str:
+    """Model text on one line: newlines and other controls shown as symbols."""
+    return _visible(text, keep_newlines=False)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="digit (default for --range): an answer ends where the next token "
         "does not start with a digit; none: no end condition",
     )
+    parser.add_argument(
+        "--vs-prompt",
+        default=None,
+        metavar="TEXT",
+        help="a second prompt, probed with the same answers and shown side by side",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -44,8 +55,21 @@ def run(args: argparse.Namespace) -> int:
         rule = args.end_rule or RULE_NONE
     backend = backend_from_args(args)
     res = probe(backend, prompt_context(backend, args.prompt), answers, rule)
+    other = None
+    if args.vs_prompt is not None:
+        other = probe(backend, prompt_context(backend, args.vs_prompt), answers, rule)
     if args.json:
-        print_json(res.to_json())
+        data = res.to_json()
+        if other is not None:
+            data["versus"] = other.to_json()
+        print_json(data)
+        return 0
+    if other is not None:
+        from rich.console import Console
+
+        from ..ui.widgets.instr_render import probe_table
+
+        Console().print(probe_table([res, other], ["prompt", "vs prompt"]))
         return 0
     print(f"rule: {RULE_TEXT[rule]}")
     for c, share in zip(res.candidates, res.shares(), strict=True):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..core.sessionfile import load_session, save_session
+from ..core.sessionfile import load_session
+from ..core.store import save_locked as save_session  # lock: never under the app
 from ..instruments.replay import replay
 from ._instr import print_json
 from .common import add_model_args, backend_from_args

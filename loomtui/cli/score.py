@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if result.note and not result.tokens:
         raise LoomError(result.note)
     if args.output:
-        from ..core.sessionfile import save_session
+        from ..core.store import save_locked as save_session  # lock: never under the app
 
         node = session.add_child(
             session.root_id,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..core.display import visible, visible_token
+from ..core.display import MAX_TOKEN_CHARS, visible, visible_token
 from ..core.errors import LoomError
 from ..core.export import resolve_node
 from ..core.scale import DEFAULT_THEME, ThemeError, list_themes, load_theme
@@ -40,7 +40,7 @@ def _token_display(text: str, data: bytes) -> str:
         data.decode("utf-8")
     except UnicodeDecodeError:
         return visible_token(text, data)  # an unfinished byte run shows as ‹e2 80›
-    return visible(text)
+    return visible(text, max_chars=MAX_TOKEN_CHARS)  # a huge token is cut, with a note
 
 
 def render_branch(session: Session, node: Node, theme_name: str = DEFAULT_THEME):

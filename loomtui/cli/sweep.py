@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 
 from ..backends.base import Context, GenerationSettings
-from ..core.display import visible
+from ..core.display import visible as _visible
 from ..core.errors import LoomError
 from ..core.tree import Session
 from ..engine import Engine
 from ..instruments.sweep import sweep
 from ._instr import print_json, session_branch
 from .common import add_model_args, backend_from_args
+
+
+def visible(text: str) -> str:
+    """Model text on one line: newlines and other controls shown as symbols."""
+    return _visible(text, keep_newlines=False)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
     )
     if args.output:
-        from ..core.sessionfile import save_session
+        from ..core.store import save_locked as save_session  # lock: never under the app
 
         save_session(session, args.output)
     if args.json:

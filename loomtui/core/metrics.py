@@ -83,7 +83,7 @@ def entropy_bounds(top: Sequence[Alt] | Sequence[float], vocab_size: int) -> Ent
     lps.sort(reverse=True)
     probs = [math.exp(lp) for lp in lps]
     covered = min(1.0, sum(probs))
-    known = -sum(p * lp for p, lp in zip(probs, lps))
+    known = -sum(p * lp for p, lp in zip(probs, lps, strict=True))
     rest = max(0.0, 1.0 - covered)
     k = len(lps)
     if rest <= 1e-12 or k == 0 and vocab_size <= 0:

@@ -325,7 +325,11 @@ class SessionStore:
     def _load_and_replay(self, create: bool) -> None:
         path = self.path
         if path.exists():
+            start = time.perf_counter()
             self.session = _load(path)
+            # Saving costs at least what loading did: a big session gets journal
+            # checkpoints from its first autosave, not a long full save.
+            self.last_save_s = time.perf_counter() - start
         elif self.readonly or not create:
             raise SessionFileError(f"no session file at {path}")
         else:
@@ -336,7 +340,10 @@ class SessionStore:
             apply_records(self.session, records)
             self.replayed = len(records)
         if not self.readonly:
-            if records or self.journal.exists():
+            # We hold the lock, so no generation is running: an unfinished leaf is one a
+            # crash cut short. Say so (a visible failed node, never a silent one).
+            cut = mark_interrupted(self.session)
+            if records or cut or self.journal.exists():
                 self.save()
             self._new_journal()
         self._remember_all()
@@ -407,8 +414,8 @@ class SessionStore:
             if not self.readonly and self.lock.held:
                 if self._created_file and not self._dirty and self._is_blank():
                     _remove(self.path)  # opened a new path and did nothing: leave no file
-                else:
-                    self.save()
+                elif self.checkpoint() or self._journal_bytes:
+                    self.save()  # something changed since the last save
                 self._close_fd()
                 _remove(self.journal)
         finally:
@@ -615,6 +622,24 @@ def _apply_node(session: Session, rec: dict[str, Any]) -> None:
         node.tokens = base + [token_from_record(t) for t in rec["tokens"]]
 
 
+def mark_interrupted(session: Session) -> int:
+    """Mark model leaves with no finish reason as interrupted; returns how many."""
+    count = 0
+    for node in session.nodes.values():
+        if (
+            node.origin == "model"
+            and node.tokens is not None
+            and node.finish_reason is None
+            and not node.children
+        ):
+            node.finish_reason = "error"
+            node.error = (
+                f"interrupted: loomtui stopped while generating ({len(node.tokens)} tokens kept)"
+            )
+            count += 1
+    return count
+
+
 def _repair(session: Session) -> None:
     """Keep the tree consistent after a replay cut short: drop dangling child ids, fix the
     current node."""
@@ -640,3 +665,27 @@ def _remove(path: Path) -> None:
         path.unlink()
     except FileNotFoundError:
         pass
+
+
+def save_locked(session: Session, path: str | os.PathLike[str]) -> None:
+    """Save a session a verb built outside a store (``score -o``, ``sweep -o``...).
+
+    Takes the session's lock for the write, so a session open in the app (or another verb) is
+    never overwritten under it: :class:`SessionLockedError` names the holder. A file with a
+    journal left by a crashed process is refused (writing would lose the journal's changes):
+    the user is told to open the session once, which recovers them.
+    """
+    path = Path(path)
+    lock = SessionLock(path)
+    lock.acquire()
+    try:
+        probe = SessionStore(path, session, readonly=True)
+        if probe._read_journal():
+            raise SessionFileError(
+                f"{path} has unsaved changes from a loomtui process that stopped "
+                f"({journal_path(path).name}); open it once with loomtui to recover them"
+            )
+        _save(session, path)
+        _remove(journal_path(path))
+    finally:
+        lock.release()

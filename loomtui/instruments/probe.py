@@ -40,6 +40,7 @@ class Candidate:
     tokens_logprob: float | None  # log P(answer tokens), before the end rule
     end_prob: tuple[float, float] | None = None  # bounds on P(answer ends here)
     exact: bool = True
+    tokens_bounds: tuple[float, float] | None = None  # bounds on P(answer tokens) if not exact
 
     @property
     def prob(self) -> float:
@@ -47,11 +48,14 @@ class Candidate:
 
     @property
     def prob_bounds(self) -> tuple[float, float]:
-        if self.tokens_logprob is None:
+        if self.tokens_bounds is not None:
+            t_lo, t_hi = self.tokens_bounds
+        elif self.tokens_logprob is None:
             return (0.0, 0.0)
-        p = math.exp(self.tokens_logprob)
+        else:
+            t_lo = t_hi = math.exp(self.tokens_logprob)
         lo, hi = self.end_prob or (1.0, 1.0)
-        return (p * lo, p * hi)
+        return (t_lo * lo, t_hi * hi)
 
 
 @dataclass
@@ -208,53 +212,89 @@ def _entropy_row(row: Any) -> float:
     return float(-(torch.exp(row) * torch.where(torch.isfinite(row), row, 0)).sum())
 
 
+def _log(p: float) -> float:
+    return math.log(p) if p > 0 else -math.inf
+
+
+def _walk(backend: Backend, context: Context, text: str, k: int) -> tuple[float, float, bool]:
+    """Bounds on P(answer tokens) from top-k lists alone (for servers that cannot score a
+    prompt): follow the answer's bytes through the listed tokens; a step whose token is not
+    listed is at most the last listed probability, and the walk stops there."""
+    data = text.encode("utf-8")
+    ctx_text = context.text
+    lo = hi = 1.0
+    while data:
+        dist = backend.next_distribution(Context(text=ctx_text), top_k=k)
+        listed = [a for a in dist.top if a.logprob > -9000]
+        fits = [a for a in listed if a.bytes and data.startswith(a.bytes)]
+        if not fits:
+            p_k = min((a.prob for a in listed), default=1.0)
+            return 0.0, hi * p_k, False
+        best = max(fits, key=lambda a: (len(a.bytes), a.logprob))
+        lo *= best.prob
+        hi *= best.prob
+        data = data[len(best.bytes) :]
+        ctx_text += best.bytes.decode("utf-8", "replace")
+    return lo, hi, True
+
+
 def _probe_topk(
     backend: Backend, context: Context, answers: list[str], rule: str, result: ProbeResult
 ) -> None:
-    """Scores from :meth:`Backend.score`; the end rule bounded from a top-k list."""
+    """Scores from :meth:`Backend.score` (or, where the server cannot score a prompt, from
+    top-k lists followed token by token); the end rule bounded from a top-k list."""
     info = backend.info()
     k = min(20, info.max_logprobs) if info.max_logprobs else 20
     for text in answers:
         scored = backend.score(text, top_k=k, prefix=context)
-        if scored.note:
-            result.notes.append(scored.note)
         lps = [t.logprob for t in scored.tokens]
         ids = [t.token_id for t in scored.tokens]
-        if not scored.tokens or any(lp is None for lp in lps):
-            result.candidates.append(Candidate(text, None, None, None, exact=False))
-            continue
-        tok_lp = float(sum(lps))  # type: ignore[arg-type]
-        lp, end, exact = tok_lp, None, True
+        t_bounds = None
+        if scored.tokens and None not in lps:
+            tok_lp = float(sum(lps))  # type: ignore[arg-type]
+            t_lo = t_hi = math.exp(tok_lp)
+            walked = False
+        else:
+            if scored.note:
+                result.notes.append(scored.note)
+            t_lo, t_hi, _ = _walk(backend, context, text, k)
+            t_bounds = (t_lo, t_hi)
+            tok_lp = _log(t_hi)
+            ids = []
+            walked = True
+        end = None
+        exact = not walked or t_lo == t_hi
+        e_lo = e_hi = 1.0
         if rule == RULE_DIGIT:
             after = Context(
                 text=context.text + text,
                 token_ids=(list(context.token_ids) + ids)  # type: ignore[operator]
-                if context.token_ids is not None and None not in ids
+                if context.token_ids is not None and ids and None not in ids
                 else None,
             )
             dist = backend.next_distribution(after, top_k=k)
             listed = sum(a.prob for a in dist.top if a.logprob > -9000)
             digit_lo = sum(a.prob for a in dist.top if a.logprob > -9000 and digit_start(a.bytes))
             rest = max(0.0, 1.0 - listed)
-            lo, hi = max(0.0, 1.0 - digit_lo - rest), max(0.0, 1.0 - digit_lo)
-            end = (lo, hi)
-            exact = rest < 1e-9
-            mid = (lo + hi) / 2
-            lp = tok_lp + math.log(mid) if mid > 0 else -math.inf
+            e_lo, e_hi = max(0.0, 1.0 - digit_lo - rest), max(0.0, 1.0 - digit_lo)
+            end = (e_lo, e_hi)
+            exact = exact and rest < 1e-9
+        mid = (t_lo * e_lo + t_hi * e_hi) / 2
         result.candidates.append(
             Candidate(
                 text,
-                None if None in ids else ids,  # type: ignore[arg-type]
-                lp,
+                None if not ids or None in ids else ids,  # type: ignore[arg-type]
+                _log(mid) if not exact else tok_lp + _log(e_lo if end else 1.0),
                 tok_lp,
                 end_prob=end,
                 exact=exact,
+                tokens_bounds=t_bounds,
             )
         )
         result.exact = result.exact and exact
     if not result.exact:
         result.notes.append(
-            "end-rule factors are bounds from a top-k list; prob is the midpoint estimate"
+            "some numbers are bounds from top-k lists: prob is the midpoint of its bounds"
         )
     dist0 = backend.next_distribution(context, top_k=k)
     if dist0.entropy is not None and info.exact_entropy:

@@ -94,7 +94,18 @@ class LoomActions(_Base):
             return
         if self.engine.backend is None:
             if self.loading:
-                self.notify(f"the model is still loading ({self.loading})", timeout=3)
+                # Remember the press: generation starts as soon as the model is ready.
+                unit = self.view.current_unit()
+                self.queued_generation = (
+                    (unit.node_id, unit.end)
+                    if unit is not None
+                    else (self.session.current_id, None)
+                )
+                self.notify(
+                    f"the model is still loading ({self.loading}); "
+                    "generation will start when it is ready",
+                    timeout=3,
+                )
             else:
                 try:
                     self.engine.require_backend()
@@ -199,6 +210,14 @@ class LoomActions(_Base):
         if children:
             self.go_to(max(children, key=lambda n: n.created).id, descend=False)
 
+    def cursor_point(self) -> tuple[str, int | None]:
+        """``(node_id, offset)`` of the unit under the token cursor (end of the current node
+        when the document is empty). Instruments read the point from here."""
+        unit = self.view.current_unit()
+        if unit is None:
+            return self.session.current_id, None
+        return unit.node_id, unit.offset
+
     def _cursor_node(self) -> str:
         unit = self.view.current_unit()
         return unit.node_id if unit else self.session.current_id
@@ -234,8 +253,9 @@ class LoomActions(_Base):
         except BackendError as exc:
             self.notify(str(exc), severity="warning", timeout=5)
             return
-        self.run_worker(lambda: self._score_thread(backend), thread=True, group="score",
-                        exit_on_error=False)
+        self.run_worker(
+            lambda: self._score_thread(backend), thread=True, group="score", exit_on_error=False
+        )
 
     def _score_thread(self, backend: Any) -> None:
         session = self.session

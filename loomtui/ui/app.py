@@ -113,6 +113,7 @@ class LoomApp(LoomActions, App[None]):
         self._gen_start = 0.0
         self._gen_target = 0
         self.save_error: str | None = None
+        self.queued_generation: tuple[str, int | None] | None = None
         self.instruments = dict(INSTRUMENTS)
 
     # ------------------------------------------------------------------ layout
@@ -188,6 +189,12 @@ class LoomApp(LoomActions, App[None]):
             self.engine.backend = message.backend
             self.model_label = message.backend.info().name
             self.notify(f"model ready: {self.model_label}", timeout=2)
+            queued, self.queued_generation = self.queued_generation, None
+            if queued is not None and queued[0] in self.session and not self.generating:
+                node_id, offset = queued
+                if offset is not None and offset >= len(self.session.node(node_id)):
+                    offset = None
+                self.start_generation(node_id, offset)
         self.refresh_status()
 
     def on_tokens_arrived(self, message: TokensArrived) -> None:
@@ -214,7 +221,9 @@ class LoomApp(LoomActions, App[None]):
         """One place where a worker's failure becomes a message for the user."""
         if event.state is WorkerState.ERROR:
             error = event.worker.error
-            text = str(error) if isinstance(error, LoomError) else f"{type(error).__name__}: {error}"
+            text = (
+                str(error) if isinstance(error, LoomError) else f"{type(error).__name__}: {error}"
+            )
             if event.worker.group == "generate":
                 self.post_message(GenerationFinished(None, text))
             else:
@@ -222,6 +231,8 @@ class LoomApp(LoomActions, App[None]):
 
     # ------------------------------------------------------------------ panels
     def on_token_view_cursor_moved(self, message: TokenView.CursorMoved) -> None:
+        if not self.screen_stack or not self.query("#info"):
+            return  # shutting down: the main screen is gone
         self.refresh_info()
         unit = self.view.current_unit()
         node_id = unit.node_id if unit else self.session.current_id

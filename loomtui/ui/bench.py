@@ -24,8 +24,28 @@ from textual.geometry import Region
 from ..core.tokens import Alt, Token
 from ..core.tree import Session
 
-_WORDS = ["the", "a", "loom", "token", "branch", "of", "and", "to", "model", "weaves",
-          "probability", "\n", "is", "in", "thread", "colour", "at", "every", "step", "."]
+_WORDS = [
+    "the",
+    "a",
+    "loom",
+    "token",
+    "branch",
+    "of",
+    "and",
+    "to",
+    "model",
+    "weaves",
+    "probability",
+    "\n",
+    "is",
+    "in",
+    "thread",
+    "colour",
+    "at",
+    "every",
+    "step",
+    ".",
+]
 
 
 def synthetic_session(n_tokens: int = 20_000, seed: int = 0) -> Session:

@@ -28,8 +28,11 @@ ACTIONS: list[tuple[str, str, str]] = [
     ("Export", "Export the current branch or every leaf to a file (x)", "export"),
     ("Settings", "Generation settings and presets (s)", "settings"),
     ("Toggle panels", "Show or hide the branch and tree panels (f2)", "toggle_side"),
-    ("Scale: logprob/probability", "Colour by surprisal or by linear probability (m)",
-     "toggle_scale"),
+    (
+        "Scale: logprob/probability",
+        "Colour by surprisal or by linear probability (m)",
+        "toggle_scale",
+    ),
     ("Next colour theme", "Cycle green-red, cividis, viridis, mono (t)", "next_theme"),
     ("Help", "Every key binding (f1)", "help"),
     ("Quit", "Save and quit (ctrl+q)", "quit"),

@@ -191,7 +191,5 @@ class DocLayout:
     def lines_of_unit(self, index: int) -> range:
         """Lines that show (part of) unit ``index``."""
         first = self.unit_line[index]
-        last = (
-            self.unit_line[index + 1] if index + 1 < len(self.unit_line) else len(self.lines) - 1
-        )
+        last = self.unit_line[index + 1] if index + 1 < len(self.unit_line) else len(self.lines) - 1
         return range(first, last + 1)

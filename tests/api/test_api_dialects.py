@@ -210,3 +210,23 @@ def test_logprobs_are_finite_numbers():
     lp = {"tokens": ["a"], "token_logprobs": [float("nan")], "top_logprobs": [{"a": -1}]}
     (tok,) = settle(parse_legacy(lp, 5), "a")
     assert tok.logprob is None and math.isfinite(tok.top[0].logprob)
+
+
+def test_llama_cpp_python_offsets_group_partial_tokens_by_character():
+    # Exactly what llama-cpp-python returned for "Smiley emoji: 😀😀😀 Heart emoji:" at
+    # temperature 0 (non-streamed): every partial token is "", the text is whole.
+    text = " \U0001f44c\U0001f44c\U0001f44c"
+    lp = {
+        "tokens": [" ", "", "", "", "", "", "", "", ""],
+        "token_logprobs": [-1.0] * 9,
+        "top_logprobs": [{" ": -1.0}] + [{"": -1.0}] * 8,
+        "text_offset": [30, 31, 31, 32, 32, 32, 33, 33, 33],
+    }
+    tokens = settle(parse_legacy(lp, k=3), text)
+    assert join_bytes(tokens).decode() == text
+    emoji = "\U0001f44c".encode()
+    # Tokens 1-2 make the first emoji, 3-5 the second, 6-8 the third.
+    assert tokens[1].bytes + tokens[2].bytes == emoji
+    assert b"".join(t.bytes for t in tokens[3:6]) == emoji
+    assert b"".join(t.bytes for t in tokens[6:9]) == emoji
+    assert visible_token(tokens[1].text, tokens[1].bytes).startswith("‹f0")

@@ -70,6 +70,12 @@ def tiny_backend():
     return build_tiny_backend()
 
 
+@pytest.fixture(scope="session")
+def tiny_backend_no_doc():
+    """A tiny model whose vocabulary has no <|endoftext|> and whose tokenizer adds no BOS."""
+    return build_tiny_backend(with_doc_separator=False)
+
+
 # ---------------------------------------------------------------- reference numbers
 # Test files cannot import each other under --import-mode=importlib, so the helpers are
 # handed out through the ``ref`` fixture.

@@ -190,3 +190,32 @@ def test_corrupt_session_is_refused_and_left_untouched(tmp_path):
         SessionStore.open(path)
     assert path.read_bytes().endswith(b"[")
     assert not lock_path(path).exists()
+
+
+def test_verbs_never_write_under_an_open_session(tmp_path, driver):
+    """``score -o``/``sweep -o``/``replay -o`` save through save_locked: refused while the
+    app holds the session, refused while a crashed journal waits, fine otherwise."""
+    from loomtui.core.errors import SessionFileError
+    from loomtui.core.store import save_locked
+
+    path = tmp_path / "s.json"
+    app = SessionStore.open(path)
+    app.session.edit(app.session.root_id, 0, "the app's work")
+    app.save()
+    before = path.read_bytes()
+    with pytest.raises(SessionLockedError, match=f"pid {os.getpid()}"):
+        save_locked(Session.new("a verb's work"), path)
+    assert path.read_bytes() == before
+    # The app dies mid-generation, leaving a journal: the verb must not bury it.
+    app.full_save_budget_s = 0
+    app.engine(driver.ScriptedBackend()).generate(
+        app.session.current_id, None, GenerationSettings(max_tokens=3)
+    )
+    app._close_fd()
+    app.lock.release()
+    with pytest.raises(SessionFileError, match="open it once"):
+        save_locked(Session.new("a verb's work"), path)
+    with SessionStore.open(path) as recovered:
+        assert recovered.session.stats()["tokens"] == 3
+    save_locked(Session.new("a verb's work"), path)
+    assert "a verb's work" in load_session(path).branch_text(load_session(path).current_id)

@@ -115,7 +115,7 @@ def test_truncate_policy_drops_the_oldest_tokens_visibly(tiny_backend):
     # The model saw the newest text: the prompt it was given ends like the branch.
     seen = tiny_backend.last_stats["prompt_token_ids"]
     assert len(seen) <= WINDOW - 4 + 1  # (+ BOS)
-    assert tiny_backend.tokenize("w199") == seen[-len(tiny_backend.tokenize("w199")) :]
+    assert tiny_backend.tokenize(" w199") == seen[-len(tiny_backend.tokenize(" w199")) :]
 
 
 def test_short_context_is_untouched_by_the_policy(tiny_backend):
@@ -123,3 +123,59 @@ def test_short_context_is_untouched_by_the_policy(tiny_backend):
     settings = GenerationSettings(max_tokens=3, context_policy="truncate")
     result = Engine(session, tiny_backend).generate(session.current_id, None, settings)
     assert "context_truncated" not in result.nodes[0].meta
+
+
+def test_cli_generate_killed_mid_generation_keeps_its_tokens(tiny_model, tmp_path):
+    """``loomtui generate -o S`` with a real (tiny) model, SIGKILLed while tokens stream:
+    the next open takes over the lock and finds the tokens the journal had."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from loomtui.core.store import SessionStore, journal_path, lock_path
+
+    session = tmp_path / "cli.json"
+    for attempt in range(2):
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "loomtui",
+                "generate",
+                "--model",
+                str(tiny_model),
+                "--prompt",
+                "Once",
+                "--max-tokens",
+                "60",
+                "--temperature",
+                "1",
+                "-o",
+                str(session),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "LOOMTUI_DEBUG": "1"},
+        )
+        journal = journal_path(session)
+        deadline = time.monotonic() + 120
+        # Wait until a few token records are in the journal, then kill at once.
+        while time.monotonic() < deadline and proc.poll() is None:
+            if journal.exists() and journal.read_bytes().count(b'"op":"tok"') >= 3:
+                break
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        if proc.returncode != -signal.SIGKILL:
+            pytest.fail(f"generate ended first: {proc.stderr.read().decode()[-800:]}")
+        journaled = journal.read_bytes().count(b'"op":"tok"')
+        assert lock_path(session).exists()
+        with SessionStore.open(session) as store:
+            gens = [n for n in store.session.nodes.values() if n.origin == "model"]
+            assert len(gens) == attempt + 1  # one per run, the older one kept too
+            newest = max(gens, key=lambda n: n.created)
+            assert len(newest.tokens) >= journaled >= 3
+            # Cut short, and it says so: a visible failed node with the tokens kept.
+            assert newest.finish_reason == "error" and "interrupted" in newest.error

@@ -55,7 +55,10 @@ class FakeBackend(Backend):
     paths run; ``full=False`` hides them, as an API backend would.
     """
 
-    def __init__(self, name: str = "fake", seed: int = 0, full: bool = True, k_cap=None):
+    def __init__(
+        self, name: str = "fake", seed: int = 0, full: bool = True, k_cap=None, scores=True
+    ):
+        self.scores = scores  # False: refuse prompt scoring, as llama.cpp's server does
         self.name = name
         self.seed = seed
         self.full = full
@@ -149,6 +152,9 @@ class FakeBackend(Backend):
     def score(self, text: str, top_k: int = 20, prefix: Context | None = None) -> ScoreResult:
         pre = self._ids(prefix) if prefix is not None else []
         ids = self.tokenize(text)
+        if not self.scores:
+            toks = [Token(VOCAB[t].decode(), VOCAB[t], t) for t in ids]
+            return ScoreResult([], toks, note="this server cannot score a prompt")
         toks = []
         for j, tid in enumerate(ids):
             ctx = pre + ids[:j]

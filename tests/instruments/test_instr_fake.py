@@ -93,6 +93,20 @@ def test_probe_api_gives_bounds_that_hold(make_fake):
     assert lo <= exact.next_entropy[0] + 1e-9 <= hi + 2e-9
 
 
+def test_probe_without_prompt_scoring_walks_top_k(make_fake):
+    answers = [" 4", " 42", " 7", " the", " cat"]
+    exact = probe.probe(make_fake(), "I pick:", answers, rule=probe.RULE_DIGIT)
+    walked = probe.probe(
+        make_fake(full=False, scores=False, k_cap=8), "I pick:", answers, rule=probe.RULE_DIGIT
+    )
+    assert any("cannot score" in n for n in walked.notes)
+    assert any(not c.exact for c in walked.candidates)
+    for c_w, c_ex in zip(walked.candidates, exact.candidates, strict=True):
+        lo, hi = c_w.prob_bounds
+        assert lo - 1e-12 <= c_ex.prob <= hi + 1e-12
+        assert lo <= c_w.prob <= hi
+
+
 def test_compare_totals_and_kl(make_fake):
     a, b = make_fake("a", seed=1), make_fake("b", seed=2)
     text = "The cat sat on the mat."

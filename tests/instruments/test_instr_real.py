@@ -67,7 +67,7 @@ def test_probe_numbers_follow_the_digit_end_rule(smollm):
     res = probe.probe(smollm, prompt, probe.range_candidates(1, 20), rule=probe.RULE_DIGIT)
     digit_ids = [i for i, b in enumerate(smollm.vocab_bytes()) if b[:1].isdigit()]
     assert len(digit_ids) >= 10
-    for c in res.candidates[:: 3] + [res.candidates[3], res.candidates[13]]:  # " 4", " 14"
+    for c in res.candidates[::3] + [res.candidates[3], res.candidates[13]]:  # " 4", " 14"
         ids = pre + smollm.tokenize(c.text)
         rows = plain_logprobs(smollm, ids)
         seq = sum(float(rows[i - 1, ids[i]]) for i in range(len(pre), len(ids)))
@@ -105,9 +105,9 @@ def test_compare_totals_equal_each_models_own_score(smollm, other):
 def test_sweep_on_real_model_keeps_all_branches(smollm):
     s = Session.new("The cat sat on the")
     eng = Engine(s, smollm)
-    node = eng.generate(
-        s.current_id, None, GenerationSettings(max_tokens=6, temperature=0)
-    ).nodes[0]
+    node = eng.generate(s.current_id, None, GenerationSettings(max_tokens=6, temperature=0)).nodes[
+        0
+    ]
     res = sweep.sweep(eng, node.id, 0, top_k=3, max_tokens=12)
     assert len(res.variants) == 4
     firsts = {s.node(v.node_id).tokens[0].token_id for v in res.variants}
@@ -117,7 +117,5 @@ def test_sweep_on_real_model_keeps_all_branches(smollm):
     # The original's greedy continuation reproduces the first greedy run.
     orig = res.variants[0]
     assert s.node(orig.cont_node_id).text == node.text[len(node.tokens[0].text) :] or (
-        s.node(orig.cont_node_id).text.startswith(
-            "".join(t.text for t in node.tokens[1:6])
-        )
+        s.node(orig.cont_node_id).text.startswith("".join(t.text for t in node.tokens[1:6]))
     )

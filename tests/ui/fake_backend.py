@@ -73,7 +73,15 @@ class FakeBackend(Backend):
         tokens = []
         for i, piece in enumerate(pieces):
             t = piece if i == 0 else " " + piece
-            tokens.append(Token(t, t.encode(), None, None if i == 0 and prefix is None else math.log(0.3), _alts(i)))
+            tokens.append(
+                Token(
+                    t,
+                    t.encode(),
+                    None,
+                    None if i == 0 and prefix is None else math.log(0.3),
+                    _alts(i),
+                )
+            )
         return ScoreResult([], tokens)
 
     def next_distribution(self, context: Context, top_k: int = 20) -> Distribution:

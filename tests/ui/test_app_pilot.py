@@ -46,8 +46,7 @@ async def test_type_prompt_and_generate():
 
 
 async def test_cancel_keeps_partial_text():
-    app = make_app(session=Session.new("Hello"), backend=FakeBackend(delay=0.03),
-                   new_session=False)
+    app = make_app(session=Session.new("Hello"), backend=FakeBackend(delay=0.03), new_session=False)
     small(app, max_tokens=500)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+g")
@@ -122,6 +121,7 @@ async def test_edit_and_regenerate_keeps_original():
 async def test_move_between_siblings():
     app = make_app(session=demo_session(), backend=FakeBackend(), new_session=False)
     async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
         assert app.session.current_id == "gen1"
         assert "branches 1/2" in screen_text(app)
         await pilot.press("right_square_bracket")
@@ -138,8 +138,7 @@ async def test_move_between_siblings():
 
 async def test_save_reopen_finds_everything(tmp_path):
     path = tmp_path / "s.json"
-    app = make_app(session=Session.new("Tea"), path=path, backend=FakeBackend(),
-                   new_session=False)
+    app = make_app(session=Session.new("Tea"), path=path, backend=FakeBackend(), new_session=False)
     small(app, max_tokens=5, n=2)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+g")
@@ -211,8 +210,12 @@ async def test_mouse_click_moves_cursor():
 
 
 async def test_keymap_rebinds_generate():
-    app = make_app(session=Session.new("Go"), backend=FakeBackend(), new_session=False,
-                   config={"keymap": {"generate": "ctrl+r"}})
+    app = make_app(
+        session=Session.new("Go"),
+        backend=FakeBackend(),
+        new_session=False,
+        config={"keymap": {"generate": "ctrl+r"}},
+    )
     small(app, max_tokens=2)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+r")

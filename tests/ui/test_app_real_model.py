@@ -27,8 +27,12 @@ def real_backend(smollm_gguf):
 
 async def test_generate_and_pick_with_real_model(real_backend, tmp_path):
     path = tmp_path / "real.json"
-    app = make_app(session=Session.new("The capital of France is"), path=path,
-                   backend=real_backend, new_session=False)
+    app = make_app(
+        session=Session.new("The capital of France is"),
+        path=path,
+        backend=real_backend,
+        new_session=False,
+    )
     app.settings = GenerationSettings(max_tokens=3, temperature=0.0, logprobs_k=5)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+g")

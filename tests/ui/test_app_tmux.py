@@ -59,7 +59,7 @@ def test_real_program_in_tmux(tmp_path: Path, tmux_session: str):
     for ch in PROMPT:  # typed into the editor a new session opens with
         _tmux("send-keys", "-t", tmux_session, "-l", ch)
     _wait_for(tmux_session, PROMPT, timeout=10)
-    _wait_for(tmux_session, "SmolLM2", timeout=240)  # the model finished loading
+    _wait_for(tmux_session, "[local]", timeout=240)  # the model finished loading
     _tmux("send-keys", "-t", tmux_session, "C-g")
     _wait_for(tmux_session, "done: 4 tok", timeout=240)
     _tmux("send-keys", "-t", tmux_session, "Left")
@@ -81,7 +81,10 @@ def test_real_program_in_tmux(tmp_path: Path, tmux_session: str):
         pytest.skip("the export verb is not there yet (loomtui/cli/export.py)")
     out = subprocess.run(
         [sys.executable, "-m", "loomtui", "export", str(path)],
-        capture_output=True, text=True, env={**os.environ, **env_vars}, timeout=60,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env_vars},
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     assert PROMPT in out.stdout and expected in out.stdout

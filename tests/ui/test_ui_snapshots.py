@@ -16,8 +16,12 @@ SIZE = (80, 24)
 
 
 def _app():
-    return make_app(session=demo_session(), backend=FakeBackend(), new_session=False,
-                    config={"ui": {"theme": "green-red"}})
+    return make_app(
+        session=demo_session(),
+        backend=FakeBackend(),
+        new_session=False,
+        config={"ui": {"theme": "green-red"}},
+    )
 
 
 def test_snapshot_main_screen(snap_compare):

@@ -13,8 +13,9 @@ from loomtui.core.tree import Node, Session
 def demo_session() -> Session:
     """A small fixed tree: a prompt, and two model continuations (fixed ids and times)."""
     root = Node(id="root", origin="prompt", created=1.0)
-    prompt = Node(id="prompt", parent="root", origin="prompt", plain="Once upon a time",
-                  created=2.0)
+    prompt = Node(
+        id="prompt", parent="root", origin="prompt", plain="Once upon a time", created=2.0
+    )
     root.children = ["prompt"]
 
     def toks(start: int, count: int, skew: float) -> list[Token]:
@@ -26,13 +27,33 @@ def demo_session() -> Session:
             out.append(Token(alt.text, alt.bytes, alt.token_id, lp, top, 1.2 + i / 10))
         return out
 
-    g1 = Node(id="gen1", parent="prompt", origin="model", tokens=toks(0, 24, 0.8),
-              model="fake-model", backend="fake", created=3.0, finish_reason="length")
-    g2 = Node(id="gen2", parent="prompt", origin="model", tokens=toks(3, 12, 2.0),
-              model="fake-model", backend="fake", created=4.0, finish_reason="length")
+    g1 = Node(
+        id="gen1",
+        parent="prompt",
+        origin="model",
+        tokens=toks(0, 24, 0.8),
+        model="fake-model",
+        backend="fake",
+        created=3.0,
+        finish_reason="length",
+    )
+    g2 = Node(
+        id="gen2",
+        parent="prompt",
+        origin="model",
+        tokens=toks(3, 12, 2.0),
+        model="fake-model",
+        backend="fake",
+        created=4.0,
+        finish_reason="length",
+    )
     prompt.children = ["gen1", "gen2"]
-    session = Session(nodes={n.id: n for n in (root, prompt, g1, g2)}, root_id="root",
-                      current_id="gen1", meta={"created": 0.0})
+    session = Session(
+        nodes={n.id: n for n in (root, prompt, g1, g2)},
+        root_id="root",
+        current_id="gen1",
+        meta={"created": 0.0},
+    )
     return session
 
 
@@ -51,5 +72,3 @@ def screen_text(app) -> str:
     """The screen as plain text (what a person would read)."""
     strips = app.screen._compositor.render_strips()
     return "\n".join("".join(seg.text for seg in s) for s in strips)
-
-

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from textual.app import ComposeResult
@@ -11,32 +10,18 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet
 
-from ...core.tree import Node, Session
+from ...core.tree import Session
 
 FORMATS = ("text", "markdown", "jsonl")
 SUFFIX = {"text": ".txt", "markdown": ".md", "jsonl": ".jsonl"}
 
 
-def export_text(session: Session, *, leaves: bool, fmt: str) -> str:
-    """The export as a string, via loomtui.core.export when it offers ``export_session``."""
-    try:
-        from ...core import export as core_export
-    except ImportError:
-        core_export = None
-    fn = getattr(core_export, "export_session", None) if core_export else None
-    if fn is not None:
-        return fn(session, leaves=leaves, fmt=fmt)
-    nodes: list[Node] = session.leaves() if leaves else [session.current]
-    if fmt == "jsonl":
-        return "".join(
-            json.dumps({"node": n.id, "text": session.branch_text(n.id)}, ensure_ascii=False)
-            + "\n"
-            for n in nodes
-        )
-    if fmt == "markdown":
-        parts = [f"## Branch {i + 1} ({n.id})\n\n{session.branch_text(n.id)}\n" for i, n in enumerate(nodes)]
-        return "\n".join(parts)
-    return "\n\n---\n\n".join(session.branch_text(n.id) for n in nodes) + "\n"
+def export_bytes(session: Session, *, leaves: bool, fmt: str) -> bytes:
+    """The export of the current branch (or every leaf), by loomtui.core.export: the same
+    bytes ``loomtui export`` writes."""
+    from ...core.export import export
+
+    return export(session, fmt, session.current_id, all_leaves=leaves)
 
 
 class ExportScreen(ModalScreen[None]):
@@ -80,8 +65,8 @@ class ExportScreen(ModalScreen[None]):
         fmt = next(f for f in FORMATS if self.query_one(f"#fmt-{f}", RadioButton).value)
         path = Path(self.query_one("#exp-path", Input).value).expanduser()
         try:
-            data = export_text(self.app.session, leaves=leaves, fmt=fmt)  # type: ignore[attr-defined]
-            path.write_text(data, encoding="utf-8")
+            data = export_bytes(self.app.session, leaves=leaves, fmt=fmt)  # type: ignore[attr-defined]
+            path.write_bytes(data)
         except OSError as exc:
             self.notify(f"export failed: {exc}", severity="error")
             return

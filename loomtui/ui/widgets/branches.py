@@ -64,8 +64,10 @@ def sibling_label(
         text.append(f"[{visible(node.label, keep_newlines=False)}] ", style="italic")
     body = ""
     for n in nodes:  # only as much text as the preview can show
-        body += n.text[: width * 4] if n.tokens is None else "".join(
-            t.text for t in n.tokens[: width * 2]
+        body += (
+            n.text[: width * 4]
+            if n.tokens is None
+            else "".join(t.text for t in n.tokens[: width * 2])
         )
         if len(body) > width * 4:
             break

@@ -7,8 +7,14 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from ...core.display import visible
+from ...core.display import visible as _visible
 from ...instruments.multiverse import Branch, Multiverse, layout
+
+
+def visible(text: str) -> str:
+    """Model text on one line: newlines and other controls shown as symbols."""
+    return _visible(text, keep_newlines=False)
+
 
 # Two alternating shades per column, so neighbouring blocks are told apart by colour alone.
 _SHADES = ("on #2d3f5a", "on #3f5a2d", "on #5a2d3f", "on #5a4a2d")
@@ -99,7 +105,7 @@ class MultiverseBlocks(Widget, can_focus=True):
                 shade = _OTHER if b is None else _SHADES[(n + col) % 2 + (col % 2) * 2]
                 style = shade + (" reverse bold" if b is not None and b is self.selected else "")
                 share = b.prob / base if b is not None else block.share * parent_prob / base
-                label = "·other" if b is None else visible(b.alt.text)
+                label = "·other" if b is None else visible(b.alt.text).replace(" ", "␣")
                 head = f"{label[: width - 8]:<{width - 7}}{share:6.1%} "
                 for r in range(block.rows):
                     grid[start + r][col] = (head if r == 0 else " " * width, style)

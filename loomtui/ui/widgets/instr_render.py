@@ -7,11 +7,16 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ...core.display import visible
+from ...core.display import visible as _visible
 from ...instruments.compare import Comparison
 from ...instruments.entropy import Point, most_uncertain, sparkline
 from ...instruments.probe import RULE_TEXT, ProbeResult
 from ...instruments.sweep import SweepResult
+
+
+def visible(text: str) -> str:
+    """Model text on one line: newlines and other controls shown as symbols."""
+    return _visible(text, keep_newlines=False)
 
 
 def bar(share: float, width: int = 24) -> str:
@@ -78,7 +83,7 @@ def diff_text(cmp: Comparison) -> Group:
     for label, side in (("A", cmp.a), ("B", cmp.b)):
         h = "n/a" if side.mean_entropy is None else f"{side.mean_entropy:.3f}"
         summary.add_row(label, Text(side.name), f"{side.total_logprob:.3f}", h)
-    worst = Table(box=None, pad_edge=False, title="largest disagreements (B − A)")
+    worst = Table(box=None, pad_edge=False)
     worst.add_column("token")
     worst.add_column("Δ logprob", justify="right")
     worst.add_column("KL(A‖B)", justify="right")
@@ -86,7 +91,8 @@ def diff_text(cmp: Comparison) -> Group:
         kl = "" if seg.kl is None else f"{seg.kl:.3f}"
         worst.add_row(Text(repr(visible(seg.text))), f"{seg.diff:+.3f}", kl)
     notes = [Text(f"note: {n}", style="yellow") for n in cmp.notes]
-    return Group(summary, Text(""), body, Text(""), worst, *notes)
+    head = Text("largest disagreements (B − A)", style="bold")
+    return Group(summary, Text(""), body, Text(""), head, worst, *notes)
 
 
 def sweep_rows(res: SweepResult, width: int = 60) -> Group:

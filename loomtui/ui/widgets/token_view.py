@@ -66,6 +66,7 @@ class TokenView(ScrollView, can_focus=True):
         self._pending: tuple[Session, str, int | None] | None = None
         self._base_style: Style | None = None
         self._frame_width = 0
+        self._sized = False
 
     # ------------------------------------------------------------------ content
     @property
@@ -74,11 +75,12 @@ class TokenView(ScrollView, can_focus=True):
 
     def show(self, session: Session, node_id: str, *, cursor: int | None = None) -> None:
         """Show the branch ending at ``node_id``; incremental when it only grew."""
-        if not self.size.width:
-            # Not laid out yet: wrap once, when the width is known (on_resize).
+        if not self.size.width and not self._sized:
+            # Never laid out yet: wrap once, when the width is known (on_resize).
             self._pending = (session, node_id, cursor)
             return
-        width = self._wrap_width()
+        # Hidden (e.g. behind the editor): keep the last width; on_resize re-wraps if needed.
+        width = self._wrap_width() if self.size.width else self.layout_.width
         if width != self.layout_.width:
             self.layout_.relayout(width)
             self._lines.clear()
@@ -102,13 +104,17 @@ class TokenView(ScrollView, can_focus=True):
 
     def _wrap_width(self) -> int:
         # Leave room for the vertical scrollbar so wrapping does not change when it appears.
-        return max(4, self.size.width - self.styles.scrollbar_size_vertical) if self.size.width else 80
+        return (
+            max(4, self.size.width - self.styles.scrollbar_size_vertical) if self.size.width else 80
+        )
 
     def _invalidate_from(self, line: int) -> None:
         for key in [k for k in self._lines if k >= line]:
             del self._lines[key]
 
     def on_resize(self, event: events.Resize) -> None:
+        if self.size.width:
+            self._sized = True
         if self._pending is not None:
             session, node_id, cursor = self._pending
             self._pending = None

@@ -1,0 +1,133 @@
+"""The local backend's three ratios, on the embedded SmolLM2-135M-Instruct, each measured
+against its own baseline in the same run (runs interleaved, median of a few repeats, so a
+busy machine slows both sides alike).
+
+- ``topk_overhead``: decode tok/s of the real generation path (top-20 + exact entropy + token
+  objects per step) / a bare greedy KV-cache loop. Goal >= 0.95.
+- ``cursor_regen_speedup``: time to the first new token regenerating at token 900 of a
+  1,000-token branch by re-reading the prefix / with the stored prefix cache. Goal >= 20.
+- ``n8_cost``: wall time of n=8 continuations of 32 tokens / n=1. Goal <= 3.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import torch
+from run import BenchContext, measure
+
+from loomtui.backends.base import Context, GenerationSettings
+
+DECODE_TOKENS = 48
+REPEATS = 3
+STORY = (
+    "The old lighthouse keeper climbed the spiral stairs every evening, counting the steps "
+    "as his father had taught him. At the top he trimmed the wick, polished the great lens "
+    "and watched the fishing boats return through the narrowing light. "
+)
+
+
+def _bare_greedy(backend: Any, ids: list[int], tokens: int) -> float:
+    """Seconds for ``tokens`` greedy tokens with a bare KV-cache loop (after the prefill)."""
+    from transformers import DynamicCache
+
+    model = backend.model
+    with torch.no_grad():
+        out = model(input_ids=torch.tensor([ids]), past_key_values=DynamicCache(
+            config=model.config), use_cache=True, logits_to_keep=1)
+        start = time.perf_counter()
+        cache = out.past_key_values
+        nxt = out.logits[:, -1].argmax(-1)
+        for _ in range(tokens - 1):
+            out = model(input_ids=nxt[:, None], past_key_values=cache, use_cache=True,
+                        logits_to_keep=1)
+            cache = out.past_key_values
+            nxt = out.logits[:, -1].argmax(-1)
+        nxt.tolist()
+        return time.perf_counter() - start
+
+
+def _full_path(backend: Any, ids: list[int], tokens: int) -> float:
+    """Seconds of decode for the same tokens through LocalBackend.generate with top-20."""
+    backend.kv.clear()
+    settings = GenerationSettings(max_tokens=tokens, temperature=0, logprobs_k=20)
+    count = sum(ev.token is not None for ev in backend.generate(
+        Context("", token_ids=ids), settings))
+    if count != tokens:
+        raise RuntimeError(f"expected {tokens} tokens, got {count} (early EOS)")
+    return backend.last_stats["decode_s"]
+
+
+@measure("topk_overhead")
+def topk_overhead(ctx: BenchContext) -> dict[str, Any]:
+    backend = ctx.local
+    ids = backend.tokenize(STORY)
+    _bare_greedy(backend, ids, 4)  # warm up
+    bare, full = [], []
+    for _ in range(REPEATS):
+        bare.append(_bare_greedy(backend, ids, DECODE_TOKENS))
+        full.append(_full_path(backend, ids, DECODE_TOKENS))
+    bare_tps = DECODE_TOKENS / statistics.median(bare)
+    full_tps = DECODE_TOKENS / statistics.median(full)
+    return {"value": full_tps / bare_tps, "unit": "x (tok/s with top-20 / bare)",
+            "goal": ">= 0.95", "baseline": bare_tps,
+            "detail": {"bare_tok_s": bare_tps, "top20_tok_s": full_tps,
+                       "bare_s": bare, "top20_s": full}}
+
+
+def _first_token_s(backend: Any, ids: list[int]) -> float:
+    settings = GenerationSettings(max_tokens=1, temperature=1.0, seed=0)
+    start = time.perf_counter()
+    for ev in backend.generate(Context("", token_ids=ids), settings):
+        if ev.token is not None:
+            return time.perf_counter() - start
+    raise RuntimeError("no token generated")
+
+
+@measure("cursor_regen_speedup")
+def cursor_regen_speedup(ctx: BenchContext) -> dict[str, Any]:
+    backend = ctx.local
+    story = backend.tokenize(STORY * 30)
+    branch = story[:999]
+    cursor = branch[:900]
+    reread, reuse = [], []
+    for _ in range(REPEATS):
+        # Re-reading: nothing stored, the 900-token prefix is read again.
+        backend.kv.clear()
+        reread.append(_first_token_s(backend, cursor))
+        # Reuse: the 1,000-token branch was generated (its cache is stored), then the
+        # cursor moves back to token 900 and regenerates.
+        backend.kv.clear()
+        list(backend.generate(Context("", token_ids=branch),
+                              GenerationSettings(max_tokens=1, temperature=0)))
+        reuse.append(_first_token_s(backend, cursor))
+        if backend.last_stats["reused_tokens"] != len(cursor) - 1:
+            raise RuntimeError("the stored prefix was not reused")
+    base, fast = statistics.median(reread), statistics.median(reuse)
+    return {"value": base / fast, "unit": "x (re-read / reuse, time to first token)",
+            "goal": ">= 20", "baseline": base,
+            "detail": {"reread_s": reread, "reuse_s": reuse}}
+
+
+def _wall(backend: Any, n: int, seed: int) -> float:
+    backend.kv.clear()
+    settings = GenerationSettings(max_tokens=32, n=n, temperature=1.0, seed=seed)
+    start = time.perf_counter()
+    list(backend.generate(Context(STORY), settings))
+    return time.perf_counter() - start
+
+
+@measure("n8_cost")
+def n8_cost(ctx: BenchContext) -> dict[str, Any]:
+    backend = ctx.local
+    _wall(backend, 1, 0)  # warm up
+    one, eight = [], []
+    for rep in range(REPEATS):
+        one.append(_wall(backend, 1, rep))
+        eight.append(_wall(backend, 8, rep))
+    base = statistics.median(one)
+    return {"value": statistics.median(eight) / base, "unit": "x (n=8 wall / n=1 wall)",
+            "goal": "<= 3", "baseline": base,
+            "detail": {"n1_s": one, "n8_s": eight}}

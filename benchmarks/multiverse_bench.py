@@ -1,0 +1,59 @@
+"""Benchmark: the block multiverse expanded level by level in batches vs one node at a time.
+
+``multiverse_batched_speedup`` = time(depth-3 top-4 expansion, one next_distribution call per
+node: 1 + 4 + 16 = 21 forward passes) / time(the same expansion batched: 3 calls, one padded
+forward pass per level), on the embedded model, both measured in the same run (best of
+``repeats``). The numbers of the two expansions are checked to agree.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+PROMPT = "In the beginning the universe was created. This has made a lot of people"
+
+
+def _best(fn: Any, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def multiverse_batched_speedup(backend: Any = None, repeats: int = 3) -> dict[str, Any]:
+    """The ratio, as ``{"value", "unit", "goal", "baseline"}`` for benchmarks/run.py."""
+    from loomtui.backends.base import Context
+    from loomtui.instruments.multiverse import expand
+
+    if backend is None:
+        from loomtui.backends.local import LocalBackend
+
+        backend = LocalBackend.load("default")
+    ctx = Context(text=PROMPT, token_ids=backend.tokenize(PROMPT))
+    a = expand(backend, ctx, 3, 4, batched=True)  # warm-up, and the numbers to compare
+    b = expand(backend, ctx, 3, 4, batched=False)
+    same = [x.alt.token_id for x in a.walk()] == [x.alt.token_id for x in b.walk()]
+    batched = _best(lambda: expand(backend, ctx, 3, 4, batched=True), repeats)
+    single = _best(lambda: expand(backend, ctx, 3, 4, batched=False), repeats)
+    return {
+        "name": "multiverse_batched_speedup",
+        "value": single / batched,
+        "unit": "x",
+        "goal": ">= 2x (one padded forward pass per level instead of one per node)",
+        "baseline": 1.0,
+        "detail": {
+            "one_at_a_time_s": single,
+            "batched_s": batched,
+            "forward_passes": {"one_at_a_time": b.calls, "batched": a.calls},
+            "same_tree": same,
+        },
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(multiverse_batched_speedup(), indent=1))
