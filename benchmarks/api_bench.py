@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-MAX_TOKENS = 32
+MAX_TOKENS = 16
 
 
 def _gguf() -> Path:

@@ -35,14 +35,19 @@ def _bare_greedy(backend: Any, ids: list[int], tokens: int) -> float:
 
     model = backend.model
     with torch.no_grad():
-        out = model(input_ids=torch.tensor([ids]), past_key_values=DynamicCache(
-            config=model.config), use_cache=True, logits_to_keep=1)
+        out = model(
+            input_ids=torch.tensor([ids]),
+            past_key_values=DynamicCache(config=model.config),
+            use_cache=True,
+            logits_to_keep=1,
+        )
         start = time.perf_counter()
         cache = out.past_key_values
         nxt = out.logits[:, -1].argmax(-1)
         for _ in range(tokens - 1):
-            out = model(input_ids=nxt[:, None], past_key_values=cache, use_cache=True,
-                        logits_to_keep=1)
+            out = model(
+                input_ids=nxt[:, None], past_key_values=cache, use_cache=True, logits_to_keep=1
+            )
             cache = out.past_key_values
             nxt = out.logits[:, -1].argmax(-1)
         nxt.tolist()
@@ -53,8 +58,9 @@ def _full_path(backend: Any, ids: list[int], tokens: int) -> float:
     """Seconds of decode for the same tokens through LocalBackend.generate with top-20."""
     backend.kv.clear()
     settings = GenerationSettings(max_tokens=tokens, temperature=0, logprobs_k=20)
-    count = sum(ev.token is not None for ev in backend.generate(
-        Context("", token_ids=ids), settings))
+    count = sum(
+        ev.token is not None for ev in backend.generate(Context("", token_ids=ids), settings)
+    )
     if count != tokens:
         raise RuntimeError(f"expected {tokens} tokens, got {count} (early EOS)")
     return backend.last_stats["decode_s"]
@@ -71,10 +77,18 @@ def topk_overhead(ctx: BenchContext) -> dict[str, Any]:
         full.append(_full_path(backend, ids, DECODE_TOKENS))
     bare_tps = DECODE_TOKENS / statistics.median(bare)
     full_tps = DECODE_TOKENS / statistics.median(full)
-    return {"value": full_tps / bare_tps, "unit": "x (tok/s with top-20 / bare)",
-            "goal": ">= 0.95", "baseline": bare_tps,
-            "detail": {"bare_tok_s": bare_tps, "top20_tok_s": full_tps,
-                       "bare_s": bare, "top20_s": full}}
+    return {
+        "value": full_tps / bare_tps,
+        "unit": "x (tok/s with top-20 / bare)",
+        "goal": ">= 0.95",
+        "baseline": bare_tps,
+        "detail": {
+            "bare_tok_s": bare_tps,
+            "top20_tok_s": full_tps,
+            "bare_s": bare,
+            "top20_s": full,
+        },
+    }
 
 
 def _first_token_s(backend: Any, ids: list[int]) -> float:
@@ -100,15 +114,22 @@ def cursor_regen_speedup(ctx: BenchContext) -> dict[str, Any]:
         # Reuse: the 1,000-token branch was generated (its cache is stored), then the
         # cursor moves back to token 900 and regenerates.
         backend.kv.clear()
-        list(backend.generate(Context("", token_ids=branch),
-                              GenerationSettings(max_tokens=1, temperature=0)))
+        list(
+            backend.generate(
+                Context("", token_ids=branch), GenerationSettings(max_tokens=1, temperature=0)
+            )
+        )
         reuse.append(_first_token_s(backend, cursor))
         if backend.last_stats["reused_tokens"] != len(cursor) - 1:
             raise RuntimeError("the stored prefix was not reused")
     base, fast = statistics.median(reread), statistics.median(reuse)
-    return {"value": base / fast, "unit": "x (re-read / reuse, time to first token)",
-            "goal": ">= 20", "baseline": base,
-            "detail": {"reread_s": reread, "reuse_s": reuse}}
+    return {
+        "value": base / fast,
+        "unit": "x (re-read / reuse, time to first token)",
+        "goal": ">= 20",
+        "baseline": base,
+        "detail": {"reread_s": reread, "reuse_s": reuse},
+    }
 
 
 def _wall(backend: Any, n: int, seed: int) -> float:
@@ -128,6 +149,10 @@ def n8_cost(ctx: BenchContext) -> dict[str, Any]:
         one.append(_wall(backend, 1, rep))
         eight.append(_wall(backend, 8, rep))
     base = statistics.median(one)
-    return {"value": statistics.median(eight) / base, "unit": "x (n=8 wall / n=1 wall)",
-            "goal": "<= 3", "baseline": base,
-            "detail": {"n1_s": one, "n8_s": eight}}
+    return {
+        "value": statistics.median(eight) / base,
+        "unit": "x (n=8 wall / n=1 wall)",
+        "goal": "<= 3",
+        "baseline": base,
+        "detail": {"n1_s": one, "n8_s": eight},
+    }

@@ -24,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 #: Modules (in benchmarks/) whose import registers measures.
-MODULES = ["local_measures"]
+MODULES = ["local_measures", "multiverse_bench"]
 
 Measure = Callable[["BenchContext"], dict[str, Any]]
 REGISTRY: dict[str, Measure] = {}
@@ -79,8 +79,13 @@ def run_all(names: list[str] | None = None) -> dict[str, dict[str, Any]]:
         try:
             result = fn(ctx)
         except Exception as exc:  # one broken measure must not hide the others
-            result = {"value": None, "unit": "", "goal": None, "baseline": None,
-                      "error": f"{type(exc).__name__}: {exc}"}
+            result = {
+                "value": None,
+                "unit": "",
+                "goal": None,
+                "baseline": None,
+                "error": f"{type(exc).__name__}: {exc}",
+            }
         result["met"] = goal_met(result)
         result["seconds"] = round(time.perf_counter() - start, 2)
         results[name] = result
@@ -91,14 +96,20 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
     rows = [("measure", "value", "unit", "goal", "baseline", "met")]
     for name, r in results.items():
         value = r.get("value")
-        rows.append((
-            name,
-            "error" if "error" in r else f"{value:.3f}" if isinstance(value, float) else str(value),
-            str(r.get("unit", "")),
-            str(r.get("goal") or ""),
-            _fmt(r.get("baseline")),
-            {True: "yes", False: "NO", None: "-"}[r.get("met")],
-        ))
+        rows.append(
+            (
+                name,
+                "error"
+                if "error" in r
+                else f"{value:.3f}"
+                if isinstance(value, float)
+                else str(value),
+                str(r.get("unit", "")),
+                str(r.get("goal") or ""),
+                _fmt(r.get("baseline")),
+                {True: "yes", False: "NO", None: "-"}[r.get("met")],
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))

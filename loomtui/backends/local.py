@@ -181,8 +181,9 @@ class LocalBackend(Backend):
             Alt(self._texts[i], self._bytes[i], i, v) for i, v in zip(ids, values, strict=True)
         )
 
-    def _token(self, tid: int, logprob: float | None, entropy: float | None,
-               top: tuple[Alt, ...]) -> Token:
+    def _token(
+        self, tid: int, logprob: float | None, entropy: float | None, top: tuple[Alt, ...]
+    ) -> Token:
         return Token(self._texts[tid], self._bytes[tid], tid, logprob, top, entropy, DIST_RAW)
 
     # ------------------------------------------------------------------ model calls

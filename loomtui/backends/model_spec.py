@@ -157,9 +157,14 @@ def choose_device(device: str | None) -> str:
 
 
 _DTYPES = {
-    "float32": "float32", "fp32": "float32", "float": "float32",
-    "bfloat16": "bfloat16", "bf16": "bfloat16",
-    "float16": "float16", "fp16": "float16", "half": "float16",
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
 }
 
 
@@ -248,7 +253,6 @@ def load_pretrained(
     progress: ProgressCallback | None = None,
 ) -> tuple[Any, Any, str, Any]:
     """Load ``(model, tokenizer, device, torch_dtype)`` for a resolved spec."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _quiet_transformers()

@@ -54,7 +54,10 @@ FAMILIES: dict[str, dict[str, Any]] = {
     # llama-cpp-python: echo returns shifted values, n is ignored (one choice back), and
     # its stream drops every multi-byte character (partial tokens decode to "" and so does
     # the chunk text), while a whole answer carries the full text: do not stream by default.
-    "llama-cpp-python": dict(max_logprobs=20, supports_echo=False, supports_n=False, stream=False),
+    # Without streaming the read waits for the whole completion: a long time-out.
+    "llama-cpp-python": dict(
+        max_logprobs=20, supports_echo=False, supports_n=False, stream=False, timeout=600.0
+    ),
     "ollama": dict(max_logprobs=20, supports_echo=False, supports_n=False),
     "together": dict(max_logprobs=20, supports_echo=True),
     "fireworks": dict(max_logprobs=5, supports_echo=True, supports_n=True),

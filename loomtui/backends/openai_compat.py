@@ -89,6 +89,8 @@ class APIBackend(Backend):
         )
         if self.caps.mode == "chat" or self.caps.supports_echo is False:
             notes.append(NO_PROMPT_SCORES.format(why=self._no_echo_why()))
+        if not self.caps.stream:
+            notes.append("streaming is off for this server: tokens arrive per completion")
         return ModelInfo(
             name=self.model,
             backend="api",

@@ -27,8 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--prompt", metavar="TEXT", help="the text to continue")
     source.add_argument("--prompt-file", metavar="F", help="read the prompt from a file")
     add_sampling_args(parser)
-    parser.add_argument("-o", "--output", metavar="SESSION",
-                        help="add the result to this session file (created if needed)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="SESSION",
+        help="add the result to this session file (created if needed)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -103,14 +107,23 @@ def _generate(args: argparse.Namespace, store) -> int:  # type: ignore[no-untype
     completions = [(n.tokens or [], n.finish_reason) for n in result.nodes]
     if args.json:
         timing = timing_json(
-            load_s, stats.get("prefill_s"), stats.get("decode_s", result.elapsed_s),
+            load_s,
+            stats.get("prefill_s"),
+            stats.get("decode_s", result.elapsed_s),
             result.tokens,
         )
-        print(dumps(generate_json(
-            model=info.name, backend=info.backend, prompt=prompt,
-            prompt_token_ids=stats.get("prompt_token_ids"), completions=completions,
-            timing=timing,
-        )))
+        print(
+            dumps(
+                generate_json(
+                    model=info.name,
+                    backend=info.backend,
+                    prompt=prompt,
+                    prompt_token_ids=stats.get("prompt_token_ids"),
+                    completions=completions,
+                    timing=timing,
+                )
+            )
+        )
         return 0
     print_completions(prompt, completions)
     return 0
@@ -133,8 +146,10 @@ def styled_text(tokens: Sequence[Token], theme_name: str | None = None) -> objec
         if not chars:
             continue
         bold, underline = theme.emphasis_for(tok.logprob)
-        out.append(visible(chars), style=Style(color=theme.color_for(tok.logprob),
-                                               bold=bold, underline=underline))
+        out.append(
+            visible(chars),
+            style=Style(color=theme.color_for(tok.logprob), bold=bold, underline=underline),
+        )
     tail = decoder.decode(b"", final=True)
     if tail:
         out.append(visible(tail))

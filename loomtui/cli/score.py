@@ -20,10 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", metavar="TEXT", help="the text to score")
     source.add_argument("--file", metavar="F", help="read the text from a file (- = stdin)")
-    parser.add_argument("--top-k", type=int, default=20, metavar="K",
-                        help="alternatives per token (default 20)")
-    parser.add_argument("-o", "--output", metavar="SESSION",
-                        help="add the scored text to this session file (created if needed)")
+    parser.add_argument(
+        "--top-k", type=int, default=20, metavar="K", help="alternatives per token (default 20)"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="SESSION",
+        help="add the scored text to this session file (created if needed)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -48,21 +53,31 @@ def run(args: argparse.Namespace) -> int:
             origin="prompt",
             model=info.name,
             backend=info.backend,
-            settings={"scored": True, "prefix_token_ids": list(result.prefix_token_ids),
-                      "logprobs_k": args.top_k},
+            settings={
+                "scored": True,
+                "prefix_token_ids": list(result.prefix_token_ids),
+                "logprobs_k": args.top_k,
+            },
         )
         session.goto(node.id)
         save_session(session, args.output)
     if args.json:
-        print(dumps(score_json(model=info.name, prefix_token_ids=result.prefix_token_ids,
-                               tokens=result.tokens)))
+        print(
+            dumps(
+                score_json(
+                    model=info.name, prefix_token_ids=result.prefix_token_ids, tokens=result.tokens
+                )
+            )
+        )
         return 0
     print_tokens(result.tokens)
     scored = [t.logprob for t in result.tokens if t.logprob is not None]
     if scored:
         total = sum(scored)
-        print(f"{len(result.tokens)} tokens, total logprob {total:.3f} nats, "
-              f"perplexity {math.exp(-total / len(scored)):.2f}")
+        print(
+            f"{len(result.tokens)} tokens, total logprob {total:.3f} nats, "
+            f"perplexity {math.exp(-total / len(scored)):.2f}"
+        )
     if result.note:
         print(f"note: {result.note}")
     return 0

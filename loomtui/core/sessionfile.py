@@ -119,12 +119,21 @@ class _Vocab:
         Fast path, all at C speed: look the token ids up, then check that text and bytes
         match what the table holds for them. Anything else takes the general path.
         """
-        idx = list(map(self.by_tid.get, map(_IG2, alts)))
-        if None not in idx:
-            if list(map(_IG0, alts)) == list(map(self.texts.__getitem__, idx)) and list(
-                map(_IG1, alts)
-            ) == list(map(self.datas.__getitem__, idx)):
-                return idx  # type: ignore[return-value]
+        tids = list(map(_IG2, alts))
+        idx = list(map(self.by_tid.get, tids))
+        if None in idx:
+            # Intern the few tokens not seen yet, then look everything up again.
+            for alt, i in zip(alts, idx, strict=True):
+                if i is None:
+                    if alt[2] is None:  # no token id: the general path
+                        return self.add_many(list(map(_IG012, alts)))
+                    if alt[2] not in self.by_tid:  # (else added earlier in this loop)
+                        self.add((alt[0], alt[1], alt[2]))
+            idx = list(map(self.by_tid.get, tids))
+        if list(map(_IG0, alts)) == list(map(self.texts.__getitem__, idx)) and list(
+            map(_IG1, alts)
+        ) == list(map(self.datas.__getitem__, idx)):
+            return idx  # type: ignore[return-value]
         return self.add_many(list(map(_IG012, alts)))
 
     def remap(self, src: list[tuple[str, bytes, int | None]], old: list[int]) -> list[int]:

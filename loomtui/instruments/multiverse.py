@@ -156,7 +156,7 @@ def expand(
             ]
             nxt.extend(br.children)
         frontier = nxt
-    mv.calls = calls if batched else calls
+    mv.calls = calls
     return mv
 
 

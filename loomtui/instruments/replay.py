@@ -54,9 +54,12 @@ def replay(
     session: Session,
     backend: Backend,
     progress: Callable[[int, int], None] | None = None,
+    in_place: bool = False,
 ) -> ReplayResult:
-    """A copy of ``session`` with every generation point re-run on ``backend``."""
-    new = copy.deepcopy(session)
+    """A copy of ``session`` (or ``session`` itself when ``in_place``) with every
+    generation point re-run on ``backend``, each new node beside its original."""
+    new = session if in_place else copy.deepcopy(session)
+    current = session.current_id
     engine = Engine(new, backend)
     points = generation_points(new)
     result = ReplayResult(session=new)
@@ -72,5 +75,5 @@ def replay(
         if progress is not None:
             progress(i + 1, len(points))
     new.meta["replayed_with"] = backend.info().name
-    new.current_id = session.current_id if session.current_id in new else new.root_id
+    new.current_id = current if current in new else new.root_id
     return result

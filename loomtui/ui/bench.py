@@ -5,6 +5,8 @@
 
 - ``first_paint_s``: from creating the app to the first frame on screen (includes Textual's
   start-up, the layout of the branch and rendering the visible lines);
+- ``empty_first_paint_s``: the same for an empty session, and ``branch_open_s`` the
+  difference: what opening the 20,000-token branch itself costs;
 - ``layout_s``: laying out (wrapping) the whole branch alone;
 - ``page_render_ms``: one page down: moving the view and rendering every visible line from
   a cold cache (median of ``pages`` page-downs);
@@ -79,6 +81,13 @@ async def measure_view(
     layout.load(session, session.current_id)
     layout_s = time.perf_counter() - t0
 
+    # The same app on an empty session: first_paint_s minus this is what the branch costs.
+    start = time.perf_counter()
+    empty = make_app(session=Session.new(), new_session=False)
+    async with empty.run_test(size=size) as pilot:
+        await pilot.pause()
+        empty_paint_s = time.perf_counter() - start
+
     start = time.perf_counter()
     app = make_app(session=session, new_session=False)
     async with app.run_test(size=size) as pilot:
@@ -106,6 +115,8 @@ async def measure_view(
         "tokens": n_tokens,
         "lines": lines,
         "first_paint_s": first_paint_s,
+        "empty_first_paint_s": empty_paint_s,
+        "branch_open_s": first_paint_s - empty_paint_s,
         "layout_s": layout_s,
         "page_render_ms": statistics.median(cold),
         "page_render_max_ms": max(cold),

@@ -76,8 +76,7 @@ class DocLayout:
             node = path[-1]
             start = old[-1][1]
             assert node.tokens is not None
-            for i, tok in enumerate(node.tokens[start : sig[-1][1]], start):
-                self._add(Unit(node.id, i, i + 1, self._token_text(tok), tok))
+            self._add_tokens(node.id, node.tokens[start : sig[-1][1]], start)
             self.signature = sig
             return max(0, first)
         self._reset()
@@ -103,12 +102,32 @@ class DocLayout:
 
     def _add_node(self, node: Node) -> None:
         if node.tokens is not None:
-            for i, tok in enumerate(node.tokens):
-                self._add(Unit(node.id, i, i + 1, self._token_text(tok), tok))
+            self._add_tokens(node.id, node.tokens, 0)
             return
         self._decoder.reset()  # plain text is whole characters
         for m in _WORD.finditer(node.plain):
             self._add(Unit(node.id, m.start(), m.end(), visible(m.group())))
+
+    def _add_tokens(self, node_id: str, tokens: list[Token], start: int) -> None:
+        """The hot loop of opening a long branch: kept flat, with a fast path for tokens
+        that are printable, whole-character and fit on the current line."""
+        units, lines, unit_line = self.units, self.lines, self.unit_line
+        decode = self._decoder.decode
+        width = self.width
+        for i, tok in enumerate(tokens, start):
+            raw = decode(tok.bytes) if tok.bytes else tok.text
+            if raw.isprintable() and raw.isascii() and len(raw) <= MAX_TOKEN_CHARS:
+                text = raw
+                if text and self._x + len(text) <= width:
+                    unit_line.append(len(lines) - 1)
+                    lines[-1].append((len(units), text))
+                    units.append(Unit(node_id, i, i + 1, text, tok))
+                    self._x += len(text)
+                    continue
+            else:
+                text = visible(raw, max_chars=MAX_TOKEN_CHARS)
+            self._place(Unit(node_id, i, i + 1, text, tok))
+            lines = self.lines
 
     def _token_text(self, tok: Token) -> str:
         # Decode bytes across tokens so a character split over two tokens shows whole.

@@ -28,12 +28,26 @@ def _check_token(tok: dict, k: int) -> None:
 
 def test_generate_json_shape_and_session_output(real_backend, capsys, tmp_path):
     out = tmp_path / "bugs.json"
-    argv = ["generate", "--prompt", "Are bugs real?", "--chat", "--max-tokens", "6", "--n", "2",
-            "--seed", "1", "--logprobs", "4", "--json", "-o", str(out)]
+    argv = [
+        "generate",
+        "--prompt",
+        "Are bugs real?",
+        "--chat",
+        "--max-tokens",
+        "6",
+        "--n",
+        "2",
+        "--seed",
+        "1",
+        "--logprobs",
+        "4",
+        "--json",
+        "-o",
+        str(out),
+    ]
     assert main(argv) == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"model", "backend", "prompt", "prompt_token_ids", "completions",
-                         "timing"}
+    assert set(data) == {"model", "backend", "prompt", "prompt_token_ids", "completions", "timing"}
     assert data["model"] == "SmolLM2-135M-Instruct-Q4_1" and data["backend"] == "local"
     assert data["prompt"] == "Are bugs real?"
     expected_ids = real_backend.context_ids(Context("Are bugs real?", chat=True))
@@ -76,7 +90,8 @@ def test_score_json_bytes_rebuild_the_text(real_backend, capsys, tmp_path):
         _check_token(tok, 3)
     expected = real_backend.score(text, top_k=3)
     assert [t["logprob"] for t in data["tokens"]] == pytest.approx(
-        [t.logprob for t in expected.tokens], abs=1e-5)
+        [t.logprob for t in expected.tokens], abs=1e-5
+    )
     from loomtui.core.sessionfile import load_session
 
     session = load_session(out)
@@ -84,8 +99,20 @@ def test_score_json_bytes_rebuild_the_text(real_backend, capsys, tmp_path):
 
 
 def test_plain_output_prints_the_completion(capsys):
-    assert main(["generate", "--prompt", "The capital of France is", "--max-tokens", "3",
-                 "--temperature", "0"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--prompt",
+                "The capital of France is",
+                "--max-tokens",
+                "3",
+                "--temperature",
+                "0",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert printed.startswith("The capital of France is\n--- completion 1/1")
     assert "Paris" in printed

@@ -39,8 +39,9 @@ def _check_against_plain_forward(backend, ref, prompt_ids, tokens, k=20):
 
 
 def test_greedy_tokens_match_a_plain_forward_pass_and_pick_the_argmax(real_backend, ref):
-    result, prompt_ids = _gen(real_backend, ref, Context(BUGS, chat=True),
-                              max_tokens=16, temperature=0)
+    result, prompt_ids = _gen(
+        real_backend, ref, Context(BUGS, chat=True), max_tokens=16, temperature=0
+    )
     tokens, reason = result[0]
     assert reason == "length" and len(tokens) == 16
     _check_against_plain_forward(real_backend, ref, prompt_ids, tokens)
@@ -51,8 +52,7 @@ def test_greedy_tokens_match_a_plain_forward_pass_and_pick_the_argmax(real_backe
 
 
 def test_chat_mode_uses_the_chat_template(real_backend, ref):
-    _, prompt_ids = _gen(real_backend, ref, Context(BUGS, chat=True), max_tokens=1,
-                         temperature=0)
+    _, prompt_ids = _gen(real_backend, ref, Context(BUGS, chat=True), max_tokens=1, temperature=0)
     expected = real_backend.tokenizer.apply_chat_template(
         [{"role": "user", "content": BUGS}], add_generation_prompt=True, tokenize=False
     )
@@ -63,8 +63,9 @@ def test_chat_mode_uses_the_chat_template(real_backend, ref):
 
 
 def test_sampled_tokens_keep_raw_numbers_and_n_rows_differ(real_backend, ref):
-    result, prompt_ids = _gen(real_backend, ref, Context(NUMBER), max_tokens=12, n=4,
-                              temperature=1.0, seed=11)
+    result, prompt_ids = _gen(
+        real_backend, ref, Context(NUMBER), max_tokens=12, n=4, temperature=1.0, seed=11
+    )
     texts = [b"".join(t.bytes for t in toks) for toks, _ in result.values()]
     assert len(result) == 4 and len(set(texts)) == 4
     for toks, _ in result.values():
@@ -73,8 +74,9 @@ def test_sampled_tokens_keep_raw_numbers_and_n_rows_differ(real_backend, ref):
 
 def test_a_seed_reproduces_and_another_seed_differs(real_backend, ref):
     def ids(seed):
-        result, _ = _gen(real_backend, ref, Context(NUMBER), max_tokens=10, temperature=1.0,
-                         seed=seed)
+        result, _ = _gen(
+            real_backend, ref, Context(NUMBER), max_tokens=10, temperature=1.0, seed=seed
+        )
         return [t.token_id for t in result[0][0]]
 
     first = ids(5)
@@ -83,12 +85,14 @@ def test_a_seed_reproduces_and_another_seed_differs(real_backend, ref):
 
 
 def test_logprobs_after_cache_reuse_equal_a_fresh_computation(real_backend, ref):
-    result, prompt_ids = _gen(real_backend, ref, Context(BUGS, chat=True), max_tokens=40,
-                              temperature=0)
+    result, prompt_ids = _gen(
+        real_backend, ref, Context(BUGS, chat=True), max_tokens=40, temperature=0
+    )
     branch = prompt_ids + [t.token_id for t in result[0][0]]
     cursor = branch[: len(prompt_ids) + 25]
-    again, _ = _gen(real_backend, ref, Context("", token_ids=cursor), max_tokens=8,
-                    temperature=1.0, seed=3)
+    again, _ = _gen(
+        real_backend, ref, Context("", token_ids=cursor), max_tokens=8, temperature=1.0, seed=3
+    )
     # The prefix came from the stored cache, not from re-reading it.
     assert real_backend.last_stats["reused_tokens"] == len(cursor) - 1
     _check_against_plain_forward(real_backend, ref, cursor, again[0][0])
@@ -98,8 +102,9 @@ def test_stop_string_ends_the_completion_before_it(real_backend, ref):
     free, _ = _gen(real_backend, ref, Context(BUGS, chat=True), max_tokens=40, temperature=0)
     free_text = b"".join(t.bytes for t in free[0][0]).decode()
     assert "," in free_text, free_text
-    stopped, _ = _gen(real_backend, ref, Context(BUGS, chat=True), max_tokens=40,
-                      temperature=0, stop=[","])
+    stopped, _ = _gen(
+        real_backend, ref, Context(BUGS, chat=True), max_tokens=40, temperature=0, stop=[","]
+    )
     toks, reason = stopped[0]
     text = b"".join(t.bytes for t in toks).decode()
     assert reason == "stop"

@@ -102,8 +102,9 @@ def test_loom_model_response_tokens_attach_when_they_line_up(shared_fixtures: Pa
 
 
 def test_deep_loom_chain_imports_without_recursion(tmp_path: Path) -> None:
-    # Built as text: json.dumps itself would recurse. 400 levels = 800 JSON nesting levels.
-    depth = 400
+    # Built as text: json.dumps itself would recurse. 3000 levels = 6000 JSON nesting levels,
+    # far past Python's default recursion limit.
+    depth = 3000
     text = '{"root":' + "".join(f'{{"id":"n{i}","text":"{i} ","children":[' for i in range(depth))
     text += "]}" * depth + "}"
     s = loads_session(text.encode(), "deep.json")

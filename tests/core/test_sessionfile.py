@@ -38,7 +38,9 @@ def rich_session() -> Session:
         gen.id,
         [
             Token(" Once", b" Once", 5, -0.25, alts, 2.5),
-            Token("\ufffd", b"\xe2", 7, -3.0, (Alt("\ufffd", b"\xe2", 7, -3.0),), None, DIST_SAMPLING),
+            Token(
+                "\ufffd", b"\xe2", 7, -3.0, (Alt("\ufffd", b"\xe2", 7, -3.0),), None, DIST_SAMPLING
+            ),
             Token("\ufffd", b"\x80\xa6", 8, None),
         ],
     )
@@ -61,9 +63,23 @@ def test_round_trip_keeps_everything(tmp_path: Path) -> None:
     assert back.meta == s.meta
     for nid, node in s.nodes.items():
         got = back.node(nid)
-        for field in ("parent", "children", "origin", "plain", "settings", "model", "backend",
-                      "created", "modified", "bookmark", "label", "visited", "finish_reason",
-                      "error", "meta"):
+        for field in (
+            "parent",
+            "children",
+            "origin",
+            "plain",
+            "settings",
+            "model",
+            "backend",
+            "created",
+            "modified",
+            "bookmark",
+            "label",
+            "visited",
+            "finish_reason",
+            "error",
+            "meta",
+        ):
             assert getattr(got, field) == getattr(node, field), (nid, field)
         assert got.tokens == node.tokens
     # A character split across two tokens comes out whole in the branch text.
@@ -137,7 +153,9 @@ def test_older_schema_is_migrated(monkeypatch: pytest.MonkeyPatch) -> None:
     assert json.loads(dumps_session(s))["schema_version"] == 2
 
 
-def test_huge_file_is_refused_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_huge_file_is_refused_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "big.json"
     path.write_bytes(b" " * (2 << 20))
     monkeypatch.setenv("LOOMTUI_MAX_SESSION_MB", "1")
@@ -154,7 +172,9 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
 
 def test_neg_infinity_logprob_is_stored_as_a_floor() -> None:
     s = Session.new("x")
-    s.add_child(s.current_id, tokens=[Token("a", b"a", 1, -math.inf, (Alt("b", b"b", 2, -math.inf),))])
+    s.add_child(
+        s.current_id, tokens=[Token("a", b"a", 1, -math.inf, (Alt("b", b"b", 2, -math.inf),))]
+    )
     back = loads_session(dumps_session(s))
     tok = next(n for n in back.nodes.values() if n.tokens).tokens[0]
     assert tok.logprob <= -1e5 and tok.top[0].logprob <= -1e5
@@ -166,8 +186,16 @@ _texts = st.text(
     alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF, blacklist_categories=()),
     max_size=12,
 ) | st.sampled_from(
-    ["\x1b[31m", "[bold]x[/]", "\u202eevil", "\U0001F468\u200d\U0001F469\u200d\U0001F467",
-     "\ud800", "\udfff lone", "\x00\x07\r\n", "\ufeff"]
+    [
+        "\x1b[31m",
+        "[bold]x[/]",
+        "\u202eevil",
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+        "\ud800",
+        "\udfff lone",
+        "\x00\x07\r\n",
+        "\ufeff",
+    ]
 )
 
 
@@ -177,8 +205,14 @@ def _tokens(draw) -> Token:
     raw = draw(st.binary(max_size=8) | st.just(text.encode("utf-8", "surrogatepass")))
     tid = draw(st.none() | st.integers(0, 1 << 32))
     lp = draw(st.none() | st.floats(-50, 0))
-    top = draw(st.lists(st.tuples(_texts, st.binary(max_size=4), st.none() | st.integers(0, 99999),
-                                  st.floats(-50, 0)), max_size=3))
+    top = draw(
+        st.lists(
+            st.tuples(
+                _texts, st.binary(max_size=4), st.none() | st.integers(0, 99999), st.floats(-50, 0)
+            ),
+            max_size=3,
+        )
+    )
     return Token(text, raw, tid, lp, tuple(Alt(*a) for a in top))
 
 
@@ -194,7 +228,9 @@ def test_any_token_text_and_bytes_round_trip_byte_exact(tokens: list[Token], pla
     assert [t.bytes for t in got.tokens] == [t.bytes for t in tokens]
     assert [t.token_id for t in got.tokens] == [t.token_id for t in tokens]
     for a, b in zip(got.tokens, tokens, strict=True):
-        assert [(x.text, x.bytes, x.token_id) for x in a.top] == [(x.text, x.bytes, x.token_id) for x in b.top]
+        assert [(x.text, x.bytes, x.token_id) for x in a.top] == [
+            (x.text, x.bytes, x.token_id) for x in b.top
+        ]
         if b.logprob is not None:
             assert a.logprob == pytest.approx(b.logprob, abs=1e-6)
     assert back.branch_bytes(node.id) == s.branch_bytes(node.id)
@@ -217,8 +253,23 @@ def test_fuzzed_files_give_a_session_or_a_session_file_error(data) -> None:
         elif op == "cut":
             del raw[pos:]
         elif op == "insert":
-            raw[pos:pos] = data.draw(st.sampled_from(
-                [b"[", b"{", b'"', b",", b"null", b"-1e999", b"NaN", b"9" * 40, b"\xff", b'"x"', b"]}"]))
+            raw[pos:pos] = data.draw(
+                st.sampled_from(
+                    [
+                        b"[",
+                        b"{",
+                        b'"',
+                        b",",
+                        b"null",
+                        b"-1e999",
+                        b"NaN",
+                        b"9" * 40,
+                        b"\xff",
+                        b'"x"',
+                        b"]}",
+                    ]
+                )
+            )
         elif raw:
             del raw[pos : pos + data.draw(st.integers(1, 20))]
     try:
@@ -266,3 +317,39 @@ def test_saving_never_touches_an_unrelated_file(tmp_path: Path) -> None:
     os.utime(path, ns=(1_000_000_000, 1_000_000_000))
     load_session(path)
     assert path.stat().st_mtime_ns == 1_000_000_000
+
+
+def test_edits_after_loading_are_saved(tmp_path: Path) -> None:
+    """Mixing lazily loaded top-k lists with new and changed ones keeps each at its token."""
+    path = tmp_path / "s.json"
+    s = Session.new("p")
+    toks = [
+        Token(f"t{i}", f"t{i}".encode(), i, -0.5, (Alt(f"a{i}", f"a{i}".encode(), 100 + i, -1.0),))
+        for i in range(6)
+    ]
+    gen = s.add_child(s.current_id, tokens=toks)
+    save_session(s, path)
+    back = load_session(path)
+    node = back.node(gen.id)
+    node.tokens[2].top = (Alt("new", b"new", 999, -0.125),)
+    list(node.tokens[4].top)  # materialised but unchanged
+    node.tokens.append(Token("end", b"end", 7, -2.0, (Alt("x", b"x", None, -3.0),)))
+    save_session(back, path)
+    again = load_session(path).node(gen.id)
+    got = [[(a.text, a.token_id, a.logprob) for a in t.top] for t in again.tokens]
+    assert got == [[(f"a{i}", 100 + i, -1.0)] for i in (0, 1)] + [[("new", 999, -0.125)]] + [
+        [(f"a{i}", 100 + i, -1.0)] for i in (3, 4, 5)
+    ] + [[("x", None, -3.0)]]
+
+
+def test_deep_chain_round_trips(tmp_path: Path) -> None:
+    s = Session.new("x")
+    nid = s.current_id
+    for i in range(5000):
+        nid = s.add_child(nid, plain=str(i % 10)).id
+    s.goto(nid)
+    path = tmp_path / "deep.json"
+    save_session(s, path)
+    back = load_session(path)
+    assert back.branch_text(nid) == s.branch_text(nid)
+    assert dumps_session(back) == path.read_bytes()

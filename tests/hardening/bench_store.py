@@ -84,6 +84,8 @@ def main() -> int:
     print(
         f"per token: batched {(b - base) / n * 1e6:.1f} us, every-token {(e - base) / n * 1e6:.1f} us"
     )
+    node.finish_reason = "length"
+    timed("autosave after a generation (journal checkpoint)", store.autosave)
     store.session.delete(node.id)
     store.close()
     os.remove(path)

@@ -107,3 +107,46 @@ def test_entropy_screen(snap_compare, fake):
         await _open(pilot, "entropy")
 
     assert snap_compare(Host(fake), terminal_size=SIZE, run_before=run)
+
+
+async def test_instrument_keys_in_the_real_app(fake, tmp_path):
+    """In the loom app, each instrument's key opens its screen from the cursor, and the
+    multiverse's enter inserts a branch the app's tree then shows."""
+    from loomtui.ui.app import make_app
+
+    session = Session.new("The cat")
+    app = make_app(session=session, path=tmp_path / "s.json", backend=fake, new_session=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.engine.generate(
+            session.current_id, None, GenerationSettings(max_tokens=5, temperature=0)
+        )
+        app.refresh_all()
+        await pilot.pause()
+        for name, spec in ins.INSTRUMENTS.items():
+            await pilot.press(spec.key)
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert isinstance(app.screen, ins.InstrumentScreen), name
+            if name == "multiverse":
+                before = len(session.nodes)
+                await pilot.press("enter")
+                await pilot.pause()
+                assert len(session.nodes) > before
+                assert session.current.settings["instrument"] == "multiverse"
+            else:
+                await pilot.press("escape")
+                await pilot.pause()
+
+
+def test_replay_screen(snap_compare, fake, make_fake):
+    host = Host(fake)
+
+    async def run(pilot):
+        await _open(pilot, "replay", make_fake("new", seed=9))
+
+    assert snap_compare(host, terminal_size=SIZE, run_before=run)
+    replayed = [n for n in host.session.nodes.values() if "replay_of" in n.meta]
+    assert len(replayed) == 1 and replayed[0].model == "new"
+    assert host.refreshed == 1

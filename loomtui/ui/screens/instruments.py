@@ -31,7 +31,7 @@ from textual.worker import Worker, WorkerState
 from ...backends.base import Backend, Context
 from ...core.tree import Session
 from ...engine import Engine, branch_context
-from ...instruments import compare, entropy, multiverse, probe, sweep
+from ...instruments import compare, entropy, multiverse, probe, replay, sweep
 from ..widgets.instr_multiverse import MultiverseBlocks
 from ..widgets.instr_render import diff_text, entropy_strip, probe_table, sweep_rows
 
@@ -57,6 +57,20 @@ def app_point(app: Any) -> tuple[str, int | None]:
     if unit is not None and unit.node_id in app.session:
         return unit.node_id, unit.offset
     return app.session.current_id, None
+
+
+def app_point_after(app: Any) -> tuple[str, int | None]:
+    """The point just after the unit under the cursor (where the app would generate)."""
+    view = getattr(app, "view", None)
+    unit = view.current_unit() if view is not None else None
+    if unit is not None and unit.node_id in app.session:
+        node = app.session.node(unit.node_id)
+        return unit.node_id, None if unit.end >= len(node) else unit.end
+    node_id, offset = app_point(app)
+    if offset is None:
+        return node_id, None
+    node = app.session.node(node_id)
+    return node_id, None if offset + 1 >= len(node) else offset + 1
 
 
 def app_backend(app: Any) -> Backend | None:
@@ -113,7 +127,8 @@ class InstrumentScreen(ModalScreen[None]):
         super().__init__()
         self.host = app
         self.backend = app_backend(app)
-        self.point = app_point(app)
+        self.point = app_point(app)  # at the unit under the cursor
+        self.after = app_point_after(app)  # just after it
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="frame"):
@@ -175,7 +190,7 @@ class MultiverseScreen(InstrumentScreen):
         if self.backend is None:
             self.set_status("no model attached")
             return
-        node_id, offset = self.point
+        node_id, offset = self.after
         backend = self.backend
         ctx = _context_before(self.host.session, backend, node_id, offset)
         self.start(lambda: multiverse.expand(backend, ctx, self.depth, self.top_k), "expanding")
@@ -210,7 +225,7 @@ class MultiverseScreen(InstrumentScreen):
         blocks = self._blocks()
         if self.mv is None or blocks.selected is None:
             return
-        node_id, offset = self.point
+        node_id, offset = self.after
         info = self.backend.info() if self.backend else None
         node = multiverse.insert_path(
             self.host.session,
@@ -265,7 +280,7 @@ class ProbeScreen(InstrumentScreen):
             return
         backend = self.backend
         answers, rule = self.answers()
-        node_id, offset = self.point
+        node_id, offset = self.after
         ctx = _context_before(self.host.session, backend, node_id, offset)
         second = self.query_one("#prompt2", Input).value
 
@@ -309,7 +324,7 @@ class CompareScreen(InstrumentScreen):
 
     def run_compare(self, spec: str | None = None) -> None:
         backend, other = self.backend, self.other
-        text = self.host.session.branch_text(self.point[0])
+        text = self.host.session.branch_text(self.host.session.current_id)
 
         def work() -> compare.Comparison:
             nonlocal other
@@ -349,6 +364,62 @@ class SweepScreen(InstrumentScreen):
     def show_result(self, result: sweep.SweepResult) -> None:
         self.query_one("#body", Static).update(sweep_rows(result))
         self.set_status(f"{len(result.variants)} branches added")
+        self.tree_changed()
+
+
+# ---------------------------------------------------------------------- replay
+class ReplayScreen(InstrumentScreen):
+    TITLE_TEXT = "Replay — every generation point re-run with another model, beside the original"
+
+    def __init__(self, app: Any, other: Backend | None = None) -> None:
+        super().__init__(app)
+        self.other = other
+
+    def compose_body(self) -> ComposeResult:
+        yield Input(
+            placeholder="model spec to replay with (a hub id, a folder, a .gguf); enter",
+            id="model_r",
+        )
+        yield Static("", id="body")
+
+    def on_mount(self) -> None:
+        points = replay.generation_points(self.host.session)
+        self.query_one("#body", Static).update(
+            Text(f"{len(points)} generation points in this session")
+        )
+        if self.other is not None:
+            self.run_replay()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.other = None
+        self.run_replay(event.value.strip())
+
+    def run_replay(self, spec: str | None = None) -> None:
+        session, other = self.host.session, self.other
+
+        def work() -> replay.ReplayResult:
+            nonlocal other
+            if other is None:
+                from ...backends.resolve import open_backend
+
+                other = open_backend(model=spec or "default")
+            return replay.replay(session, other, in_place=True)
+
+        self.set_status("replaying…")  # needs only the other model, not the app's
+        self.run_worker(work, thread=True, exclusive=True, group="instrument")
+
+    def show_result(self, result: replay.ReplayResult) -> None:
+        lines = Text(
+            f"replayed {result.points} generation points; new nodes sit beside "
+            "their originals (meta replay_of)\n"
+        )
+        for err in result.errors:
+            lines.append(f"error: {err}\n", style="red")
+        self.query_one("#body", Static).update(lines)
+        self.set_status("")
+        engine = getattr(self.host, "engine", None)
+        if engine is not None:
+            engine.changed()  # autosave
         self.tree_changed()
 
 
@@ -407,6 +478,12 @@ INSTRUMENTS: dict[str, InstrumentSpec] = {
         "Attractor sweep",
         "swap this token for its alternatives, continue greedily",
         SweepScreen,
+    ),
+    "replay": InstrumentSpec(
+        "R",
+        "Replay with another model",
+        "re-run every generation point with another model",
+        ReplayScreen,
     ),
     "entropy": InstrumentSpec(
         "u",
