@@ -236,6 +236,8 @@ async def test_help_and_palette_list_every_action():
         shown = screen_text(app)
         for key in ("ctrl+g", "ctrl+k", "escape", "ctrl+s", "ctrl+q", "f1"):
             assert key in shown
+        for spec in app.instruments.values():  # plugged-in instruments are listed too
+            assert spec.title in shown
         titles = {c.title for c in loom_commands(app)}
         assert {t for t, _, _ in ACTIONS} <= titles
         # Every action named in the palette exists on the app.
