@@ -113,28 +113,33 @@ class _Vocab:
                     out[i] = self.add(keys[i])
         return out  # type: ignore[return-value]
 
-    def add_alts(self, alts: list[Alt]) -> list[int]:
-        """Vocab indices for a run of alternatives.
+    def add_alts(self, alts: list[Alt]) -> tuple[Sequence[int], Sequence[float]]:
+        """Vocab indices and logprobs for a run of alternatives.
 
-        Fast path, all at C speed: look the token ids up, then check that text and bytes
-        match what the table holds for them. Anything else takes the general path.
+        Fast path, all at C speed (2M alternatives are ~10M object visits): transpose once,
+        look the token ids up, then check that text and bytes match what the table holds
+        for them. Alternatives without ids, or with unusual text, take the general path.
         """
-        tids = list(map(_IG2, alts))
-        idx = list(map(self.by_tid.get, tids))
-        if None in idx:
-            # Intern the few tokens not seen yet, then look everything up again.
-            for alt, i in zip(alts, idx, strict=True):
-                if i is None:
-                    if alt[2] is None:  # no token id: the general path
-                        return self.add_many(list(map(_IG012, alts)))
-                    if alt[2] not in self.by_tid:  # (else added earlier in this loop)
-                        self.add((alt[0], alt[1], alt[2]))
-            idx = list(map(self.by_tid.get, tids))
-        if list(map(_IG0, alts)) == list(map(self.texts.__getitem__, idx)) and list(
-            map(_IG1, alts)
-        ) == list(map(self.datas.__getitem__, idx)):
-            return idx  # type: ignore[return-value]
-        return self.add_many(list(map(_IG012, alts)))
+        texts, datas, tids, lps = zip(*alts, strict=True)
+        if len(alts) > 1:
+            try:
+                idx = itemgetter(*tids)(self.by_tid)
+            except KeyError:
+                for text, data, tid in zip(texts, datas, tids, strict=True):
+                    if tid is None:
+                        break
+                    if tid not in self.by_tid:
+                        self.add((text, data, tid))
+                else:
+                    idx = itemgetter(*tids)(self.by_tid)
+                    gather = itemgetter(*idx)
+                    if texts == gather(self.texts) and datas == gather(self.datas):
+                        return idx, lps
+                return self.add_many(list(zip(texts, datas, tids, strict=True))), lps
+            gather = itemgetter(*idx)
+            if texts == gather(self.texts) and datas == gather(self.datas):
+                return idx, lps
+        return self.add_many(list(zip(texts, datas, tids, strict=True))), lps
 
     def remap(self, src: list[tuple[str, bytes, int | None]], old: list[int]) -> list[int]:
         """Indices here for indices into a loaded file's vocab table."""
@@ -181,8 +186,9 @@ def _tokens_to_dict(tokens: Sequence[Token], vocab: _Vocab) -> dict[str, Any]:
 
     def flush() -> None:
         if pending:
-            tv.extend(vocab.add_alts(pending))
-            tl.extend(map(_IG3, pending))
+            idx, lps = vocab.add_alts(pending)
+            tv.extend(idx)
+            tl.extend(lps)
             pending.clear()
         if run:
             src, ids, lps, start, end = run

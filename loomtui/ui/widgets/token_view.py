@@ -79,6 +79,7 @@ class TokenView(ScrollView, can_focus=True):
             # Never laid out yet: wrap once, when the width is known (on_resize).
             self._pending = (session, node_id, cursor)
             return
+        self._pending = None  # this call supersedes a deferred one
         # Hidden (e.g. behind the editor): keep the last width; on_resize re-wraps if needed.
         width = self._wrap_width() if self.size.width else self.layout_.width
         if width != self.layout_.width:

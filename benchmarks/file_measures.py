@@ -1,0 +1,223 @@
+"""The session file's speed: saving and loading 100,000 tokens with 20 alternatives each.
+
+- ``session_save_100k_s``: :func:`loomtui.core.sessionfile.save_session` of a synthetic
+  session (100 generations of 1,000 tokens in a branching tree; token strings from a
+  vocabulary of a few thousand, random logprobs), atomic write and fsync included. Goal <= 1.
+- ``session_load_100k_s``: :func:`load_session` of that file. Goal <= 1. The loader may leave
+  top-k lists packed until first use, so ``detail`` also gives the time to touch every
+  alternative once after loading (what a full export would pay).
+- ``session_bytes_per_token``: the file's size divided by the token count.
+
+Baselines, measured in the same run on the same bytes: writing them raw (write + fsync) and
+reading them raw plus ``json.loads`` - the floor any JSON format pays.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from loomtui.core.tokens import Alt, Token
+from loomtui.core.tree import Session
+
+try:  # registered with benchmarks/run.py when it imports this module
+    from run import measure
+except ImportError:  # pragma: no cover - imported some other way
+    measure = None
+
+TOKENS = 100_000
+NODE_TOKENS = 1_000
+TOP_K = 20
+VOCAB = 4_000
+REPEATS = 3
+
+_ONSETS = ["", "b", "c", "d", "f", "g", "h", "l", "m", "n", "p", "r", "s", "t", "th", "st", "w"]
+_NUCLEI = ["a", "e", "i", "o", "u", "ea", "ou", "ai"]
+_CODAS = ["", "n", "r", "s", "t", "nd", "ng", "ll", "ck"]
+_EXTRA = [".", ",", "\n", "\n\n", '"', "'s", " (", ")", ":", " -", "?", "!", " 1", " 2", "é"]
+
+
+def vocabulary(size: int = VOCAB, seed: int = 0) -> list[tuple[str, bytes]]:
+    """``size`` distinct token strings shaped like a BPE vocabulary: mostly `` word`` and
+    ``word`` pieces, punctuation and newlines, and a few partial UTF-8 byte tokens."""
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    out: list[tuple[str, bytes]] = []
+    for text in _EXTRA:
+        seen.add(text)
+        out.append((text, text.encode()))
+    # Byte-fallback tokens: the first half of a UTF-8 character, shown as U+FFFD.
+    for b in (b"\xe2", b"\xe2\x80", b"\xf0\x9f", b"\xc3"):
+        out.append(("\ufffd", b))
+    while len(out) < size:
+        syllables = rng.choice((1, 1, 2, 2, 3))
+        word = "".join(
+            rng.choice(_ONSETS) + rng.choice(_NUCLEI) + rng.choice(_CODAS)
+            for _ in range(syllables)
+        )
+        text = (" " if rng.random() < 0.7 else "") + (
+            word.capitalize() if rng.random() < 0.1 else word
+        )
+        if text and text not in seen:
+            seen.add(text)
+            out.append((text, text.encode()))
+    return out
+
+
+def synthetic_session(
+    tokens: int = TOKENS, node_tokens: int = NODE_TOKENS, top_k: int = TOP_K, seed: int = 0
+) -> Session:
+    """A branching session of ``tokens`` model tokens with ``top_k`` alternatives each."""
+    rng = random.Random(seed)
+    vocab = vocabulary(seed=seed)
+    ids = range(len(vocab))
+    session = Session.new("A synthetic session for timing the session file.")
+    parents = [session.current_id]
+    made = 0
+    while made < tokens:
+        count = min(node_tokens, tokens - made)
+        toks: list[Token] = []
+        for _ in range(count):
+            picks = rng.sample(ids, top_k)
+            # Descending logprobs, like a real top-k list; the chosen one is usually rank 1.
+            lps = sorted((math.log(rng.random() + 1e-9) * 3 for _ in range(top_k)), reverse=True)
+            top = tuple(Alt(vocab[i][0], vocab[i][1], i, lp) for i, lp in zip(picks, lps))
+            chosen = top[0] if rng.random() < 0.7 else top[rng.randrange(top_k)]
+            toks.append(
+                Token(chosen.text, chosen.bytes, chosen.token_id, chosen.logprob, top,
+                      rng.uniform(0.0, 6.0))
+            )  # fmt: skip
+        # Each generation continues one of the earlier ones: a tree, not a chain.
+        node = session.add_child(
+            rng.choice(parents), tokens=toks, origin="model", model="synthetic"
+        )
+        parents.append(node.id)
+        made += count
+    session.current_id = parents[-1]
+    return session
+
+
+def _raw_write(data: bytes, path: Path) -> float:
+    start = time.perf_counter()
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return time.perf_counter() - start
+
+
+def _raw_read_parse(path: Path) -> float:
+    start = time.perf_counter()
+    json.loads(path.read_bytes())
+    return time.perf_counter() - start
+
+
+def file_measures(tokens: int = TOKENS, repeats: int = REPEATS) -> dict[str, dict[str, Any]]:
+    """Save, load and size of a ``tokens``-token session; median of ``repeats`` runs each."""
+    from loomtui.core.sessionfile import load_session, save_session
+
+    t0 = time.perf_counter()
+    session = synthetic_session(tokens)
+    build_s = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="loomtui-bench-") as tmp:
+        path = Path(tmp) / "big.json"
+        raw_path = Path(tmp) / "raw.json"
+        saves, loads, raw_w, raw_r = [], [], [], []
+        loaded = None
+        for _ in range(repeats):
+            start = time.perf_counter()
+            save_session(session, path)
+            saves.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            loaded = load_session(path)
+            loads.append(time.perf_counter() - start)
+            data = path.read_bytes()
+            raw_w.append(_raw_write(data, raw_path))
+            raw_r.append(_raw_read_parse(raw_path))
+        size = path.stat().st_size
+        assert loaded is not None
+        # Touch every alternative once: what a loader that defers decoding pays later.
+        start = time.perf_counter()
+        alts = sum(len(list(t.top)) for n in loaded.walk() if n.tokens for t in n.tokens)
+        touch_s = time.perf_counter() - start
+        got = sum(len(n.tokens) for n in loaded.walk() if n.tokens)
+        if got != tokens or alts != tokens * TOP_K:
+            raise RuntimeError(f"round trip lost tokens: {got} tokens, {alts} alternatives")
+        # Re-saving a loaded session (the common case: open, add a branch, save).
+        start = time.perf_counter()
+        save_session(loaded, path)
+        resave_s = time.perf_counter() - start
+    save_s, load_s = statistics.median(saves), statistics.median(loads)
+    floor_w, floor_r = statistics.median(raw_w), statistics.median(raw_r)
+    detail = {
+        "tokens": tokens,
+        "alternatives_per_token": TOP_K,
+        "file_mb": round(size / 1e6, 2),
+        "build_session_s": round(build_s, 3),
+        "saves_s": [round(x, 3) for x in saves],
+        "loads_s": [round(x, 3) for x in loads],
+        "resave_loaded_s": round(resave_s, 3),
+        "touch_all_alternatives_s": round(touch_s, 3),
+        "raw_write_fsync_s": round(floor_w, 4),
+        "raw_read_json_loads_s": round(floor_r, 4),
+    }
+    return {
+        "session_save_100k_s": {
+            "value": round(save_s, 3),
+            "unit": "s",
+            "goal": "<= 1",
+            "baseline": round(floor_w, 4),
+            "detail": detail,
+        },
+        "session_load_100k_s": {
+            "value": round(load_s, 3),
+            "unit": "s",
+            "goal": "<= 1",
+            "baseline": round(floor_r, 4),
+            "detail": detail,
+        },
+        "session_bytes_per_token": {
+            "value": round(size / tokens, 1),
+            "unit": "B/token",
+            "goal": None,
+            "baseline": None,
+            "detail": {"file_mb": round(size / 1e6, 2), "alternatives_per_token": TOP_K},
+        },
+    }
+
+
+def _once(ctx: Any) -> dict[str, dict[str, Any]]:
+    # Three names, one measurement: the session is built and saved once per run (kept on
+    # the run's context, so a second run measures afresh).
+    results = getattr(ctx, "_file_results", None)
+    if results is None:
+        tokens = getattr(ctx, "file_tokens", TOKENS)
+        results = file_measures(tokens, getattr(ctx, "repeats", REPEATS))
+        ctx._file_results = results
+    return results
+
+
+if measure is not None:
+
+    @measure("session_save_100k_s")
+    def _save(ctx: Any) -> dict[str, Any]:
+        return dict(_once(ctx)["session_save_100k_s"])
+
+    @measure("session_load_100k_s")
+    def _load(ctx: Any) -> dict[str, Any]:
+        return dict(_once(ctx)["session_load_100k_s"])
+
+    @measure("session_bytes_per_token")
+    def _bytes(ctx: Any) -> dict[str, Any]:
+        return dict(_once(ctx)["session_bytes_per_token"])
+
+
+if __name__ == "__main__":
+    print(json.dumps(file_measures(), indent=1))
