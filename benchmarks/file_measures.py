@@ -14,8 +14,8 @@ reading them raw plus ``json.loads`` - the floor any JSON format pays.
 
 from __future__ import annotations
 
+import gc
 import json
-import math
 import os
 import random
 import statistics
@@ -59,8 +59,7 @@ def vocabulary(size: int = VOCAB, seed: int = 0) -> list[tuple[str, bytes]]:
     while len(out) < size:
         syllables = rng.choice((1, 1, 2, 2, 3))
         word = "".join(
-            rng.choice(_ONSETS) + rng.choice(_NUCLEI) + rng.choice(_CODAS)
-            for _ in range(syllables)
+            rng.choice(_ONSETS) + rng.choice(_NUCLEI) + rng.choice(_CODAS) for _ in range(syllables)
         )
         text = (" " if rng.random() < 0.7 else "") + (
             word.capitalize() if rng.random() < 0.1 else word
@@ -75,31 +74,48 @@ def synthetic_session(
     tokens: int = TOKENS, node_tokens: int = NODE_TOKENS, top_k: int = TOP_K, seed: int = 0
 ) -> Session:
     """A branching session of ``tokens`` model tokens with ``top_k`` alternatives each."""
-    rng = random.Random(seed)
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
     vocab = vocabulary(seed=seed)
-    ids = range(len(vocab))
+    size = len(vocab)
+    # Distinct ids per top-k list, cheaply: a random base plus one of a few sets of distinct
+    # offsets, modulo the vocabulary size.
+    patterns = np.stack([rng.choice(size, top_k, replace=False) for _ in range(64)])
+    picks = (rng.integers(0, size, (tokens, 1)) + patterns[rng.integers(0, 64, tokens)]) % size
+    # Descending logprobs, like a real top-k list; the chosen token is usually rank 1.
+    lps = -np.sort(rng.exponential(2.0, (tokens, top_k)).cumsum(axis=1) * 0.5, axis=1)
+    chosen = np.where(rng.random(tokens) < 0.7, 0, rng.integers(0, top_k, tokens))
+    entropy = rng.uniform(0.0, 6.0, tokens)
+    picks_l, lps_l, chosen_l, ent_l = (
+        picks.tolist(),
+        lps.tolist(),
+        chosen.tolist(),
+        entropy.tolist(),
+    )
     session = Session.new("A synthetic session for timing the session file.")
     parents = [session.current_id]
-    made = 0
-    while made < tokens:
-        count = min(node_tokens, tokens - made)
-        toks: list[Token] = []
-        for _ in range(count):
-            picks = rng.sample(ids, top_k)
-            # Descending logprobs, like a real top-k list; the chosen one is usually rank 1.
-            lps = sorted((math.log(rng.random() + 1e-9) * 3 for _ in range(top_k)), reverse=True)
-            top = tuple(Alt(vocab[i][0], vocab[i][1], i, lp) for i, lp in zip(picks, lps))
-            chosen = top[0] if rng.random() < 0.7 else top[rng.randrange(top_k)]
-            toks.append(
-                Token(chosen.text, chosen.bytes, chosen.token_id, chosen.logprob, top,
-                      rng.uniform(0.0, 6.0))
-            )  # fmt: skip
-        # Each generation continues one of the earlier ones: a tree, not a chain.
-        node = session.add_child(
-            rng.choice(parents), tokens=toks, origin="model", model="synthetic"
-        )
-        parents.append(node.id)
-        made += count
+    pick_parent = random.Random(seed)
+    gc_was = gc.isenabled()
+    gc.disable()  # millions of acyclic tuples: the cyclic GC would rescan them for nothing
+    try:
+        for first in range(0, tokens, node_tokens):
+            toks: list[Token] = []
+            for i in range(first, min(first + node_tokens, tokens)):
+                top = tuple(
+                    Alt(vocab[v][0], vocab[v][1], v, lp)
+                    for v, lp in zip(picks_l[i], lps_l[i], strict=True)
+                )
+                c = top[chosen_l[i]]
+                toks.append(Token(c.text, c.bytes, c.token_id, c.logprob, top, ent_l[i]))
+            # Each generation continues one of the earlier ones: a tree, not a chain.
+            node = session.add_child(
+                pick_parent.choice(parents), tokens=toks, origin="model", model="synthetic"
+            )
+            parents.append(node.id)
+    finally:
+        if gc_was:
+            gc.enable()
     session.current_id = parents[-1]
     return session
 
@@ -129,28 +145,44 @@ def file_measures(tokens: int = TOKENS, repeats: int = REPEATS) -> dict[str, dic
     with tempfile.TemporaryDirectory(prefix="loomtui-bench-") as tmp:
         path = Path(tmp) / "big.json"
         raw_path = Path(tmp) / "raw.json"
-        saves, loads, raw_w, raw_r = [], [], [], []
-        loaded = None
+        saves, save_cpu, loads, load_cpu, raw_w, raw_r = [], [], [], [], [], []
         for _ in range(repeats):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             save_session(session, path)
             saves.append(time.perf_counter() - start)
-            start = time.perf_counter()
+            save_cpu.append(time.process_time() - cpu)
+        data = path.read_bytes()
+        size = len(data)
+        # Loading happens in a process that does not hold the 2M freshly built alternatives
+        # (they would inflate every GC pass of the loader): drop them first.
+        del session
+        gc.collect()
+        loaded = None
+        for _ in range(repeats):
+            loaded = None
+            gc.collect()
+            start, cpu = time.perf_counter(), time.process_time()
             loaded = load_session(path)
             loads.append(time.perf_counter() - start)
-            data = path.read_bytes()
+            load_cpu.append(time.process_time() - cpu)
             raw_w.append(_raw_write(data, raw_path))
             raw_r.append(_raw_read_parse(raw_path))
-        size = path.stat().st_size
+        del data
         assert loaded is not None
-        # Touch every alternative once: what a loader that defers decoding pays later.
-        start = time.perf_counter()
-        alts = sum(len(list(t.top)) for n in loaded.walk() if n.tokens for t in n.tokens)
-        touch_s = time.perf_counter() - start
+        # Touch every alternative once: what a loader that defers decoding pays later (GC
+        # paused, as the file code does for its bulk work).
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            alts = sum(len(tuple(t.top)) for n in loaded.walk() if n.tokens for t in n.tokens)
+            touch_s = time.perf_counter() - start
+        finally:
+            gc.enable()
         got = sum(len(n.tokens) for n in loaded.walk() if n.tokens)
         if got != tokens or alts != tokens * TOP_K:
             raise RuntimeError(f"round trip lost tokens: {got} tokens, {alts} alternatives")
         # Re-saving a loaded session (the common case: open, add a branch, save).
+        loaded = load_session(path)
         start = time.perf_counter()
         save_session(loaded, path)
         resave_s = time.perf_counter() - start
@@ -162,7 +194,9 @@ def file_measures(tokens: int = TOKENS, repeats: int = REPEATS) -> dict[str, dic
         "file_mb": round(size / 1e6, 2),
         "build_session_s": round(build_s, 3),
         "saves_s": [round(x, 3) for x in saves],
+        "save_cpu_s": [round(x, 3) for x in save_cpu],
         "loads_s": [round(x, 3) for x in loads],
+        "load_cpu_s": [round(x, 3) for x in load_cpu],
         "resave_loaded_s": round(resave_s, 3),
         "touch_all_alternatives_s": round(touch_s, 3),
         "raw_write_fsync_s": round(floor_w, 4),

@@ -87,6 +87,7 @@ class _Vocab:
         self.by_tid: dict[int, int] = {}
         # id(loaded vocab list) -> (that list, its entries' indices here, None = not yet)
         self._remaps: dict[int, tuple[list[Any], list[int | None]]] = {}
+        self._seeded_from: list[Any] | None = None
 
     def add(self, key: tuple[str, bytes, int | None]) -> int:
         idx = self.index.get(key)
@@ -141,11 +142,23 @@ class _Vocab:
                 return idx, lps
         return self.add_many(list(zip(texts, datas, tids, strict=True))), lps
 
+    def seed(self, src: list[tuple[str, bytes, int | None]]) -> None:
+        """Start the table with a loaded file's vocab, in its order, so that top-k lists
+        still packed from that file are copied without remapping each index. (Entries left
+        unused by deleted nodes stay; there are at most as many as the model has tokens.)"""
+        assert not self.entries
+        for key in src:
+            self.add(key)
+        if len(self.entries) == len(src):  # no duplicates: indices line up one to one
+            self._seeded_from = src
+
     def remap(self, src: list[tuple[str, bytes, int | None]], old: list[int]) -> list[int]:
         """Indices here for indices into a loaded file's vocab table."""
         entry = self._remaps.get(id(src))
         if entry is None or entry[0] is not src:
             entry = self._remaps[id(src)] = (src, [None] * len(src))
+        if src is self._seeded_from:
+            return old  # the table starts with src's entries, in src's order
         table = entry[1]
         out = list(map(table.__getitem__, old))
         if None in out:
@@ -192,7 +205,10 @@ def _tokens_to_dict(tokens: Sequence[Token], vocab: _Vocab) -> dict[str, Any]:
             pending.clear()
         if run:
             src, ids, lps, start, end = run
-            tv.extend(vocab.remap(src, ids[start:end]))
+            mapped = vocab.remap(src, ids[start:end])
+            if isinstance(mapped, array) and mapped.typecode != tv.typecode:
+                mapped = mapped.tolist()  # packed 16-bit indices: widen
+            tv.extend(mapped)
             tl.extend(lps[start:end])
             run.clear()
 
@@ -278,10 +294,22 @@ def _preorder(session: Session) -> Iterator[Node]:
         stack.extend(reversed(node.children))
 
 
+def _first_loaded_vocab(session: Session) -> list[Any] | None:
+    """The vocab table of the file the session's top-k lists were loaded from, if any."""
+    for node in _preorder(session):
+        for tok in node.tokens or ():
+            if type(tok.top) is LazyTop:
+                return tok.top._vocab
+    return None
+
+
 def session_to_dict(session: Session) -> dict[str, Any]:
     """The session as the JSON-ready dict that :func:`dumps_session` writes."""
     vocab = _Vocab()
     with _gc_paused():
+        loaded = _first_loaded_vocab(session)
+        if loaded is not None:
+            vocab.seed(loaded)
         nodes = [_node_to_dict(n, vocab) for n in _preorder(session)]
     return {
         "format": FORMAT,

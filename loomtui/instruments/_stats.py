@@ -32,7 +32,13 @@ def entropy_bounds(top: Sequence[Alt], vocab_size: int | None) -> tuple[float, f
     Upper: the mass outside the top-k spread evenly over the rest of the vocabulary.
     Lower: no unseen token is more likely than the last listed one (so at least
     ``r / p_k`` tokens share the rest, each at most ``p_k``).
+    Uses :func:`loomtui.core.metrics.entropy_bounds` when the vocabulary size is known.
     """
+    if vocab_size:
+        from ..core.metrics import entropy_bounds as core_bounds
+
+        b = core_bounds(top, vocab_size)
+        return b.lower, b.upper
     seen: dict[tuple[int | None, bytes], float] = {}
     for alt in top:
         if alt.logprob <= -9000:  # OpenAI's -9999 "outside the list" sentinel
