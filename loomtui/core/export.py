@@ -32,7 +32,9 @@ def resolve_node(session: Session, ref: str | None) -> Node:
     raise TreeError(f"node id prefix {ref!r} is ambiguous ({len(matches)} nodes)")
 
 
-def branch_nodes(session: Session, node_id: str | None = None, all_leaves: bool = False) -> list[Node]:
+def branch_nodes(
+    session: Session, node_id: str | None = None, all_leaves: bool = False
+) -> list[Node]:
     """The nodes whose branches to export: every leaf (depth-first order), or one node."""
     if all_leaves:
         under = resolve_node(session, node_id).id if node_id is not None else None
@@ -124,7 +126,9 @@ def export_jsonl(session: Session, nodes: Sequence[Node]) -> str:
     return "".join(json.dumps(branch_record(session, n), ensure_ascii=True) + "\n" for n in nodes)
 
 
-def export(session: Session, fmt: str, node_id: str | None = None, all_leaves: bool = False) -> bytes:
+def export(
+    session: Session, fmt: str, node_id: str | None = None, all_leaves: bool = False
+) -> bytes:
     """Export in ``fmt`` (one of :data:`FORMATS`) as bytes ready to write."""
     nodes = branch_nodes(session, node_id, all_leaves)
     if fmt == "text":

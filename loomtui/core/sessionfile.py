@@ -514,7 +514,12 @@ def loads_session(raw: bytes, source: str = "<session>") -> Session:
         return session_from_dict(data, source=source)
     from .importers import import_foreign
 
-    session = import_foreign(data, source)
+    try:
+        session = import_foreign(data, source)
+    except SessionFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - another tool's odd file: one line, no traceback
+        raise _fail(source, f"cannot import ({type(exc).__name__}: {exc})"[:200]) from None
     if session is None:
         raise _fail(source, f"not a loomtui session or a known loom file ({_shape(data)})")
     return session

@@ -22,12 +22,22 @@ REPO = Path(__file__).resolve().parents[2]
 def session_file(tmp_path: Path) -> Path:
     s = Session.new("Prompt \x1b[2J[bold red]not markup[/] ")
     prompt_id = s.current_id
-    gen = s.add_child(prompt_id, tokens=[
-        Token("Hello", b"Hello", 1, -0.05, (Alt("Hello", b"Hello", 1, -0.05), Alt("Bye", b"Bye", 2, -3.0))),
-        Token("\ufffd", b"\xe2\x80", 2, -9.0),
-        Token("\ufffd", b"\xa6", 3, -0.5),
-        Token("\r\x07", b"\r\x07", 4, -20.0),
-    ], model="smol")
+    gen = s.add_child(
+        prompt_id,
+        tokens=[
+            Token(
+                "Hello",
+                b"Hello",
+                1,
+                -0.05,
+                (Alt("Hello", b"Hello", 1, -0.05), Alt("Bye", b"Bye", 2, -3.0)),
+            ),
+            Token("\ufffd", b"\xe2\x80", 2, -9.0),
+            Token("\ufffd", b"\xa6", 3, -0.5),
+            Token("\r\x07", b"\r\x07", 4, -20.0),
+        ],
+        model="smol",
+    )
     other = s.add_child(prompt_id, plain="by hand", origin="edit")
     s.set_bookmark(other.id)
     s.goto(gen.id)
@@ -144,8 +154,13 @@ def test_bad_files_via_the_real_command(case: str, session_file: Path, tmp_path:
     before = (path.read_bytes(), path.stat().st_mtime_ns) if path.exists() else None
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     for verb in ("info", "export", "show"):
-        proc = subprocess.run([sys.executable, "-m", "loomtui", verb, str(path)], capture_output=True,
-                              text=True, env=env, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "loomtui", verb, str(path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
         assert proc.returncode == 2
         assert proc.stdout == ""
         assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("loomtui: ")

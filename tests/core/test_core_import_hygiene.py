@@ -21,7 +21,8 @@ sys.exit(1 if bad or len(names) < 5 else 0)
 
 
 def test_core_imports_neither_textual_nor_rich() -> None:
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                          cwd=REPO, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "sessionfile" not in proc.stdout  # prints just a count and the offending list

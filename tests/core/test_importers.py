@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loomtui.cli import main
 from loomtui.core.errors import SessionFileError
@@ -72,9 +74,16 @@ def test_loom_demo_structure_is_kept(loom_demo: Path) -> None:
 
 
 def test_loom_template_text_is_never_evaluated(tmp_path: Path, capsysbinary) -> None:
-    tree = {"root": {"id": "r", "text": "Hi {input} ${__import__('os')} {{x}}", "children": [
-        {"id": "c", "text": " {prompt}", "children": [], "meta": {"source": "template"}}]},
-        "selected_node_id": "c"}
+    tree = {
+        "root": {
+            "id": "r",
+            "text": "Hi {input} ${__import__('os')} {{x}}",
+            "children": [
+                {"id": "c", "text": " {prompt}", "children": [], "meta": {"source": "template"}}
+            ],
+        },
+        "selected_node_id": "c",
+    }
     path = tmp_path / "t.json"
     path.write_text(json.dumps(tree))
     assert main(["export", str(path)]) == 0
@@ -84,11 +93,30 @@ def test_loom_template_text_is_never_evaluated(tmp_path: Path, capsysbinary) -> 
 def test_loom_model_response_tokens_attach_when_they_line_up(shared_fixtures: Path) -> None:
     response = json.loads((shared_fixtures / "loom" / "model_response_formatted.json").read_text())
     tree = {
-        "root": {"id": "r", "text": "Test prompt", "children": [
-            {"id": "a", "text": "\n", "generation": {"id": response["id"], "index": 0}, "children": []},
-            {"id": "b", "text": " on", "generation": {"id": response["id"], "index": 1}, "children": []},
-            {"id": "c", "text": " off", "generation": {"id": response["id"], "index": 1}, "children": []},
-        ]},
+        "root": {
+            "id": "r",
+            "text": "Test prompt",
+            "children": [
+                {
+                    "id": "a",
+                    "text": "\n",
+                    "generation": {"id": response["id"], "index": 0},
+                    "children": [],
+                },
+                {
+                    "id": "b",
+                    "text": " on",
+                    "generation": {"id": response["id"], "index": 1},
+                    "children": [],
+                },
+                {
+                    "id": "c",
+                    "text": " off",
+                    "generation": {"id": response["id"], "index": 1},
+                    "children": [],
+                },
+            ],
+        },
         "model_responses": {response["id"]: response},
     }
     s = loads_session(json.dumps(tree).encode(), "t.json")
@@ -124,8 +152,15 @@ def test_logitloom_tree_imports_tokens_and_not_secrets() -> None:
         "modelName": "llama",
         "modelSettings": {"kind": "base", "prompt": "The sky is", "apiKey": "sk-secret"},
         "roots": [
-            {"id": "1", "text": " blue", "logprob": -0.2, "prob": 0.82,
-             "children": [{"id": "2", "text": ".", "logprob": -0.1, "prob": 0.9, "children": []}]},
+            {
+                "id": "1",
+                "text": " blue",
+                "logprob": -0.2,
+                "prob": 0.82,
+                "children": [
+                    {"id": "2", "text": ".", "logprob": -0.1, "prob": 0.9, "children": []}
+                ],
+            },
             {"id": "3", "text": " grey", "logprob": -2.0, "prob": 0.13, "children": []},
         ],
     }
@@ -140,13 +175,75 @@ def test_logitloom_tree_imports_tokens_and_not_secrets() -> None:
 def test_obsidian_loom_data_imports_notes_and_not_settings() -> None:
     data = {
         "settings": {"openaiApiKey": "sk-secret"},
-        "state": {"story.md": {"current": "c", "hoisted": [], "nodes": {
-            "c": {"text": " \\<b> and \\[link]", "parentId": "a", "bookmarked": True},
-            "a": {"text": "Start", "parentId": None},
-            "d": {"text": " other", "parentId": "a"},
-        }}},
+        "state": {
+            "story.md": {
+                "current": "c",
+                "hoisted": [],
+                "nodes": {
+                    "c": {"text": " \\<b> and \\[link]", "parentId": "a", "bookmarked": True},
+                    "a": {"text": "Start", "parentId": None},
+                    "d": {"text": " other", "parentId": "a"},
+                },
+            }
+        },
     }
     s = loads_session(json.dumps(data).encode(), "data.json")
     assert s.branch_text(s.current_id) == "Start <b> and [link]"
     assert s.current.bookmark
     assert b"sk-secret" not in dumps_session(s)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_keys = st.sampled_from(
+    [
+        "id",
+        "text",
+        "children",
+        "tags",
+        "meta",
+        "generation",
+        "parentId",
+        "nodes",
+        "parent_id",
+        "bookmark",
+        "visited",
+        "logprob",
+    ]
+)
+
+
+@st.composite
+def _foreign(draw):
+    node = st.dictionaries(_keys, _json, max_size=5)
+    kind = draw(st.sampled_from(["loom", "logitloom", "obsidian"]))
+    if kind == "loom":
+        root = draw(node)
+        root["children"] = draw(st.lists(node, max_size=3))
+        return {"root": root, "selected_node_id": draw(_json), "model_responses": draw(_json)}
+    if kind == "logitloom":
+        return {
+            "isLogitLoomTreeVersion": "logit-loom-tree-v1",
+            "roots": draw(st.lists(node, max_size=3)),
+            "modelSettings": draw(_json),
+        }
+    nodes = draw(st.dictionaries(st.text(max_size=3), node, max_size=4))
+    return {"state": {"n": {"nodes": nodes, "current": draw(_json)}}}
+
+
+@settings(max_examples=200, deadline=None)
+@given(_foreign())
+def test_odd_foreign_files_give_a_session_or_one_line_error(data) -> None:
+    try:
+        s = loads_session(json.dumps(data).encode(), "odd.json")
+    except SessionFileError as exc:
+        assert "\n" not in str(exc)
+        return
+    for leaf in s.leaves():
+        s.branch_bytes(leaf.id)
+    dumps_session(s)

@@ -49,8 +49,12 @@ def test_bounds_are_exact_for_a_complete_list() -> None:
 
 
 def test_bounds_drop_duplicates_and_sentinels() -> None:
-    top = [Alt("a", b"a", 1, math.log(0.5)), Alt("b", b"b", 2, math.log(0.5)),
-           Alt("a", b"a", 1, math.log(0.5)), Alt("z", b"z", 9, -9999.0)]
+    top = [
+        Alt("a", b"a", 1, math.log(0.5)),
+        Alt("b", b"b", 2, math.log(0.5)),
+        Alt("a", b"a", 1, math.log(0.5)),
+        Alt("z", b"z", 9, -9999.0),
+    ]
     b = entropy_bounds(top, 50_000)
     assert b.exact and b.lower == pytest.approx(math.log(2))
 

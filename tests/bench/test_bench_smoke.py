@@ -1,0 +1,106 @@
+"""The benchmark suite runs (smoke, not timing): ``benchmarks/run.py --quick`` on tiny inputs.
+
+No timed assertions here: performance numbers live in benchmarks/ and are read by people. These
+tests fail when a measure breaks (an exception, a wrong shape, a missing name), so the suite
+still runs when someone needs the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+RUN = REPO / "benchmarks" / "run.py"
+
+#: Every name issue 7 asks the suite to report.
+ISSUE_NAMES = {
+    "topk_overhead",
+    "cursor_regen_speedup",
+    "n8_cost",
+    "multiverse_batched_speedup",
+    "ui_first_paint_20k_s",
+    "ui_page_scroll_ms",
+    "session_save_100k_s",
+    "session_load_100k_s",
+    "cold_start_ui_s",
+    "api_n4_speedup",
+}
+#: Measures that need no model: run in the smoke test.
+NO_MODEL = [
+    "ui_first_paint_20k_s",
+    "ui_page_scroll_ms",
+    "session_save_100k_s",
+    "session_load_100k_s",
+    "session_bytes_per_token",
+]
+
+
+def _run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(RUN), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        check=False,
+    )
+
+
+def _check_result(name: str, result: dict) -> None:
+    assert "error" not in result, f"{name}: {result.get('error')}"
+    assert set(result) >= {"value", "unit", "goal", "baseline", "met"}, result
+    assert isinstance(result["value"], (int, float)), f"{name}: {result['value']!r}"
+    assert result["value"] > 0, f"{name}: {result['value']!r}"
+
+
+def test_every_issue_measure_is_registered():
+    proc = _run("--list", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    names = set(proc.stdout.split())
+    assert ISSUE_NAMES <= names, f"missing: {sorted(ISSUE_NAMES - names)}"
+
+
+@pytest.fixture(scope="module")
+def quick_results() -> dict:
+    proc = _run("--quick", "--json", "--only", *NO_MODEL)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_view_and_file_measures_run_on_tiny_inputs(quick_results):
+    assert set(quick_results) == set(NO_MODEL)
+    for name in NO_MODEL:
+        _check_result(name, quick_results[name])
+    save = quick_results["session_save_100k_s"]
+    assert save["goal"] == "<= 1" and save["met"] in (True, False)
+    # 2,000 tokens with 20 alternatives each round-tripped through the real file code.
+    assert save["detail"]["tokens"] == 2_000
+    # 20 alternatives a token cannot fit in under 20 bytes, nor need a kilobyte.
+    assert 20 < quick_results["session_bytes_per_token"]["value"] < 1_000
+    scroll = quick_results["ui_page_scroll_ms"]
+    assert scroll["unit"] == "ms" and scroll["detail"]["lines"] > 24  # more than one page
+
+
+def test_table_output_names_every_measure_run():
+    proc = _run("--quick", "--only", "session_bytes_per_token")
+    assert proc.returncode == 0, proc.stderr
+    header, row = proc.stdout.splitlines()[:2]
+    assert header.split()[:2] == ["measure", "value"]
+    assert row.split()[0] == "session_bytes_per_token"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the cold start drives a POSIX pty")
+def test_cold_start_drives_the_real_program():
+    """The real `loomtui` in a pseudo-terminal draws its first frame and answers F1."""
+    proc = _run("--quick", "--json", "--only", "cold_start_ui_s")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)["cold_start_ui_s"]
+    _check_result("cold_start_ui_s", result)
+    detail = result["detail"]
+    # Answering a key comes after the first frame.
+    assert detail["input_runs_s"][0] >= detail["first_frame_runs_s"][0]
