@@ -233,6 +233,8 @@ class SessionStore:
         :class:`SessionFileError` if the file cannot be read (it is left untouched).
         """
         path = Path(path)
+        if not readonly:
+            path = work_path_for(path)
         store = cls(path, Session.new(), readonly=readonly)
         if not readonly:
             store.lock.acquire()
@@ -507,6 +509,35 @@ class SessionStore:
             on_token=self.on_token,
             on_finish=self.on_finish,
         )
+
+
+IMPORTED_SUFFIX = ".loomtui.json"
+
+
+def work_path_for(path: Path) -> Path:
+    """Where the work on ``path`` is saved.
+
+    A file another loom wrote (socketteer/loom, logitloom, Obsidian Loom) is never
+    overwritten: the work goes to ``NAME.loomtui.json`` beside it, which is opened instead
+    when it already exists. loomtui's own files, damaged ones included, stay where they are
+    (a damaged file is refused by the loader, never replaced).
+    """
+    if not path.is_file():
+        return path
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return path
+    if b'"loomtui-session"' in head:
+        return path
+    try:
+        session = _load(path)
+    except LoomError:
+        return path
+    if not session.meta.get("imported_from"):
+        return path
+    return path.with_name(path.stem + IMPORTED_SUFFIX)
 
 
 def _remove(path: Path) -> None:
