@@ -123,6 +123,6 @@ def run(args: argparse.Namespace) -> int:
         raise
     finally:
         store.close()
-    if path.exists():
-        print(f"session: {path}")
+    if store.path.exists():
+        print(f"session: {store.path}")
     return 0 if app.return_code in (None, 0) else int(app.return_code or 1)
