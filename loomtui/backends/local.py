@@ -368,16 +368,34 @@ class LocalBackend(Backend):
         ]
 
     # Optional methods the instruments find by duck typing (loomtui/instruments/_full.py).
-    def full_logprobs(self, sequences: Sequence[list[int]], start: int) -> list[torch.Tensor]:
+    def full_logprobs(
+        self, sequences: Sequence[list[int]], start: int, batch_size: int = 16
+    ) -> list[torch.Tensor]:
         """Whole-vocabulary log-softmax rows for each token-id sequence: row ``r`` is the
         distribution after ``seq[:start + r]`` (so the last row follows the whole sequence);
-        ``start >= 1``. Each sequence is read as ``Context(token_ids=seq)``."""
+        ``start >= 1``. Each sequence is read as ``Context(token_ids=seq)``; sequences go
+        through the model in left-padded batches, like :meth:`next_distributions`."""
+        all_ids = [self.context_ids(Context(text="", token_ids=list(s))) for s in sequences]
         out: list[torch.Tensor] = []
-        for seq in sequences:
-            ids = self.context_ids(Context(text="", token_ids=list(seq)))
-            first = start - 1 + len(ids) - len(seq)
-            logits = self._forward(torch.tensor([ids]), None, keep=0).logits[0]
-            out.append(torch.log_softmax(logits[first:].float(), -1).cpu())
+        pad = self._doc_id if self._doc_id is not None else 0
+        for b in range(0, len(all_ids), batch_size):
+            chunk = all_ids[b : b + batch_size]
+            seqs = sequences[b : b + batch_size]
+            width = max(len(ids) for ids in chunk)
+            input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in chunk])
+            mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in chunk])
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            logits = self._forward(
+                input_ids,
+                None,
+                keep=0,
+                attention_mask=mask.to(self.device),
+                position_ids=positions.to(self.device),
+            ).logits
+            for row, (ids, seq) in enumerate(zip(chunk, seqs, strict=True)):
+                # Left padding: the sequence's own position p sits at column width-len+p.
+                first = width - len(ids) + start - 1 + len(ids) - len(seq)
+                out.append(torch.log_softmax(logits[row, first:].float(), -1).cpu())
         return out
 
     def vocab_bytes(self) -> list[bytes]:

@@ -38,24 +38,21 @@ def test_multiverse_is_top_k_and_paths_multiply(smollm):
     prompt = "The capital of France is"
     ctx = Context(text=prompt, token_ids=smollm.tokenize(prompt))
     mv = multiverse.expand(smollm, ctx, depth=3, top_k=3)
-    assert mv.calls == 3
-    rows = plain_logprobs(smollm, ctx.token_ids)[-1]
-    top = torch.topk(rows, 3)
-    assert [b.alt.token_id for b in mv.children] == top.indices.tolist()
-    for leaf in mv.leaves()[:9]:
-        ids = list(ctx.token_ids)
+    assert mv.calls == 3 and len(mv.leaves()) == 27
+    n = len(ctx.token_ids)
+    # One plain forward pass per checked leaf: its rows give every prefix's distribution.
+    for leaf in mv.leaves()[::8]:  # leaves under different first and second tokens
+        path = leaf.path()
+        rows = plain_logprobs(smollm, ctx.token_ids + [b.alt.token_id for b in path])
         expect = 0.0
-        for b in leaf.path():
-            lp = plain_logprobs(smollm, ids)[-1]
-            # Each level's children are that prefix's own top-k.
-            if b.parent is not None:
-                assert [c.alt.token_id for c in b.parent.children] == torch.topk(
-                    lp, 3
-                ).indices.tolist()
+        for depth, b in enumerate(path):
+            lp = rows[n - 1 + depth]
+            # Each level's tokens are that prefix's own top-k, most likely first.
+            sibs = b.parent.children if b.parent is not None else mv.children
+            assert [c.alt.token_id for c in sibs] == torch.topk(lp, 3).indices.tolist()
             expect += float(lp[b.alt.token_id])
-            ids.append(b.alt.token_id)
         assert leaf.path_logprob == pytest.approx(expect, abs=2e-3)
-        assert leaf.prob == pytest.approx(math.prod(b.alt.prob for b in leaf.path()), rel=1e-9)
+        assert leaf.prob == pytest.approx(math.prod(b.alt.prob for b in path), rel=1e-9)
     js = mv.to_json()
     assert js["prompt_token_ids"] == ctx.token_ids
     assert bytes.fromhex(js["children"][0]["bytes"]) == mv.children[0].alt.bytes
@@ -64,10 +61,10 @@ def test_multiverse_is_top_k_and_paths_multiply(smollm):
 def test_probe_numbers_follow_the_digit_end_rule(smollm):
     prompt = "Pick a random number between 1 and 20. My number is"
     pre = smollm.tokenize(prompt)
-    res = probe.probe(smollm, prompt, probe.range_candidates(1, 20), rule=probe.RULE_DIGIT)
+    res = probe.probe(smollm, prompt, probe.range_candidates(1, 14), rule=probe.RULE_DIGIT)
     digit_ids = [i for i, b in enumerate(smollm.vocab_bytes()) if b[:1].isdigit()]
     assert len(digit_ids) >= 10
-    for c in res.candidates[::3] + [res.candidates[3], res.candidates[13]]:  # " 4", " 14"
+    for c in [res.candidates[i] for i in (0, 3, 9, 13)]:  # " 1", " 4", " 10", " 14"
         ids = pre + smollm.tokenize(c.text)
         rows = plain_logprobs(smollm, ids)
         seq = sum(float(rows[i - 1, ids[i]]) for i in range(len(pre), len(ids)))
@@ -79,7 +76,7 @@ def test_probe_numbers_follow_the_digit_end_rule(smollm):
     js = res.to_json()
     assert js["covered_mass"] == pytest.approx(sum(c["prob"] for c in js["candidates"]))
     assert 0 < js["covered_mass"] <= 1
-    assert js["kl_uniform"] == pytest.approx(math.log(20) - js["entropy"])
+    assert js["kl_uniform"] == pytest.approx(math.log(14) - js["entropy"])
 
 
 def test_compare_totals_equal_each_models_own_score(smollm, other):
