@@ -39,13 +39,27 @@ def can_slice(cache: Any) -> bool:
     )
 
 
-def slice_cache(cache: Any, row: int, length: int, config: Any = None) -> DynamicCache:
-    """A new batch-1 cache holding the first ``length`` positions of ``row`` (copied)."""
+def slice_cache(
+    cache: Any, row: int, length: int, config: Any = None, copy: bool = True
+) -> DynamicCache:
+    """A new batch-1 cache holding the first ``length`` positions of ``row``.
+
+    With ``copy=False`` the new cache holds views of the old tensors: safe, because a
+    DynamicCache never writes into its tensors (each step concatenates into new ones), and
+    it saves copying the whole prefix once more before the first step.
+    """
     data = [
-        (k[row : row + 1, :, :length].clone(), v[row : row + 1, :, :length].clone())
-        for k, v in cache_layers(cache)
+        (k[row : row + 1, :, :length], v[row : row + 1, :, :length]) for k, v in cache_layers(cache)
     ]
-    return DynamicCache(data, config=config)
+    if copy:
+        data = [(k.clone(), v.clone()) for k, v in data]
+    new = DynamicCache(config=config)
+    if len(new.layers) != len(data):
+        return DynamicCache(data)  # unusual layouts: let transformers build it (copies)
+    for layer, (k, v) in zip(new.layers, data, strict=True):
+        layer.lazy_initialization(k, v)
+        layer.keys, layer.values = k, v
+    return new
 
 
 def cache_nbytes(cache: Any) -> int:
@@ -112,7 +126,7 @@ class PrefixCache:
             entry = self._entries[best_key]
             self._entries.move_to_end(best_key)
             self.hits += 1
-            return slice_cache(entry.cache, 0, best_len, self.config), best_len
+            return slice_cache(entry.cache, 0, best_len, self.config, copy=False), best_len
 
     def store(self, ids: Sequence[int], cache: Any, row: int = 0) -> None:
         """Keep a copy of ``row`` of ``cache``, which covers exactly ``ids`` (then maybe more,

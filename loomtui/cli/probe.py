@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"rule: {RULE_TEXT[rule]}")
     for c, share in zip(res.candidates, res.shares(), strict=True):
         flag = "" if c.exact else f"  [{c.prob_bounds[0]:.2e}, {c.prob_bounds[1]:.2e}]"
-        print(f"{visible(c.text):>12}  {c.prob:10.3e}  {share:6.1%} {bar(share)}{flag}")
+        print(f"{visible(c.text)!r:>12}  {c.prob:10.3e}  {share:6.1%} {bar(share)}{flag}")
     print(
         f"covered mass {res.covered_mass:.4f}   entropy {res.entropy:.3f} nats   "
         f"KL from uniform {res.kl_uniform:.3f} nats"
