@@ -17,6 +17,7 @@ No hooks in the app: the measure only looks at the terminal, as a user would. PO
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -127,7 +128,9 @@ def launch_to_input(args: list[str], home: Path, timeout: float = 60.0) -> dict[
             os.write(master, F1 + CTRL_Q)  # close help, quit (releases the session's lock)
             proc.wait(3)
         except (OSError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
+            # Still busy (e.g. loading the model) or its terminal is gone: no need to wait.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         os.close(master)
 

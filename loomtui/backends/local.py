@@ -213,9 +213,11 @@ class LocalBackend(Backend):
         settings: GenerationSettings,
         cancel: threading.Event | None = None,
     ) -> Iterator[TokenEvent]:
+        # A generator all the way: a bad setting or an over-long context raises on the first
+        # step, inside the engine's loop, which turns it into a visible failed node.
         check_settings(settings)
         ids = self.context_ids(context)
-        return self._generate(ids, settings, cancel or threading.Event())
+        yield from self._generate(ids, settings, cancel or threading.Event())
 
     def _generate(
         self, ids: list[int], settings: GenerationSettings, cancel: threading.Event

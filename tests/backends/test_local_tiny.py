@@ -158,3 +158,30 @@ def test_chat_and_empty_contexts(tiny_backend):
     assert tiny_backend.context_ids(Context("")) == [0]  # the document separator
     with pytest.raises(BackendError, match="tokens"):
         tiny_backend.context_ids(Context("", token_ids=[5] * 600))
+
+
+def test_an_over_long_context_fails_when_iterated_with_one_line(tiny_backend):
+    # Raising on the first step (not on the call) lets the engine's loop turn it into a
+    # visible failed node.
+    events = tiny_backend.generate(Context("", token_ids=[5] * 600), GenerationSettings())
+    with pytest.raises(BackendError, match="600 tokens"):
+        next(events)
+
+
+def test_engine_generation_through_the_tree_keeps_the_numbers(tiny_backend, ref):
+    from loomtui.core.tree import Session
+    from loomtui.engine import Engine
+
+    session = Session.new("The quick brown")
+    engine = Engine(session, tiny_backend)
+    result = engine.generate(session.current_id, None, GenerationSettings(max_tokens=6, n=2))
+    assert len(result.nodes) == 2 and all(len(n.tokens) == 6 for n in result.nodes)
+    prompt = tiny_backend.tokenize("The quick brown")
+    for node in result.nodes:
+        ids = prompt + [t.token_id for t in node.tokens]
+        logp = ref.plain_logprobs(tiny_backend, ids)
+        for j, t in enumerate(node.tokens):
+            assert t.logprob == pytest.approx(
+                float(logp[len(prompt) + j - 1][t.token_id]), abs=1e-5
+            )
+        assert node.settings["n"] == 2 and node.model == "tiny-llama"
