@@ -91,7 +91,9 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
-def launch_to_input(args: list[str], home: Path, timeout: float = 60.0) -> dict[str, float]:
+def launch_to_input(
+    args: list[str], home: Path, timeout: float = 60.0, program: list[str] | None = None
+) -> dict[str, float]:
     """Spawn ``python -m loomtui ARGS`` in a pty; seconds to first frame and to a handled F1."""
     import fcntl
     import pty
@@ -102,7 +104,7 @@ def launch_to_input(args: list[str], home: Path, timeout: float = 60.0) -> dict[
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "loomtui", *args],
+        [*(program or [sys.executable, "-m", "loomtui"]), *args],
         stdin=slave,
         stdout=slave,
         stderr=slave,
