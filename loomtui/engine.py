@@ -46,8 +46,11 @@ def branch_context(session: Session, node_id: str, backend: Backend, chat: bool)
     model_name = backend.info().name
     ids: list[int] = []
     for node in path:
-        if node.tokens is not None and node.tokens and node.model == model_name and all(
-            t.token_id is not None for t in node.tokens
+        if (
+            node.tokens is not None
+            and node.tokens
+            and node.model == model_name
+            and all(t.token_id is not None for t in node.tokens)
         ):
             ids.extend(t.token_id for t in node.tokens)  # type: ignore[misc]
             continue

@@ -38,6 +38,10 @@ except ImportError:  # pragma: no cover - depends on another module
     INSTRUMENTS = {}
 
 
+#: Seconds after mounting before the model starts loading (see on_mount).
+LOAD_DELAY_S = 0.3
+
+
 class LoomApp(LoomActions, App[None]):
     """A session tree, a document view of the current branch, and a model to grow it."""
 
@@ -150,7 +154,9 @@ class LoomApp(LoomActions, App[None]):
         self.query_one(Legend).show_theme(self.scale_theme, self.scale_mode)
         self.editor.display = False
         if self.backend_factory is not None:
-            self.run_worker(self._load_backend, thread=True, group="load", exit_on_error=False)
+            # Importing torch holds the GIL for stretches of up to ~0.3 s on 2 cores: start the
+            # load just after the first frame, so the first key press is never stuck behind it.
+            self.set_timer(LOAD_DELAY_S, self._start_loading)
         self.refresh_all()
         # A long session is millions of small objects (tokens, alternatives); move them out
         # of the collector's view so a full GC pass does not stall scrolling (~0.3 s at 20k).
@@ -163,6 +169,9 @@ class LoomApp(LoomActions, App[None]):
                 self.notify("replay: no model attached; everything is navigable", timeout=4)
 
     # ------------------------------------------------------------------ workers
+    def _start_loading(self) -> None:
+        self.run_worker(self._load_backend, thread=True, group="load", exit_on_error=False)
+
     def _load_backend(self) -> None:
         assert self.backend_factory is not None
 
