@@ -148,5 +148,5 @@ class Backend(ABC):
         """Token ids of ``text`` without special tokens (None if the backend cannot)."""
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op is the right default
         """Release resources (connections, memory)."""
