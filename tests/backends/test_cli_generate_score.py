@@ -10,6 +10,10 @@ import pytest
 from loomtui.backends.base import Context
 from loomtui.cli import main
 
+# Batched, cached fp32 decoding and a plain forward pass sum in different orders: they
+# agree to ~1e-5 nats, varying with batch shape and thread count. Far below display precision.
+FP32_TOL = 1e-4
+
 pytestmark = pytest.mark.slow
 
 TOKEN_KEYS = {"text", "bytes", "token_id", "logprob", "entropy", "top"}
@@ -90,7 +94,7 @@ def test_score_json_bytes_rebuild_the_text(real_backend, capsys, tmp_path):
         _check_token(tok, 3)
     expected = real_backend.score(text, top_k=3)
     assert [t["logprob"] for t in data["tokens"]] == pytest.approx(
-        [t.logprob for t in expected.tokens], abs=1e-5
+        [t.logprob for t in expected.tokens], abs=FP32_TOL
     )
     from loomtui.core.sessionfile import load_session
 

@@ -12,6 +12,10 @@ from loomtui.backends.sampling import StopFilter, sample
 from loomtui.backends.tokenbytes import bytes_to_unicode
 from loomtui.core.tokens import Token
 
+# Batched, cached fp32 decoding and a plain forward pass sum in different orders: they
+# agree to ~1e-5 nats, varying with batch shape and thread count. Far below display precision.
+FP32_TOL = 1e-4
+
 
 def test_every_token_has_its_true_bytes(tiny_backend):
     tok = tiny_backend.tokenizer
@@ -42,8 +46,8 @@ def test_generation_matches_a_plain_forward_pass_for_every_row(tiny_backend, ref
         logp = ref.plain_logprobs(tiny_backend, ids)
         for j, t in enumerate(tokens):
             row = logp[len(prompt) + j - 1]
-            assert t.logprob == pytest.approx(float(row[t.token_id]), abs=1e-5)
-            assert t.entropy == pytest.approx(ref.entropy_of(row), abs=1e-5)
+            assert t.logprob == pytest.approx(float(row[t.token_id]), abs=FP32_TOL)
+            assert t.entropy == pytest.approx(ref.entropy_of(row), abs=FP32_TOL)
             assert [a.token_id for a in t.top] == row.topk(5).indices.tolist()
 
 
@@ -88,7 +92,9 @@ def test_regeneration_reuses_the_stored_prefix(tiny_backend, ref):
     assert tiny_backend.last_stats["reused_tokens"] == 19
     logp = ref.plain_logprobs(tiny_backend, cursor + [t.token_id for t in again[0][0]])
     for j, t in enumerate(again[0][0]):
-        assert t.logprob == pytest.approx(float(logp[len(cursor) + j - 1][t.token_id]), abs=1e-5)
+        assert t.logprob == pytest.approx(
+            float(logp[len(cursor) + j - 1][t.token_id]), abs=FP32_TOL
+        )
 
 
 def test_prefix_cache_keeps_within_budget_and_drops_covered_prefixes(tiny_backend):
@@ -119,7 +125,7 @@ def test_score_without_a_start_token_leaves_the_first_logprob_empty(tiny_backend
     ids = [t.token_id for t in result.tokens]
     logp = ref.plain_logprobs(tiny_backend_no_doc, ids)
     for j, t in enumerate(rest):
-        assert t.logprob == pytest.approx(float(logp[j][t.token_id]), abs=1e-5)
+        assert t.logprob == pytest.approx(float(logp[j][t.token_id]), abs=FP32_TOL)
 
 
 def test_stop_filter_holds_back_a_possible_stop_and_drops_the_stop_token():
@@ -182,6 +188,6 @@ def test_engine_generation_through_the_tree_keeps_the_numbers(tiny_backend, ref)
         logp = ref.plain_logprobs(tiny_backend, ids)
         for j, t in enumerate(node.tokens):
             assert t.logprob == pytest.approx(
-                float(logp[len(prompt) + j - 1][t.token_id]), abs=1e-5
+                float(logp[len(prompt) + j - 1][t.token_id]), abs=FP32_TOL
             )
         assert node.settings["n"] == 2 and node.model == "tiny-llama"
