@@ -93,21 +93,12 @@ def run(args: argparse.Namespace) -> int:
         backend_factory = None
         if model_given or not existing:
             # A new session always gets a model: the embedded default if none was named.
-            from ..backends.resolve import open_backend
+            from .common import backend_from_args
 
             model = args.model if model_given else "default"
 
             def backend_factory(progress):  # type: ignore[no-untyped-def]
-                return open_backend(
-                    model=model,
-                    api_base=args.api_base,
-                    api_key_env=args.api_key_env,
-                    profile=args.profile,
-                    device=args.device,
-                    dtype=args.dtype,
-                    trust_remote_code=args.trust_remote_code,
-                    progress=progress,
-                )
+                return backend_from_args(args, model, progress=progress)
 
         _color_system()
         from ..ui.app import make_app

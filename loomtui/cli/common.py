@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..backends.base import Backend, GenerationSettings
+from ..backends.base import Backend, GenerationSettings, ProgressCallback
 
 
 def add_model_args(parser: argparse.ArgumentParser, *, multiple: bool = False) -> None:
@@ -102,7 +102,13 @@ def stderr_progress(message: str, fraction: float | None) -> None:
         print(f"\r\x1b[2K{message}{pct}", end="", file=sys.stderr, flush=True)
 
 
-def backend_from_args(args: argparse.Namespace, model: str | None = None) -> Backend:
+def backend_from_args(
+    args: argparse.Namespace,
+    model: str | None = None,
+    progress: ProgressCallback | None = stderr_progress,
+) -> Backend:
+    """The backend the options name. Loading progress goes to ``progress`` (the app passes its
+    own; the verbs draw it on stderr when that is a terminal)."""
     from ..backends.resolve import open_backend
 
     backend = open_backend(
@@ -113,8 +119,8 @@ def backend_from_args(args: argparse.Namespace, model: str | None = None) -> Bac
         device=args.device,
         dtype=args.dtype,
         trust_remote_code=args.trust_remote_code,
-        progress=stderr_progress,
+        progress=progress,
     )
-    if sys.stderr.isatty():
+    if progress is stderr_progress and sys.stderr.isatty():
         print("\r\x1b[2K", end="", file=sys.stderr, flush=True)
     return backend

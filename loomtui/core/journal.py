@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable
+from dataclasses import fields
 from typing import Any
 
 from .tokens import Alt, Token
@@ -47,23 +48,8 @@ def token_from_record(rec: dict[str, Any]) -> Token:
     )
 
 
-_NODE_FIELDS = (
-    "parent",
-    "children",
-    "origin",
-    "plain",
-    "settings",
-    "model",
-    "backend",
-    "created",
-    "modified",
-    "bookmark",
-    "label",
-    "visited",
-    "finish_reason",
-    "error",
-    "meta",
-)
+# Everything a node holds but its id and tokens (tokens are journaled one by one).
+_NODE_FIELDS = tuple(f.name for f in fields(Node) if f.name not in ("id", "tokens"))
 
 
 def _dict_fp(d: dict[str, Any] | None) -> str | None:
