@@ -260,7 +260,7 @@ class Engine:
             origin="edit",
             model=node.model,
             backend=node.backend,
-            settings={"picked_rank": _rank_of(original, alt)},
+            settings={"picked_rank": token.rank()},
         )
         session.goto(new.id)
         self.changed()
@@ -270,10 +270,3 @@ class Engine:
         node = self.session.edit(node_id, offset, text)
         self.changed()
         return node
-
-
-def _rank_of(token: Token, alt: Alt) -> int | None:
-    for i, a in enumerate(token.top):
-        if a.token_id == alt.token_id and a.bytes == alt.bytes:
-            return i + 1
-    return None

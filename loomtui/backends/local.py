@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from transformers import DynamicCache
 
-from ..core.tokens import DIST_RAW, Alt, Token, text_from_token_bytes
+from ..core.tokens import DIST_RAW, Alt, Token, decode
 from .base import (
     Backend,
     BackendError,
@@ -65,7 +65,7 @@ class LocalBackend(Backend):
         self.load_s = load_s
         self.vocab_size = int(model.get_output_embeddings().weight.shape[0])
         self._bytes = token_bytes_table(tokenizer, self.vocab_size)
-        self._texts = [text_from_token_bytes(b) for b in self._bytes]
+        self._texts = [decode(b) for b in self._bytes]
         self._eos_ids = self._find_eos_ids()
         self._prefix_ids = self._find_prefix_ids()
         self._doc_id: int | None = tokenizer.get_vocab().get(DOC_SEPARATOR)

@@ -170,7 +170,6 @@ class _Vocab:
 
 _KEY = attrgetter("text", "bytes", "token_id")
 _IG0, _IG1, _IG2, _IG3 = (itemgetter(i) for i in range(4))
-_IG012 = itemgetter(0, 1, 2)
 
 
 def to_micro(x: float | None) -> int | None:

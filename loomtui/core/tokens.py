@@ -88,8 +88,3 @@ def decode(data: bytes) -> str:
     exported text, where the byte-exact form is the bytes themselves.
     """
     return data.decode("utf-8", errors="replace")
-
-
-def text_from_token_bytes(data: bytes) -> str:
-    """A display string for one token's bytes (partial UTF-8 kept as U+FFFD)."""
-    return data.decode("utf-8", errors="replace")
