@@ -2,7 +2,11 @@
 
 - ``session_save_100k_s``: :func:`loomtui.core.sessionfile.save_session` of a synthetic
   session (100 generations of 1,000 tokens in a branching tree; token strings from a
-  vocabulary of a few thousand, random logprobs), atomic write and fsync included. Goal <= 1.
+  vocabulary of a few thousand, random float32 logprobs), atomic write and fsync included.
+  Goal <= 1. The tokens are built the way the local backend hands them over (top-k lists
+  packed against the model's vocabulary table); ``detail`` also gives one save of the same
+  session built from tuples of ``Alt`` (what an importer or a journal replay produces), and
+  a re-save of the loaded file.
 - ``session_load_100k_s``: :func:`load_session` of that file. Goal <= 1. The loader may leave
   top-k lists packed until first use, so ``detail`` also gives the time to touch every
   alternative once after loading (what a full export would pay).
@@ -21,10 +25,11 @@ import random
 import statistics
 import tempfile
 import time
+from array import array
 from pathlib import Path
 from typing import Any
 
-from loomtui.core.tokens import Alt, Token
+from loomtui.core.tokens import U32, Alt, PackedTop, Token
 from loomtui.core.tree import Session
 
 try:  # registered with benchmarks/run.py when it imports this module
@@ -71,13 +76,24 @@ def vocabulary(size: int = VOCAB, seed: int = 0) -> list[tuple[str, bytes]]:
 
 
 def synthetic_session(
-    tokens: int = TOKENS, node_tokens: int = NODE_TOKENS, top_k: int = TOP_K, seed: int = 0
+    tokens: int = TOKENS,
+    node_tokens: int = NODE_TOKENS,
+    top_k: int = TOP_K,
+    seed: int = 0,
+    packed: bool = True,
 ) -> Session:
-    """A branching session of ``tokens`` model tokens with ``top_k`` alternatives each."""
+    """A branching session of ``tokens`` model tokens with ``top_k`` alternatives each.
+
+    ``packed`` builds the tokens the way the backends hand them over: each top-k list a
+    :class:`PackedTop` of token ids into one vocabulary table plus float32 logprobs (the
+    local backend) - the session the app holds after generating. ``packed=False`` builds
+    tuples of :class:`Alt` instead (what a journal replay or an importer produces).
+    """
     import numpy as np
 
     rng = np.random.default_rng(seed)
     vocab = vocabulary(seed=seed)
+    rows = [(text, data, i) for i, (text, data) in enumerate(vocab)]
     size = len(vocab)
     # Distinct ids per top-k list, cheaply: a random base plus one of a few sets of distinct
     # offsets, modulo the vocabulary size.
@@ -85,6 +101,7 @@ def synthetic_session(
     picks = (rng.integers(0, size, (tokens, 1)) + patterns[rng.integers(0, 64, tokens)]) % size
     # Descending logprobs, like a real top-k list; the chosen token is usually rank 1.
     lps = -np.sort(rng.exponential(2.0, (tokens, top_k)).cumsum(axis=1) * 0.5, axis=1)
+    lps = lps.astype(np.float32)  # what the model computes
     chosen = np.where(rng.random(tokens) < 0.7, 0, rng.integers(0, top_k, tokens))
     entropy = rng.uniform(0.0, 6.0, tokens)
     picks_l, lps_l, chosen_l, ent_l = (
@@ -93,6 +110,9 @@ def synthetic_session(
         chosen.tolist(),
         entropy.tolist(),
     )
+    id_bytes = picks.astype(np.uint32).tobytes()
+    lp_bytes = lps.tobytes()
+    step = 4 * top_k
     session = Session.new("A synthetic session for timing the session file.")
     parents = [session.current_id]
     pick_parent = random.Random(seed)
@@ -102,12 +122,19 @@ def synthetic_session(
         for first in range(0, tokens, node_tokens):
             toks: list[Token] = []
             for i in range(first, min(first + node_tokens, tokens)):
-                top = tuple(
-                    Alt(vocab[v][0], vocab[v][1], v, lp)
-                    for v, lp in zip(picks_l[i], lps_l[i], strict=True)
-                )
-                c = top[chosen_l[i]]
-                toks.append(Token(c.text, c.bytes, c.token_id, c.logprob, top, ent_l[i]))
+                c = chosen_l[i]
+                text, data, tid = rows[picks_l[i][c]]
+                if packed:  # as LocalBackend._tops builds it
+                    top: Any = PackedTop(
+                        rows,
+                        array(U32, id_bytes[i * step : (i + 1) * step]),
+                        array("f", lp_bytes[i * step : (i + 1) * step]),
+                    )
+                else:
+                    top = tuple(
+                        Alt(*rows[v], lp) for v, lp in zip(picks_l[i], lps_l[i], strict=True)
+                    )
+                toks.append(Token(text, data, tid, lps_l[i][c], top, ent_l[i]))
             # Each generation continues one of the earlier ones: a tree, not a chain.
             node = session.add_child(
                 pick_parent.choice(parents), tokens=toks, origin="model", model="synthetic"
@@ -186,6 +213,14 @@ def file_measures(tokens: int = TOKENS, repeats: int = REPEATS) -> dict[str, dic
         start = time.perf_counter()
         save_session(loaded, path)
         resave_s = time.perf_counter() - start
+        del loaded
+        # The slower general path: the same session with tuples of Alt.
+        tuples = synthetic_session(tokens, packed=False)
+        gc.collect()
+        start = time.perf_counter()
+        save_session(tuples, raw_path)
+        tuple_save_s = time.perf_counter() - start
+        del tuples
     save_s, load_s = statistics.median(saves), statistics.median(loads)
     floor_w, floor_r = statistics.median(raw_w), statistics.median(raw_r)
     detail = {
@@ -198,6 +233,7 @@ def file_measures(tokens: int = TOKENS, repeats: int = REPEATS) -> dict[str, dic
         "loads_s": [round(x, 3) for x in loads],
         "load_cpu_s": [round(x, 3) for x in load_cpu],
         "resave_loaded_s": round(resave_s, 3),
+        "save_tuple_alternatives_s": round(tuple_save_s, 3),
         "touch_all_alternatives_s": round(touch_s, 3),
         "raw_write_fsync_s": round(floor_w, 4),
         "raw_read_json_loads_s": round(floor_r, 4),

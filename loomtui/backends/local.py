@@ -16,13 +16,14 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from array import array
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
 from transformers import DynamicCache
 
-from ..core.tokens import DIST_RAW, Alt, Token, decode
+from ..core.tokens import DIST_RAW, U32, PackedTop, Token, decode
 from .base import (
     Backend,
     BackendError,
@@ -66,6 +67,10 @@ class LocalBackend(Backend):
         self.vocab_size = int(model.get_output_embeddings().weight.shape[0])
         self._bytes = token_bytes_table(tokenizer, self.vocab_size)
         self._texts = [decode(b) for b in self._bytes]
+        #: (text, bytes, id) per token id: the table every top-k list here points into.
+        self._rows = [
+            (t, b, i) for i, (t, b) in enumerate(zip(self._texts, self._bytes, strict=True))
+        ]
         self._eos_ids = self._find_eos_ids()
         self._prefix_ids = self._find_prefix_ids()
         self._doc_id: int | None = tokenizer.get_vocab().get(DOC_SEPARATOR)
@@ -176,13 +181,26 @@ class LocalBackend(Backend):
             out = out["input_ids"]
         return [int(i) for i in out]
 
-    def _alts(self, ids: Sequence[int], values: Sequence[float]) -> tuple[Alt, ...]:
-        return tuple(
-            Alt(self._texts[i], self._bytes[i], i, v) for i, v in zip(ids, values, strict=True)
-        )
+    def _tops(self, top_v: torch.Tensor, top_i: torch.Tensor) -> list[PackedTop]:
+        """Each row's top-k list, packed: token ids into the vocabulary table and the
+        logprobs as the float32 values the model computed, bit for bit."""
+        rows, k = top_i.shape
+        if k == 0:
+            return [PackedTop(self._rows, array(U32), array("f")) for _ in range(rows)]
+        ids = top_i.to(torch.int32).cpu().numpy().tobytes()
+        lps = top_v.to(torch.float32).cpu().numpy().tobytes()
+        step = 4 * k
+        return [
+            PackedTop(
+                self._rows,
+                array(U32, ids[r * step : (r + 1) * step]),
+                array("f", lps[r * step : (r + 1) * step]),
+            )
+            for r in range(rows)
+        ]
 
     def _token(
-        self, tid: int, logprob: float | None, entropy: float | None, top: tuple[Alt, ...]
+        self, tid: int, logprob: float | None, entropy: float | None, top: Sequence[Any]
     ) -> Token:
         return Token(self._texts[tid], self._bytes[tid], tid, logprob, top, entropy, DIST_RAW)
 
@@ -247,7 +265,7 @@ class LocalBackend(Backend):
                 chosen = sample(last, settings, generator)
                 chosen_lp = logp.gather(1, chosen[:, None])[:, 0]
                 c_ids, c_lp = chosen.tolist(), chosen_lp.tolist()
-                ents, tv, ti = entropy.tolist(), top_v.tolist(), top_i.tolist()
+                ents, tops = entropy.tolist(), self._tops(top_v, top_i)
                 for r in range(n):
                     if not alive[r]:
                         continue
@@ -257,7 +275,7 @@ class LocalBackend(Backend):
                         yield from self._flush(r, filters[r])
                         yield TokenEvent(r, finish_reason="eos")
                         continue
-                    token = self._token(tid, c_lp[r], ents[r], self._alts(ti[r], tv[r]))
+                    token = self._token(tid, c_lp[r], ents[r], tops[r])
                     stats["tokens"] += 1
                     ready, stopped = filters[r].push(token)
                     for t in ready:
@@ -322,9 +340,9 @@ class LocalBackend(Backend):
             logp, entropy, top_v, top_i = raw_numbers(rows, top_k)
             targets = torch.tensor(ids[start + 1 : start + 1 + rows.shape[0]])
             lp = logp.gather(1, targets[:, None].to(logp.device))[:, 0].tolist()
-            ents, tv, ti = entropy.tolist(), top_v.tolist(), top_i.tolist()
+            ents, tops = entropy.tolist(), self._tops(top_v, top_i)
             for j, tid in enumerate(targets.tolist()):
-                tokens.append(self._token(tid, lp[j], ents[j], self._alts(ti[j], tv[j])))
+                tokens.append(self._token(tid, lp[j], ents[j], tops[j]))
         return ScoreResult(prefix_ids, tokens)
 
     def _prefix_for(self, prefix: Context) -> list[int]:
@@ -363,10 +381,9 @@ class LocalBackend(Backend):
 
     def _distribution(self, logits: torch.Tensor, top_k: int) -> list[Distribution]:
         _, entropy, top_v, top_i = raw_numbers(logits, top_k)
-        ents, tv, ti = entropy.tolist(), top_v.tolist(), top_i.tolist()
+        ents, tops = entropy.tolist(), self._tops(top_v, top_i)
         return [
-            Distribution(list(self._alts(ti[r], tv[r])), ents[r], self.vocab_size)
-            for r in range(logits.shape[0])
+            Distribution(list(tops[r]), ents[r], self.vocab_size) for r in range(logits.shape[0])
         ]
 
     # Optional methods the instruments find by duck typing (loomtui/instruments/_full.py).

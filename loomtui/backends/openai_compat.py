@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.tokens import DIST_RAW, Token
+from ..core.tokens import DIST_RAW, Token, VocabTable
 from .base import (
     Backend,
     BackendError,
@@ -75,6 +75,9 @@ class APIBackend(Backend):
         # Prompt logprobs per text version: vLLM skips its prefix cache for them.
         self._score_cache: dict[tuple[str, str, int], ScoreResult] = {}
         self._lock = threading.Lock()
+        #: Every (text, bytes, id) this server has sent, interned: top-k lists are kept
+        #: packed against it (exact float64 logprobs), which keeps big sessions cheap to save.
+        self._table = VocabTable()
 
     def __repr__(self) -> str:
         return f"APIBackend({self.api_base!r}, model={self.model!r}, server={self.caps.server!r})"
@@ -209,6 +212,7 @@ class APIBackend(Backend):
                     index, token = payload
                     if index < n and index not in finished:
                         produced += 1
+                        token.top = self._table.pack(token.top)
                         yield TokenEvent(index, token=token)
                 elif kind == "finish":
                     index, reason, error = payload
@@ -347,6 +351,8 @@ class APIBackend(Backend):
             raise BackendError(NO_LOGPROBS)
         resolver = ByteResolver()
         tokens = resolver.feed(raw, choice.get("text") or "") + resolver.finish()
+        for token in tokens:
+            token.top = self._table.pack(token.top)
         result = _split_prompt(tokens, before.encode("utf-8"), (before + text).encode("utf-8"))
         with self._lock:
             if len(self._score_cache) > 64:

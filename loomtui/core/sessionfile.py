@@ -20,6 +20,7 @@ the problem; the file is never modified by loading.
 
 from __future__ import annotations
 
+import base64
 import gc
 import json
 import math
@@ -30,7 +31,7 @@ import threading
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from operator import attrgetter, itemgetter
+from operator import attrgetter, itemgetter, sub
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from .sessionread import (  # noqa: F401 - LazyTop, check_tree, pack/unpack are 
     _FLOOR,
     _SCALE,
     _U32,
+    FileVocab,
     LazyTop,
     _build_session,
     _fail,
@@ -47,7 +49,7 @@ from .sessionread import (  # noqa: F401 - LazyTop, check_tree, pack/unpack are 
     pack,
     unpack,
 )
-from .tokens import DIST_RAW, Alt, Token
+from .tokens import DIST_RAW, Alt, PackedTop, Token
 from .tree import Node, Session
 
 FORMAT = "loomtui-session"
@@ -86,7 +88,7 @@ class _Vocab:
         self.datas: list[bytes] = []
         self.by_tid: dict[int, int] = {}
         # id(loaded vocab list) -> (that list, its entries' indices here, None = not yet)
-        self._remaps: dict[int, tuple[list[Any], list[int | None]]] = {}
+        self._remaps: dict[int, tuple[Sequence[Any], Any]] = {}  # src -> (src, index map)
         self._seeded_from: list[Any] | None = None
 
     def add(self, key: tuple[str, bytes, int | None]) -> int:
@@ -152,20 +154,35 @@ class _Vocab:
         if len(self.entries) == len(src):  # no duplicates: indices line up one to one
             self._seeded_from = src
 
-    def remap(self, src: list[tuple[str, bytes, int | None]], old: list[int]) -> list[int]:
-        """Indices here for indices into a loaded file's vocab table."""
-        entry = self._remaps.get(id(src))
-        if entry is None or entry[0] is not src:
-            entry = self._remaps[id(src)] = (src, [None] * len(src))
+    def remap(self, src: Sequence[tuple[str, bytes, int | None]], old: Any) -> Any:
+        """Indices here (a numpy int64 array) for indices into another table ``src`` (a
+        loaded file's vocab, or a backend's vocabulary table); ``old`` is an array.array or
+        numpy array. Rows of ``src`` are interned the first time they are met."""
+        np = _np()
+        old = np.asarray(old)
         if src is self._seeded_from:
             return old  # the table starts with src's entries, in src's order
+        entry = self._remaps.get(id(src))
+        if entry is None or entry[0] is not src:
+            entry = self._remaps[id(src)] = (src, np.full(len(src), -1, dtype=np.int64))
         table = entry[1]
-        out = list(map(table.__getitem__, old))
-        if None in out:
-            for i, idx in enumerate(out):
-                if idx is None:
-                    out[i] = table[old[i]] = self.add(src[old[i]])
-        return out  # type: ignore[return-value]
+        if len(table) < len(src):  # an interning table that grew since the last call
+            table = np.concatenate([table, np.full(len(src) - len(table), -1, np.int64)])
+            self._remaps[id(src)] = (src, table)
+        out = table[old]
+        missing = out < 0
+        if missing.any():
+            for i in np.unique(old[missing]).tolist():
+                table[i] = self.add(src[i])
+            out = table[old]
+        return out
+
+
+def _np() -> Any:
+    """numpy, imported on first save (the save path is vectorised with it)."""
+    import numpy
+
+    return numpy
 
 
 _KEY = attrgetter("text", "bytes", "token_id")
@@ -183,64 +200,177 @@ def to_micro(x: float | None) -> int | None:
     return round(max(_FLOOR, min(-_FLOOR, x)) * _SCALE)
 
 
+def _micros(values: list[float | None]) -> list[int | None]:
+    """:func:`to_micro` of a list, vectorised in the common case (all finite, none None);
+    ``numpy.rint`` rounds half to even, as ``round`` does, so the integers are the same."""
+    if values and None not in values:
+        np = _np()
+        arr = np.asarray(values, dtype=np.float64)
+        if np.isfinite(arr).all() and -100_000.0 <= arr.min() and arr.max() <= 100_000.0:
+            return np.rint(arr * 1_000_000.0).astype(np.int64).tolist()
+    return list(map(to_micro, values))
+
+
+_TOP, _LOGPROB, _ENTROPY, _DIST = (
+    attrgetter(name) for name in ("top", "logprob", "entropy", "dist")
+)
+_P_VOCAB, _P_IDS, _P_LPS, _P_START, _P_END = (
+    attrgetter(name) for name in ("_vocab", "_ids", "_lps", "_start", "_end")
+)
+_TYPECODE = attrgetter("typecode")
+
+
+_NP_CODES = {
+    "H": "=u2",
+    "I": f"=u{array('I').itemsize}",
+    "L": f"=u{array('L').itemsize}",
+    "f": "=f4",
+    "d": "=f8",
+}
+
+
+def _as_np(values: Any) -> Any:
+    """An array.array (or bytes of one, with its typecode) as a numpy array, no copy."""
+    return _np().frombuffer(values, dtype=_NP_CODES[values.typecode])
+
+
+def _packed_top_arrays(tops: list[Any], vocab: _Vocab) -> tuple[Any, Any, list[int]] | None:
+    """The common cases at C speed: every top-k list of a node is a :class:`PackedTop` on
+    one vocabulary table, and they either sit back to back in the same arrays (a node loaded
+    from a file) or each fill arrays of their own (a node a backend generated).
+
+    Returns (file vocab indices, logprobs, k per token) as numpy arrays and a list, or None
+    for other shapes (:func:`_gather_tops` takes those).
+    """
+    if len(set(map(type, tops))) != 1 or type(tops[0]) is not PackedTop:
+        return None
+    table = tops[0]._vocab
+    if len(set(map(id, map(_P_VOCAB, tops)))) != 1:
+        return None
+    np = _np()
+    starts, ends = list(map(_P_START, tops)), list(map(_P_END, tops))
+    k = list(map(sub, ends, starts))
+    arrays, lp_arrays = list(map(_P_IDS, tops)), list(map(_P_LPS, tops))
+    same = len(set(map(id, arrays))) == 1 and len(set(map(id, lp_arrays))) == 1
+    if same and starts[1:] == ends[:-1]:  # one contiguous slice
+        ids = _as_np(arrays[0])[starts[0] : ends[-1]]
+        lps = _as_np(lp_arrays[0])[starts[0] : ends[-1]]
+    elif (
+        not same
+        and not any(starts)
+        and ends == list(map(len, arrays))
+        and ends == list(map(len, lp_arrays))
+        and len(codes := set(map(_TYPECODE, arrays))) == 1
+        and len(lp_codes := set(map(_TYPECODE, lp_arrays))) == 1
+    ):  # whole arrays, one per token
+        ids = np.frombuffer(b"".join(arrays), dtype=_NP_CODES[codes.pop()])
+        lps = np.frombuffer(b"".join(lp_arrays), dtype=_NP_CODES[lp_codes.pop()])
+    else:
+        return None
+    return vocab.remap(table, ids), lps, k
+
+
 def _tokens_to_dict(tokens: Sequence[Token], vocab: _Vocab) -> dict[str, Any]:
     v = vocab.add_many(list(map(_KEY, tokens)))
-    lp = [to_micro(t.logprob) for t in tokens]
-    ent = [to_micro(t.entropy) for t in tokens]
-    dists = [t.dist for t in tokens]
-    k = [len(t.top) for t in tokens]
-    tv = array(_U32)
-    tl = array("f")  # float32: 7 significant digits, and idempotent through a reload
-    pending: list[Alt] = []
-    # A run of tokens straight from a loaded file whose top-k lists sit back to back in the
-    # same packed arrays: copied with one slice instead of one per token.
-    run: list[Any] = []  # [vocab, ids, lps, start, end]
-
-    def flush() -> None:
-        if pending:
-            idx, lps = vocab.add_alts(pending)
-            tv.extend(idx)
-            tl.extend(lps)
-            pending.clear()
-        if run:
-            src, ids, lps, start, end = run
-            mapped = vocab.remap(src, ids[start:end])
-            if isinstance(mapped, array) and mapped.typecode != tv.typecode:
-                mapped = mapped.tolist()  # packed 16-bit indices: widen
-            tv.extend(mapped)
-            tl.extend(lps[start:end])
-            run.clear()
-
-    for t in tokens:
-        top = t.top
-        if type(top) is LazyTop and top._alts is None:
-            if run and run[1] is top._ids and run[4] == top._start:
-                run[4] = top._end
-                continue
-            flush()
-            run[:] = [top._vocab, top._ids, top._lps, top._start, top._end]
-        elif top:
-            if run:
-                flush()
-            pending.extend(top)
-    flush()
+    lp = _micros(list(map(_LOGPROB, tokens)))
+    ent = _micros(list(map(_ENTROPY, tokens)))
+    dists = list(map(_DIST, tokens))
+    tops = list(map(_TOP, tokens))
+    fast = _packed_top_arrays(tops, vocab) if tops else None
+    if fast is not None:
+        tv_parts, tl_parts, k = [fast[0]], [fast[1]], fast[2]
+    else:
+        tv_parts, tl_parts, k = _gather_tops(tops, vocab)
     out: dict[str, Any] = {"v": v, "lp": lp}
     if any(k):
-        total = sum(tl)
-        if not math.isfinite(total) or min(tl) < _FLOOR:  # rare: -inf/NaN from a sampler
-            tl = array("f", (to_micro(x) / _SCALE for x in tl))  # type: ignore[operator]
+        np = _np()
+        tv = np.concatenate(tv_parts)
+        tl = np.concatenate(tl_parts).astype(np.float32)  # 7 digits; idempotent on reload
+        if not (np.isfinite(tl).all() and tl.min() >= _FLOOR and tl.max() <= -_FLOOR):
+            # Rare (a sampler's -inf, an imported file's oddity): what the loader accepts.
+            tl = np.clip(
+                np.nan_to_num(tl, nan=_FLOOR, posinf=-_FLOOR, neginf=_FLOOR), _FLOOR, -_FLOOR
+            ).astype(np.float32)
         out["k"] = k
         # Vocab indices fit 16 bits in most files: a third smaller than 32.
-        narrow = max(tv) < 65536
-        out["tv"] = pack(array("H", tv)) if narrow else pack(tv)
+        narrow = len(vocab.entries) <= 65536 or int(tv.max()) < 65536
+        out["tv"] = _b64(tv.astype("<u2" if narrow else "<u4"))
         out["tw"] = 2 if narrow else 4
-        out["tl"] = pack(tl)
-    if any(e is not None for e in ent):
+        out["tl"] = _b64(tl.astype("<f4"))
+    if ent.count(None) != len(ent):
         out["ent"] = ent
     kinds = set(dists)
     if kinds != {DIST_RAW} and dists:
         out["dist"] = dists[0] if len(kinds) == 1 else dists
     return out
+
+
+def _b64(values: Any) -> str:
+    return base64.b64encode(values.tobytes()).decode("ascii")
+
+
+def _gather_tops(
+    tops: list[Sequence[Alt]], vocab: _Vocab
+) -> tuple[list[Any], list[Any], list[int]]:
+    """The general case of :func:`_tokens_to_dict`: any mix of top-k list kinds, in order.
+
+    Tuples of :class:`Alt` (imports, journals, tests) are interned in runs; packed lists on
+    one table are gathered (a back-to-back run of them with one slice) and remapped at once.
+    """
+    np = _np()
+    tv_parts: list[Any] = []
+    tl_parts: list[Any] = []
+    k: list[int] = []
+    pending: list[Alt] = []
+    table: Any = None  # the vocabulary table of the buffered packed lists
+    buf_ids: list[Any] = []
+    buf_lps: list[Any] = []
+    run: list[Any] = []  # [ids, lps, start, end]: a contiguous slice not yet buffered
+
+    def take_run() -> None:
+        ids, lps, start, end = run
+        buf_ids.append(_as_np(ids)[start:end])
+        buf_lps.append(_as_np(lps)[start:end])
+        run.clear()
+
+    def flush() -> None:
+        nonlocal table
+        if pending:
+            idx, lps = vocab.add_alts(pending)
+            tv_parts.append(np.asarray(idx, dtype=np.int64))
+            tl_parts.append(np.asarray(lps, dtype=np.float64))
+            pending.clear()
+        if run:
+            take_run()
+        if buf_ids:
+            ids = np.concatenate([b.astype(np.int64) for b in buf_ids])
+            tv_parts.append(vocab.remap(table, ids))
+            tl_parts.append(np.concatenate([b.astype(np.float64) for b in buf_lps]))
+            buf_ids.clear()
+            buf_lps.clear()
+        table = None
+
+    for top in tops:
+        if type(top) is PackedTop:
+            start = top._start
+            k.append(top._end - start)
+            if top._vocab is not table:
+                flush()
+                table = top._vocab
+            elif run:
+                if run[0] is top._ids and run[3] == start:
+                    run[3] = top._end
+                    continue
+                take_run()
+            run[:] = [top._ids, top._lps, start, top._end]
+        else:
+            k.append(len(top))
+            if top:
+                if table is not None:
+                    flush()
+                pending.extend(top)
+    flush()
+    return tv_parts, tl_parts, k
 
 
 def _node_to_dict(node: Node, vocab: _Vocab) -> dict[str, Any]:
@@ -294,11 +424,17 @@ def _preorder(session: Session) -> Iterator[Node]:
 
 
 def _first_loaded_vocab(session: Session) -> list[Any] | None:
-    """The vocab table of the file the session's top-k lists were loaded from, if any."""
+    """The vocab table of the file the session's top-k lists were loaded from, if any.
+
+    A node's tokens come from one place (a file, a backend), so each node's first top-k
+    list is enough to look at."""
     for node in _preorder(session):
         for tok in node.tokens or ():
-            if type(tok.top) is LazyTop:
-                return tok.top._vocab
+            top = tok.top
+            if top:
+                if type(top) is PackedTop and type(top._vocab) is FileVocab:
+                    return top._vocab
+                break
     return None
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import base64
 import sys
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from .errors import SessionFileError
-from .tokens import DIST_RAW, DIST_SAMPLING, Alt, Token
+from .tokens import DIST_RAW, DIST_SAMPLING, U32, Alt, PackedTop, Token
 from .tree import ORIGINS, Node, Session
 
 _DISTS = (DIST_RAW, DIST_SAMPLING)
@@ -23,7 +23,9 @@ _TIME_LIMIT = 1e11  # seconds since 1970: year ~5000
 _SCALE = 1_000_000.0  # token logprobs and entropies are stored as integer micro-nats
 _FLOOR = -100_000.0  # -inf (a token the sampler could not pick) is stored as this
 _BIG_ENDIAN = sys.byteorder == "big"
-_U32 = "I" if array("I").itemsize == 4 else "L"
+_U32 = U32
+#: Top-k arrays at least this long are checked with numpy rather than the builtins.
+_VECTOR_MIN = 4096
 
 
 def _one_line(text: str) -> str:
@@ -35,53 +37,15 @@ def _fail(source: str, problem: str) -> SessionFileError:
     return SessionFileError(_one_line(f"{source}: {problem}"))
 
 
-class LazyTop(Sequence[Alt]):
-    """A token's top-k list, materialised into :class:`Alt` tuples on first use.
+class FileVocab(list):
+    """A loaded file's vocab table (a list of (text, bytes, token_id) rows). Saving seeds its
+    own table from it, so top-k lists still packed from the file are copied unchanged."""
 
-    Loading a big session would otherwise build millions of tuples nobody looks at.
-    """
+    __slots__ = ()
 
-    __slots__ = ("_vocab", "_ids", "_lps", "_start", "_end", "_alts")
 
-    def __init__(
-        self,
-        vocab: list[tuple[str, bytes, int | None]],
-        ids: list[int],
-        lps: list[float],
-        start: int,
-        end: int,
-    ) -> None:
-        self._vocab = vocab
-        self._ids = ids
-        self._lps = lps
-        self._start = start
-        self._end = end
-        self._alts: tuple[Alt, ...] | None = None
-
-    def _materialise(self) -> tuple[Alt, ...]:
-        if self._alts is None:
-            vocab, lps = self._vocab, self._lps
-            self._alts = tuple(
-                Alt(*vocab[self._ids[i]], lps[i]) for i in range(self._start, self._end)
-            )
-        return self._alts
-
-    def __len__(self) -> int:
-        return self._end - self._start
-
-    def __getitem__(self, index):  # type: ignore[override]
-        return self._materialise()[index]
-
-    def __iter__(self) -> Iterator[Alt]:
-        return iter(self._materialise())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sequence):
-            return list(self) == list(other)
-        return NotImplemented
-
-    def __repr__(self) -> str:
-        return f"LazyTop({list(self)!r})"
+#: The loader's top-k lists: packed, materialised into :class:`Alt` tuples on first use.
+LazyTop = PackedTop
 
 
 def pack(values: array) -> str:
@@ -125,10 +89,10 @@ def _check_indices(values: Any, size: int, source: str, what: str) -> None:
         raise _fail(source, f"{what} points outside the vocab table")
 
 
-def _build_vocab(data: Any, source: str) -> list[tuple[str, bytes, int | None]]:
+def _build_vocab(data: Any, source: str) -> FileVocab:
     if not isinstance(data, list):
         raise _fail(source, "vocab is not a list")
-    out: list[tuple[str, bytes, int | None]] = []
+    out = FileVocab()
     for i, entry in enumerate(data):
         if not isinstance(entry, list) or len(entry) != 3:
             raise _fail(source, f"vocab entry {i} is not [text, bytes_hex, token_id]")
@@ -168,12 +132,20 @@ def _unpack_top(d: dict[str, Any], size: int, source: str, where: str) -> tuple[
         tl = unpack(tl_text, "f")
     except ValueError:
         raise _fail(source, f"{where}: tv or tl is not valid base64 of whole numbers") from None
-    if tv and max(tv) >= size:
-        raise _fail(source, f"{where}.tv points outside the vocab table")
-    if tl:
+    if len(tv) >= _VECTOR_MIN:  # long lists: numpy (imported only for them)
+        import numpy as np
+
+        nv, nl = np.frombuffer(tv, dtype=tv.typecode), np.frombuffer(tl, dtype=np.float32)
+        bad_v = int(nv.max()) >= size
+        bad_l = not (np.isfinite(nl).all() and nl.min() >= _FLOOR and nl.max() <= -_FLOOR)
+    else:
+        bad_v = bool(tv) and max(tv) >= size
         total = sum(tl)
-        if total != total or min(tl) < _FLOOR or max(tl) > -_FLOOR:
-            raise _fail(source, f"{where}.tl holds a NaN, infinite or absurd logprob")
+        bad_l = bool(tl) and (total != total or min(tl) < _FLOOR or max(tl) > -_FLOOR)
+    if bad_v:
+        raise _fail(source, f"{where}.tv points outside the vocab table")
+    if bad_l:
+        raise _fail(source, f"{where}.tl holds a NaN, infinite or absurd logprob")
     return tv, tl
 
 
@@ -220,7 +192,7 @@ def _build_tokens(
     for i in range(n):
         text, raw, tid = vocab[v[i]]
         ki = k[i]
-        top: Sequence[Alt] = LazyTop(vocab, tv, tl, start, start + ki) if ki else ()
+        top: Sequence[Alt] = PackedTop(vocab, tv, tl, start, start + ki) if ki else ()
         start += ki
         append(
             Token(

@@ -8,7 +8,9 @@ depending on the server. ``text`` is only for display; ``bytes`` is the truth.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import threading
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -28,6 +30,112 @@ class Alt(NamedTuple):
     @property
     def prob(self) -> float:
         return math.exp(self.logprob)
+
+
+#: The array typecode of unsigned 32-bit integers (token ids, vocabulary indices).
+U32 = "I" if array("I").itemsize == 4 else "L"
+
+#: One row of a vocabulary table: (text, raw bytes, token id or None).
+VocabRow = tuple[str, bytes, "int | None"]
+
+
+class PackedTop(Sequence[Alt]):
+    """A top-k list kept packed: indices into a shared vocabulary table and their logprobs.
+
+    Backends and the session loader hand these over instead of tuples of :class:`Alt`:
+    a long session holds millions of alternatives, and building (then saving) one tuple per
+    alternative costs seconds. ``vocab`` is a table of ``(text, bytes, token_id)`` rows
+    (a local model's whole vocabulary, an API backend's interned table, or a loaded file's
+    ``vocab``); ``ids`` and ``lps`` are arrays, of which ``[start:end]`` belongs to this list.
+    The :class:`Alt` tuples are built on first use. ``lps`` may be float32 (``"f"``) where
+    the model computed float32: the values are then exactly the model's.
+    """
+
+    __slots__ = ("_vocab", "_ids", "_lps", "_start", "_end", "_alts")
+
+    def __init__(
+        self,
+        vocab: Sequence[VocabRow],
+        ids: array,
+        lps: array,
+        start: int = 0,
+        end: int | None = None,
+    ) -> None:
+        self._vocab = vocab
+        self._ids = ids
+        self._lps = lps
+        self._start = start
+        self._end = len(ids) if end is None else end
+        self._alts: tuple[Alt, ...] | None = None
+
+    def _build(self) -> tuple[Alt, ...]:
+        vocab, ids, lps = self._vocab, self._ids, self._lps
+        return tuple(Alt(*vocab[ids[i]], lps[i]) for i in range(self._start, self._end))
+
+    def _materialise(self) -> tuple[Alt, ...]:
+        if self._alts is None:
+            self._alts = self._build()
+        return self._alts
+
+    def __len__(self) -> int:
+        return self._end - self._start
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._materialise()[index]
+
+    def __iter__(self) -> Iterator[Alt]:
+        # Indexing keeps the tuples (a menu reads them again and again); a pass over the
+        # list (the journal, an export) does not, so a long session stays packed.
+        return iter(self._build() if self._alts is None else self._alts)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # Immutable in use (nothing writes to the arrays or the table rows): copies share it,
+    # and a deep copy of a session does not copy a model's whole vocabulary table.
+    def __copy__(self) -> PackedTop:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> PackedTop:
+        return self
+
+    def __repr__(self) -> str:
+        return f"PackedTop({list(self)!r})"
+
+
+class VocabTable:
+    """An append-only interning table of (text, bytes, token_id) rows, for backends whose
+    vocabulary is only known as tokens arrive (API servers). :meth:`pack` turns a run of
+    alternatives into a :class:`PackedTop` that shares the table."""
+
+    __slots__ = ("rows", "_index", "_lock")
+
+    def __init__(self) -> None:
+        self.rows: list[VocabRow] = []
+        self._index: dict[VocabRow, int] = {}
+        self._lock = threading.Lock()  # requests may run on several threads
+
+    def pack(self, alts: Iterable[Alt]) -> PackedTop:
+        """The alternatives as a packed list; logprobs are kept as float64 (exact)."""
+        if type(alts) is PackedTop:
+            return alts
+        ids = array(U32)
+        lps = array("d")
+        with self._lock:
+            index, rows = self._index, self.rows
+            for alt in alts:
+                key = (alt.text, alt.bytes, alt.token_id)
+                idx = index.get(key)
+                if idx is None:
+                    idx = index[key] = len(rows)
+                    rows.append(key)
+                ids.append(idx)
+                lps.append(alt.logprob)
+        return PackedTop(rows, ids, lps)
 
 
 @dataclass(slots=True, eq=False)

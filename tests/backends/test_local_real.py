@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from loomtui.backends.base import Context, GenerationSettings
+from loomtui.core.tokens import PackedTop
 
 pytestmark = pytest.mark.slow
 
@@ -36,6 +37,11 @@ def _check_against_plain_forward(backend, ref, prompt_ids, tokens, k=20):
         assert set(got_ids[:5]) == set(top_ids.tolist()[:5]) or got_ids[:3] == top_ids.tolist()[:3]
         assert tok.bytes == backend.token_bytes(tok.token_id)
         assert tok.dist == "raw"
+        # Kept packed (cheap to hold and save), and the very numbers the model computed:
+        # the token's own logprob and its entry in the list are the same float32.
+        assert type(tok.top) is PackedTop and tok.top._lps.typecode == "f"
+        if tok.rank() is not None:
+            assert tok.top[tok.rank() - 1].logprob == tok.logprob
 
 
 def test_greedy_tokens_match_a_plain_forward_pass_and_pick_the_argmax(real_backend, ref):
