@@ -1,4 +1,5 @@
-"""loomtui.core stays headless: importing every module pulls in neither textual nor rich."""
+"""loomtui.core stays headless and light: importing every module pulls in neither textual nor
+rich, nor numpy (imported only when a big session is saved or loaded)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import loomtui.core as core
 names = [m.name for m in pkgutil.walk_packages(core.__path__, "loomtui.core.")]
 for name in names:
     importlib.import_module(name)
-bad = sorted(m for m in sys.modules if m.split(".")[0] in ("textual", "rich"))
+bad = sorted(m for m in sys.modules if m.split(".")[0] in ("textual", "rich", "numpy"))
 print(len(names), bad)
 sys.exit(1 if bad or len(names) < 5 else 0)
 """
