@@ -303,6 +303,13 @@ class LoomActions(_Base):
         if self.path is None:
             self.notify("no file for this session", severity="warning")
             return
+        if self.store is not None and self.store.readonly:
+            self.notify(
+                f"read-only: {self.path} is not written (opened with --readonly)",
+                severity="warning",
+                timeout=4,
+            )
+            return
         self._autosave(self.session)
         if self.save_error:
             self.notify(f"save failed: {self.save_error}", severity="error", timeout=6)

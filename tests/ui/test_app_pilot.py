@@ -162,6 +162,26 @@ async def test_save_reopen_finds_everything(tmp_path):
         assert "tree (4 nodes, 1★)" in screen_text(again)
 
 
+async def test_readonly_save_says_so_and_writes_nothing(tmp_path):
+    from loomtui.core.sessionfile import save_session
+    from loomtui.core.store import SessionStore
+
+    path = tmp_path / "s.json"
+    save_session(demo_session(), path)
+    before = path.read_bytes()
+    store = SessionStore.open(path, readonly=True)
+    app = make_app(session=store.session, path=path, store=store, new_session=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("b")  # a change in memory
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert any("read-only" in m and "not written" in m for m in messages)
+        assert not any(m.startswith("saved") for m in messages)
+    store.close()
+    assert path.read_bytes() == before
+
+
 async def test_replay_without_model():
     app = make_app(session=demo_session(), new_session=False)
     async with app.run_test(size=SIZE) as pilot:
