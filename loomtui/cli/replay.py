@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..core.sessionfile import load_session
-from ..core.store import save_locked as save_session  # lock: never under the app
+from ..core.store import SessionLock, output_lock, save_locked
 from ..instruments.replay import replay
 from ._instr import print_json
 from .common import add_model_args, backend_from_args
@@ -20,6 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The output's lock is held from the start until it is written (it may be the input).
+    with output_lock(args.output) as lock:
+        return _replay(args, lock)
+
+
+def _replay(args: argparse.Namespace, lock: SessionLock | None) -> int:
     session = load_session(args.session)
     backend = backend_from_args(args)
 
@@ -28,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"\r\x1b[2Kreplaying {done}/{total}", end="", file=sys.stderr, flush=True)
 
     result = replay(session, backend, progress)
-    save_session(result.session, args.output)
+    save_locked(result.session, args.output, lock)
     summary = {
         "output": args.output,
         "model": backend.info().name,

@@ -11,6 +11,7 @@ import argparse
 import math
 
 from ..core.errors import LoomError
+from ..core.store import SessionLock, output_lock, save_locked
 from .common import add_model_args, backend_from_args
 from .generate import open_session, print_tokens, read_text
 
@@ -33,11 +34,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..backends.jsonout import dumps, score_json
-
     text = read_text(args.text, args.file, "text")
     if args.top_k < 0:
         raise LoomError("--top-k must be 0 or more")
+    # The output's lock is held from before it is read until it is written.
+    with output_lock(args.output) as lock:
+        return _score(args, text, lock)
+
+
+def _score(args: argparse.Namespace, text: str, lock: SessionLock | None) -> int:
+    from ..backends.jsonout import dumps, score_json
+
     session = open_session(args.output)
     backend = backend_from_args(args)
     info = backend.info()
@@ -45,8 +52,6 @@ def run(args: argparse.Namespace) -> int:
     if result.note and not result.tokens:
         raise LoomError(result.note)
     if args.output:
-        from ..core.store import save_locked as save_session  # lock: never under the app
-
         node = session.add_child(
             session.root_id,
             tokens=result.tokens,
@@ -60,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             },
         )
         session.goto(node.id)
-        save_session(session, args.output)
+        save_locked(session, args.output, lock)
     if args.json:
         print(
             dumps(

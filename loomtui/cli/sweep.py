@@ -7,6 +7,7 @@ import argparse
 from ..backends.base import Context, GenerationSettings
 from ..core.display import visible as _visible
 from ..core.errors import LoomError
+from ..core.store import SessionLock, output_lock, save_locked
 from ..core.tree import Session
 from ..engine import Engine
 from ..instruments.sweep import sweep
@@ -49,6 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if (args.prompt is None) == (args.session is None):
         raise LoomError("give either --prompt (and maybe --text) or --session")
+    # The output's lock is held from before anything is read until it is written (the
+    # output may be the --session file itself).
+    with output_lock(args.output) as lock:
+        return _sweep(args, lock)
+
+
+def _sweep(args: argparse.Namespace, lock: SessionLock | None) -> int:
     backend = backend_from_args(args)
     info = backend.info()
     if args.session is not None:
@@ -83,9 +91,7 @@ def run(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
     )
     if args.output:
-        from ..core.store import save_locked as save_session  # lock: never under the app
-
-        save_session(session, args.output)
+        save_locked(session, args.output, lock)
     if args.json:
         print_json(res.to_json())
         return 0

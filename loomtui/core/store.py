@@ -33,7 +33,8 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -547,25 +548,58 @@ def _remove(path: Path) -> None:
         pass
 
 
-def save_locked(session: Session, path: str | os.PathLike[str]) -> None:
-    """Save a session a verb built outside a store (``score -o``, ``sweep -o``...).
+def _refuse_unrecovered(path: Path) -> None:
+    """Refuse to write over a file whose journal holds a crashed process's changes."""
+    probe = SessionStore(path, Session.new(), readonly=True)
+    if probe._read_journal():
+        raise SessionFileError(
+            f"{path} has unsaved changes from a loomtui process that stopped "
+            f"({journal_path(path).name}); open it once with loomtui to recover them"
+        )
 
-    Takes the session's lock for the write, so a session open in the app (or another verb) is
-    never overwritten under it: :class:`SessionLockedError` names the holder. A file with a
-    journal left by a crashed process is refused (writing would lose the journal's changes):
-    the user is told to open the session once, which recovers them.
+
+@contextmanager
+def output_lock(path: str | os.PathLike[str] | None) -> Iterator[SessionLock | None]:
+    """Hold the lock of a verb's output session for the whole verb (``score -o``,
+    ``sweep -o``, ``replay -o``): taken before the file is read, released after
+    :func:`save_locked` wrote it, so no other process can change the file in between
+    (its changes would otherwise be overwritten). Nothing to do for ``None``.
+
+    Refused at once (before any model work) when the file is open elsewhere or has
+    changes to recover.
     """
-    path = Path(path)
-    lock = SessionLock(path)
+    if path is None:
+        yield None
+        return
+    lock = SessionLock(Path(path))
     lock.acquire()
     try:
-        probe = SessionStore(path, session, readonly=True)
-        if probe._read_journal():
-            raise SessionFileError(
-                f"{path} has unsaved changes from a loomtui process that stopped "
-                f"({journal_path(path).name}); open it once with loomtui to recover them"
-            )
+        _refuse_unrecovered(Path(path))
+        yield lock
+    finally:
+        lock.release()
+
+
+def save_locked(
+    session: Session, path: str | os.PathLike[str], lock: SessionLock | None = None
+) -> None:
+    """Save a session a verb built outside a store (``score -o``, ``sweep -o``...).
+
+    Writes under the session's lock (``lock``, held by :func:`output_lock`, or taken for the
+    write), so a session open in the app (or another verb) is never overwritten under it:
+    :class:`SessionLockedError` names the holder. A file with a journal left by a crashed
+    process is refused (writing would lose the journal's changes): the user is told to open
+    the session once, which recovers them.
+    """
+    path = Path(path)
+    own = lock is None or not lock.held
+    if own:
+        lock = SessionLock(path)
+        lock.acquire()
+    try:
+        _refuse_unrecovered(path)
         _save(session, path)
         _remove(journal_path(path))
     finally:
-        lock.release()
+        if own:
+            lock.release()  # type: ignore[union-attr]

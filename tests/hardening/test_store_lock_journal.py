@@ -219,3 +219,40 @@ def test_verbs_never_write_under_an_open_session(tmp_path, driver):
         assert recovered.session.stats()["tokens"] == 3
     save_locked(Session.new("a verb's work"), path)
     assert "a verb's work" in load_session(path).branch_text(load_session(path).current_id)
+
+
+def test_score_holds_the_output_lock_while_the_model_works(tmp_path, driver, monkeypatch):
+    """``score -o`` takes the output's lock before reading it and keeps it until it has
+    written: the app cannot open the file in between (its changes would be overwritten)."""
+    from loomtui import cli
+    from loomtui.backends.base import ScoreResult
+    from loomtui.cli import score as score_cmd
+    from loomtui.core.tokens import Alt, Token
+
+    path = tmp_path / "s.json"
+    with SessionStore.open(path) as app:
+        app.session.edit(app.session.root_id, 0, "the app's work")
+    seen: list[str] = []
+
+    class Watching(driver.ScriptedBackend):
+        def score(self, text, top_k=20, prefix=None):
+            try:
+                SessionStore.open(path).close()
+                seen.append("opened")
+            except SessionLockedError:
+                seen.append("locked")
+            data = text.encode()
+            tokens = [Token(text, data, 1, -0.5, (Alt(text, data, 1, -0.5),), 0.5)]
+            return ScoreResult([0], tokens)
+
+    monkeypatch.setattr(score_cmd, "backend_from_args", lambda args: Watching())
+    assert cli.main(["score", "--text", "scored text", "-o", str(path)]) == 0
+    assert seen == ["locked"]
+    assert not lock_path(path).exists()
+    texts = {load_session(path).branch_text(n.id) for n in load_session(path).leaves()}
+    assert "the app's work" in texts and any("scored text" in t for t in texts)
+    # Refused at once, before any model work, while the app holds the file.
+    seen.clear()
+    with SessionStore.open(path):
+        assert cli.main(["score", "--text", "more", "-o", str(path)]) == 2
+    assert seen == []
