@@ -2,8 +2,9 @@
 
 ``multiverse_batched_speedup`` = time(depth-3 top-4 expansion, one next_distribution call per
 node: 1 + 4 + 16 = 21 forward passes) / time(the same expansion batched: 3 calls, one padded
-forward pass per level), on the embedded model, both measured in the same run (best of
-``repeats``). The numbers of the two expansions are checked to agree.
+forward pass per level), on the embedded model, both measured in the same run: the two are
+timed alternately, ``repeats`` times each, and the best of each is kept, so a noisy stretch
+of the machine falls on both. The numbers of the two expansions are checked to agree.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ from typing import Any
 PROMPT = "In the beginning the universe was created. This has made a lot of people"
 
 
-def _best(fn: Any, repeats: int) -> float:
-    best = float("inf")
+def _best_alternating(fns: list[Any], repeats: int) -> list[float]:
+    """The best time of each function, running them in turn ``repeats`` times."""
+    best = [float("inf")] * len(fns)
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - start)
     return best
 
 
-def multiverse_batched_speedup(backend: Any = None, repeats: int = 3) -> dict[str, Any]:
+def multiverse_batched_speedup(backend: Any = None, repeats: int = 4) -> dict[str, Any]:
     """The ratio, as ``{"value", "unit", "goal", "baseline"}`` for benchmarks/run.py."""
     from loomtui.backends.base import Context
     from loomtui.instruments.multiverse import expand
@@ -36,8 +39,13 @@ def multiverse_batched_speedup(backend: Any = None, repeats: int = 3) -> dict[st
     a = expand(backend, ctx, 3, 4, batched=True)  # warm-up, and the numbers to compare
     b = expand(backend, ctx, 3, 4, batched=False)
     same = [x.alt.token_id for x in a.walk()] == [x.alt.token_id for x in b.walk()]
-    batched = _best(lambda: expand(backend, ctx, 3, 4, batched=True), repeats)
-    single = _best(lambda: expand(backend, ctx, 3, 4, batched=False), repeats)
+    batched, single = _best_alternating(
+        [
+            lambda: expand(backend, ctx, 3, 4, batched=True),
+            lambda: expand(backend, ctx, 3, 4, batched=False),
+        ],
+        repeats,
+    )
     return {
         "name": "multiverse_batched_speedup",
         "value": single / batched,
