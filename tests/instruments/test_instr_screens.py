@@ -3,6 +3,8 @@ are what is under test here; the numbers are checked against the real model else
 
 from __future__ import annotations
 
+import html
+
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
@@ -100,6 +102,30 @@ def test_sweep_screen(snap_compare, fake):
 
     assert snap_compare(host, terminal_size=SIZE, run_before=run)
     assert host.refreshed == 1 and len(host.session.leaves()) >= 5
+
+
+async def test_sweep_screen_tries_typed_edits(fake):
+    """Edits typed in the sweep screen become branches beside the original token and the
+    alternatives, each continued greedily; the table lists them all."""
+    host = Host(fake)
+    async with host.run_test(size=SIZE) as pilot:
+        await _open(pilot, "sweep")
+        screen = host.screen
+        first = len(screen.variants)
+        original = next(v for v in screen.variants if v.is_original)
+        head = host.session.node(original.node_id).parent
+        await pilot.click("#edits")
+        await pilot.press(*" the dog| a mat", "enter")
+        await pilot.pause()
+        await host.workers.wait_for_complete()
+        await pilot.pause()
+        edits = [n for n in host.session.children(head) if n.tokens is None]
+        assert sorted(n.plain for n in edits) == [" a mat", " the dog"]
+        assert all(n.children and host.session.node(n.children[0]).tokens for n in edits)
+        assert len(screen.variants) == first + 2 and host.refreshed == 2
+        assert sum(v.is_original for v in screen.variants) == 1  # not continued twice
+        shown = html.unescape(host.export_screenshot()).replace("\xa0", " ")
+        assert "' the dog'" in shown and "' a mat'" in shown
 
 
 def test_entropy_screen(snap_compare, fake):

@@ -348,6 +348,15 @@ class SweepScreen(InstrumentScreen):
     def __init__(self, app: Any, top_k: int = 4, max_tokens: int = 32) -> None:
         super().__init__(app)
         self.top_k, self.max_tokens = top_k, max_tokens
+        self.variants: list[sweep.Variant] = []
+        self.origin: tuple[str, int] | None = None  # the original token, once split off
+
+    def compose_body(self) -> ComposeResult:
+        yield Input(
+            placeholder="edits to try in its place, separated by | (enter adds their branches)",
+            id="edits",
+        )
+        yield Static("", id="body")
 
     def on_mount(self) -> None:
         node_id, offset = self.point
@@ -355,14 +364,49 @@ class SweepScreen(InstrumentScreen):
         if node.tokens is None or offset is None or offset >= len(node.tokens):
             self.set_status("put the cursor on a model token to sweep it")
             return
+        self.run_sweep(node_id, offset, None, include_original=True)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        edits = [e for e in event.value.split("|") if e.strip()]
+        if not edits:
+            return
+        if self.origin is None:  # the first sweep has not split the token off yet
+            node_id, offset = self.point
+            node = self.host.session.node(node_id)
+            if node.tokens is None or offset is None or offset >= len(node.tokens):
+                self.set_status("put the cursor on a model token to sweep it")
+                return
+            self.run_sweep(node_id, offset, edits, include_original=True)
+        else:
+            self.run_sweep(*self.origin, edits, include_original=False)
+        event.input.value = ""
+
+    def run_sweep(
+        self, node_id: str, offset: int, edits: list[str] | None, *, include_original: bool
+    ) -> None:
         engine = app_engine(self.host)
         self.start(
-            lambda: sweep.sweep(engine, node_id, offset, self.top_k, max_tokens=self.max_tokens),
+            lambda: sweep.sweep(
+                engine,
+                node_id,
+                offset,
+                self.top_k,
+                edits=edits,
+                max_tokens=self.max_tokens,
+                include_original=include_original,
+            ),
             "continuing each variant greedily",
         )
 
     def show_result(self, result: sweep.SweepResult) -> None:
-        self.query_one("#body", Static).update(sweep_rows(result))
+        for v in result.variants:
+            if v.is_original:
+                self.origin = (v.node_id, 0)
+        self.variants.extend(result.variants)
+        shown = sweep.SweepResult(
+            variants=self.variants, head_id=result.head_id, ngram=result.ngram
+        )
+        self.query_one("#body", Static).update(sweep_rows(shown))
         self.set_status(f"{len(result.variants)} branches added")
         self.tree_changed()
 
