@@ -233,14 +233,13 @@ class SessionStore:
         Raises :class:`SessionLockedError` if another live process holds the session, and
         :class:`SessionFileError` if the file cannot be read (it is left untouched).
         """
-        path = Path(path)
-        if not readonly:
-            path = work_path_for(path)
+        source = Path(path)
+        path = source if readonly else work_path_for(source)
         store = cls(path, Session.new(), readonly=readonly)
         if not readonly:
             store.lock.acquire()
         try:
-            store._load_and_replay(create)
+            store._load_and_replay(create, source)
         except BaseException:
             store.lock.release()
             raise
@@ -260,7 +259,7 @@ class SessionStore:
             raise
         return store
 
-    def _load_and_replay(self, create: bool) -> None:
+    def _load_and_replay(self, create: bool, source: Path | None = None) -> None:
         path = self.path
         if path.exists():
             start = time.perf_counter()
@@ -268,6 +267,13 @@ class SessionStore:
             # Saving costs at least what loading did: a big session gets journal
             # checkpoints from its first autosave, not a long full save.
             self.last_save_s = time.perf_counter() - start
+        elif source is not None and source != path and source.is_file():
+            # First open of another loom's file: import it, and keep the work beside it.
+            start = time.perf_counter()
+            self.session = _load(source)
+            self.last_save_s = time.perf_counter() - start
+            _save(self.session, path)
+            self._created_file = True
         elif self.readonly or not create:
             raise SessionFileError(f"no session file at {path}")
         else:

@@ -12,9 +12,15 @@ def test_loom_file_is_never_overwritten(shared_fixtures, tmp_path):
     src = tmp_path / "demo.json"
     shutil.copy(shared_fixtures / "loom" / "loom_demo.json", src)
     original = src.read_bytes()
+    imported = load_session(src)
     store = SessionStore.open(src)
     try:
         assert store.path == tmp_path / "demo.loomtui.json"
+        # The first open shows the loom tree itself, every node and text of it.
+        assert set(store.session.nodes) == set(imported.nodes)
+        assert {n.id: store.session.branch_text(n.id) for n in store.session.leaves()} == {
+            n.id: imported.branch_text(n.id) for n in imported.leaves()
+        }
         leaf = store.session.leaves()[0]
         store.session.set_bookmark(leaf.id)
         store.save()
