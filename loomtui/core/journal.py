@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any
 
-from .tokens import Alt, Token
+from .tokens import Alt, Token, VocabTable
 from .tree import Node, Session
 
 JOURNAL_VERSION = 1
@@ -36,13 +36,18 @@ def token_record(tok: Token) -> dict[str, Any]:
     }
 
 
-def token_from_record(rec: dict[str, Any]) -> Token:
+def token_from_record(rec: dict[str, Any], table: VocabTable | None = None) -> Token:
+    """The token of a record; with ``table``, its top-k list comes back packed (as the
+    backends hand them over: a replayed session saves as fast as a fresh one)."""
+    top: Any = tuple(Alt(t, base64.b64decode(b), i, lp) for t, b, i, lp in rec.get("top") or ())
+    if table is not None and top:
+        top = table.pack(top)
     return Token(
         text=rec["x"],
         bytes=base64.b64decode(rec["b"]),
         token_id=rec.get("id"),
         logprob=rec.get("lp"),
-        top=tuple(Alt(t, base64.b64decode(b), i, lp) for t, b, i, lp in rec.get("top") or ()),
+        top=top,
         entropy=rec.get("e"),
         dist=rec.get("d", "raw"),
     )
@@ -81,6 +86,7 @@ def _fingerprint(node: Node) -> tuple[Any, ...]:
 # --------------------------------------------------------------------------- replay
 def apply_records(session: Session, records: Iterable[dict[str, Any]]) -> None:
     """Apply journal records to ``session`` in order (absolute upserts: replay is safe)."""
+    table = VocabTable()
     for rec in records:
         op = rec.get("op")
         try:
@@ -92,9 +98,9 @@ def apply_records(session: Session, records: Iterable[dict[str, Any]]) -> None:
                 if i > len(node.tokens):
                     continue  # a gap: the record before it was lost; never invent order
                 del node.tokens[i:]
-                node.tokens.append(token_from_record(rec["t"]))
+                node.tokens.append(token_from_record(rec["t"], table))
             elif op == "node":
-                _apply_node(session, rec)
+                _apply_node(session, rec, table)
             elif op == "del":
                 for nid in rec["ids"]:
                     session.nodes.pop(nid, None)
@@ -107,7 +113,7 @@ def apply_records(session: Session, records: Iterable[dict[str, Any]]) -> None:
     _repair(session)
 
 
-def _apply_node(session: Session, rec: dict[str, Any]) -> None:
+def _apply_node(session: Session, rec: dict[str, Any], table: VocabTable | None = None) -> None:
     nid = rec["id"]
     node = session.nodes.get(nid)
     if node is None:
@@ -123,7 +129,7 @@ def _apply_node(session: Session, rec: dict[str, Any]) -> None:
     else:
         keep = int(rec.get("keep") or 0)
         base = node.tokens[:keep] if node.tokens is not None else []
-        node.tokens = base + [token_from_record(t) for t in rec["tokens"]]
+        node.tokens = base + [token_from_record(t, table) for t in rec["tokens"]]
 
 
 def mark_interrupted(session: Session) -> int:

@@ -247,3 +247,19 @@ def test_copies_share_the_packed_list() -> None:
     clone = copy.deepcopy(s)
     assert clone.node(node.id).tokens[0].top is top
     assert clone.node(node.id).tokens[0] is not node.tokens[0]
+
+
+def test_journal_replay_gives_packed_tops_with_the_same_numbers() -> None:
+    from loomtui.core.journal import apply_records, token_record
+
+    s = Session.new("p")
+    node = s.add_child(s.current_id, tokens=[])
+    alts = (Alt(" a", b" a", 5, -0.123456789012), Alt("\ufffd", b"\xe2", None, -2.5))
+    toks = [Token(" a", b" a", 5, -0.123456789012, alts, 1.5), Token("x", b"x", 9, None, ())]
+    records = [
+        {"op": "tok", "n": node.id, "i": i, "t": token_record(t)} for i, t in enumerate(toks)
+    ]
+    apply_records(s, records)
+    got = s.node(node.id).tokens
+    assert type(got[0].top) is PackedTop and tuple(got[0].top) == alts  # exact (float64)
+    assert got == toks
