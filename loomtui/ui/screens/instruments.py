@@ -359,27 +359,29 @@ class SweepScreen(InstrumentScreen):
         yield Static("", id="body")
 
     def on_mount(self) -> None:
+        self.sweep_from(None)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        edits = [e for e in event.value.split("|") if e.strip()]
+        if edits:
+            self.sweep_from(edits)
+            event.input.value = ""
+
+    def sweep_from(self, edits: list[str] | None) -> None:
+        """Sweep the token under the cursor; once a first sweep has split it off into its
+        own node, later ones (typed edits) branch beside it without re-running it."""
+        if any(w.group == "instrument" and w.is_running for w in self.workers):
+            self.set_status("a sweep is still running: try the edits when it is done")
+            return
+        if self.origin is not None:
+            self.run_sweep(*self.origin, edits, include_original=False)
+            return
         node_id, offset = self.point
         node = self.host.session.node(node_id)
         if node.tokens is None or offset is None or offset >= len(node.tokens):
             self.set_status("put the cursor on a model token to sweep it")
             return
-        self.run_sweep(node_id, offset, None, include_original=True)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        edits = [e for e in event.value.split("|") if e.strip()]
-        if not edits:
-            return
-        if self.origin is None:  # the first sweep has not split the token off yet
-            node_id, offset = self.point
-            node = self.host.session.node(node_id)
-            if node.tokens is None or offset is None or offset >= len(node.tokens):
-                self.set_status("put the cursor on a model token to sweep it")
-                return
-            self.run_sweep(node_id, offset, edits, include_original=True)
-        else:
-            self.run_sweep(*self.origin, edits, include_original=False)
-        event.input.value = ""
+        self.run_sweep(node_id, offset, edits, include_original=True)
 
     def run_sweep(
         self, node_id: str, offset: int, edits: list[str] | None, *, include_original: bool
