@@ -370,7 +370,7 @@ class SweepScreen(InstrumentScreen):
     def sweep_from(self, edits: list[str] | None) -> None:
         """Sweep the token under the cursor; once a first sweep has split it off into its
         own node, later ones (typed edits) branch beside it without re-running it."""
-        if any(w.group == "instrument" and w.is_running for w in self.workers):
+        if any(w.node is self and w.is_running for w in self.workers):
             self.set_status("a sweep is still running: try the edits when it is done")
             return
         if self.origin is not None:
