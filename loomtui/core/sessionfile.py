@@ -276,6 +276,7 @@ def _packed_top_arrays(tops: list[Any], vocab: _Vocab) -> tuple[Any, Any, list[i
 
 
 def _tokens_to_dict(tokens: Sequence[Token], vocab: _Vocab) -> dict[str, Any]:
+    tokens = list(tokens)  # one snapshot: a generation may be appending to the node
     v = vocab.add_many(list(map(_KEY, tokens)))
     lp = _micros(list(map(_LOGPROB, tokens)))
     ent = _micros(list(map(_ENTROPY, tokens)))
