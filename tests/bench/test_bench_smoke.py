@@ -54,7 +54,11 @@ def _run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
 def _check_result(name: str, result: dict) -> None:
     assert "error" not in result, f"{name}: {result.get('error')}"
     assert set(result) >= {"value", "unit", "goal", "baseline", "met"}, result
+    # The shape: {"value": number, "unit": str, "goal": str, "baseline": str}.
     assert isinstance(result["value"], (int, float)), f"{name}: {result['value']!r}"
+    for key in ("unit", "goal", "baseline"):
+        assert isinstance(result[key], str) and result[key], f"{name}.{key}: {result[key]!r}"
+    assert not result["baseline"].startswith("none"), f"{name}: {result['baseline']}"
     assert result["value"] > 0, f"{name}: {result['value']!r}"
 
 
