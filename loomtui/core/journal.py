@@ -39,9 +39,8 @@ def token_record(tok: Token) -> dict[str, Any]:
 def token_from_record(rec: dict[str, Any], table: VocabTable | None = None) -> Token:
     """The token of a record; with ``table``, its top-k list comes back packed (as the
     backends hand them over: a replayed session saves as fast as a fresh one)."""
-    top: Any = tuple(Alt(t, base64.b64decode(b), i, lp) for t, b, i, lp in rec.get("top") or ())
-    if table is not None and top:
-        top = table.pack(top)
+    alts = (Alt(t, base64.b64decode(b), i, lp) for t, b, i, lp in rec.get("top") or ())
+    top: Any = tuple(alts) if table is None or not rec.get("top") else table.pack(alts)
     return Token(
         text=rec["x"],
         bytes=base64.b64decode(rec["b"]),

@@ -44,20 +44,9 @@ class FileVocab(list):
     __slots__ = ()
 
 
-#: The loader's top-k lists: packed, materialised into :class:`Alt` tuples on first use.
-LazyTop = PackedTop
-
-
-def pack(values: array) -> str:
-    """An array as base64 of its little-endian bytes."""
-    if _BIG_ENDIAN:
-        values = array(values.typecode, values)
-        values.byteswap()
-    return base64.b64encode(values.tobytes()).decode("ascii")
-
-
 def unpack(text: str, typecode: str) -> array:
-    """The inverse of :func:`pack` (raises ValueError on bad base64 or length)."""
+    """An array from base64 of its little-endian bytes, as the file stores top-k lists
+    (raises ValueError on bad base64 or length)."""
     values = array(typecode)
     values.frombytes(base64.b64decode(text.encode("ascii"), validate=True))
     if _BIG_ENDIAN:

@@ -31,14 +31,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import LoomError, SessionFileError, SessionLockedError
+from .errors import LoomError, SessionFileError
 from .journal import (  # noqa: F401 - re-exported: the journal's codec is part of the store
     _NODE_FIELDS,
     JOURNAL_VERSION,
@@ -52,6 +51,7 @@ from .journal import (  # noqa: F401 - re-exported: the journal's codec is part 
 from .journal import (
     line as record_line,
 )
+from .lock import SessionLock, lock_path  # noqa: F401 - lock_path is public here too
 from .tokens import Token
 from .tree import Node, Session
 
@@ -62,10 +62,6 @@ if TYPE_CHECKING:  # the engine lives outside core; only its type is needed here
 
 def journal_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.journal")
-
-
-def lock_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.lock")
 
 
 # --------------------------------------------------------------------------- file format hooks
@@ -91,103 +87,6 @@ def _digest(path: Path) -> str | None:
         return h.hexdigest()
     except FileNotFoundError:
         return None
-
-
-# --------------------------------------------------------------------------- lock
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, owned by someone else
-    # A zombie (killed, not yet reaped by its parent) holds nothing: treat it as dead.
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            state = fh.read().rsplit(b")", 1)[1].split()[0]
-        return state not in (b"Z", b"X")
-    except (OSError, IndexError):
-        return True
-
-
-class SessionLock:
-    """``.NAME.lock`` created with O_EXCL, holding ``pid host``. Stale locks are taken over."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = lock_path(path)
-        self.session_path = path
-        self.held = False
-
-    def holder(self) -> tuple[int, str] | None:
-        """(pid, host) of the holder, None if there is no readable lock."""
-        try:
-            raw = self.path.read_text("ascii", errors="replace").split()
-        except FileNotFoundError:
-            return None
-        try:
-            return int(raw[0]), raw[1] if len(raw) > 1 else ""
-        except (ValueError, IndexError):
-            return -1, ""
-
-    def _stale(self) -> bool:
-        holder = self.holder()
-        if holder is None:
-            return False  # vanished: just retry
-        pid, host = holder
-        if pid == -1:
-            # Empty or garbled: its writer died between create and write, unless it is young.
-            try:
-                return time.time() - self.path.stat().st_mtime > 5
-            except FileNotFoundError:
-                return False
-        if host and host != socket.gethostname():
-            return False  # another machine (shared disk): we cannot tell, so respect it
-        return pid != os.getpid() and not _pid_alive(pid)
-
-    def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(20):
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                if self._stale():
-                    # Rename first so two processes taking over the same stale lock cannot
-                    # both succeed: only one rename of this inode wins.
-                    grave = self.path.with_name(f"{self.path.name}.stale.{os.getpid()}")
-                    try:
-                        os.rename(self.path, grave)
-                        os.unlink(grave)
-                    except FileNotFoundError:
-                        pass
-                    continue
-                holder = self.holder()
-                if holder is None:
-                    continue
-                pid, host = holder
-                where = f" on {host}" if host and host != socket.gethostname() else ""
-                raise SessionLockedError(
-                    f"{self.session_path} is open in another loomtui process "
-                    f"(pid {pid}{where}); open it read-only with --readonly, "
-                    f"or delete {self.path} if that process is gone"
-                ) from None
-            with os.fdopen(fd, "w") as fh:
-                fh.write(f"{os.getpid()} {socket.gethostname()}\n")
-            self.held = True
-            return
-        raise SessionLockedError(f"could not take the lock {self.path}")
-
-    def release(self) -> None:
-        if not self.held:
-            return
-        holder = self.holder()
-        if holder is not None and holder[0] == os.getpid():
-            try:
-                self.path.unlink()
-            except FileNotFoundError:
-                pass
-        self.held = False
 
 
 # --------------------------------------------------------------------------- the store
@@ -233,13 +132,12 @@ class SessionStore:
         Raises :class:`SessionLockedError` if another live process holds the session, and
         :class:`SessionFileError` if the file cannot be read (it is left untouched).
         """
-        source = Path(path)
-        path = source if readonly else work_path_for(source)
+        path, imported = (Path(path), None) if readonly else _work_target(Path(path))
         store = cls(path, Session.new(), readonly=readonly)
         if not readonly:
             store.lock.acquire()
         try:
-            store._load_and_replay(create, source)
+            store._load_and_replay(create, imported)
         except BaseException:
             store.lock.release()
             raise
@@ -259,7 +157,7 @@ class SessionStore:
             raise
         return store
 
-    def _load_and_replay(self, create: bool, source: Path | None = None) -> None:
+    def _load_and_replay(self, create: bool, imported: Session | None = None) -> None:
         path = self.path
         if path.exists():
             start = time.perf_counter()
@@ -267,12 +165,12 @@ class SessionStore:
             # Saving costs at least what loading did: a big session gets journal
             # checkpoints from its first autosave, not a long full save.
             self.last_save_s = time.perf_counter() - start
-        elif source is not None and source != path and source.is_file():
-            # First open of another loom's file: import it, and keep the work beside it.
+        elif imported is not None:
+            # First open of another loom's file: its import, kept in the work file beside it.
+            self.session = imported
             start = time.perf_counter()
-            self.session = _load(source)
-            self.last_save_s = time.perf_counter() - start
             _save(self.session, path)
+            self.last_save_s = time.perf_counter() - start
             self._created_file = True
         elif self.readonly or not create:
             raise SessionFileError(f"no session file at {path}")
@@ -524,27 +422,33 @@ IMPORTED_SUFFIX = ".loomtui.json"
 def work_path_for(path: Path) -> Path:
     """Where the work on ``path`` is saved.
 
-    A file another loom wrote (socketteer/loom, logitloom, Obsidian Loom) is never
+    A file another loom wrote (socketteer/loom, logitloom, Obsidian Loom, mikupad) is never
     overwritten: the work goes to ``NAME.loomtui.json`` beside it, which is opened instead
     when it already exists. loomtui's own files, damaged ones included, stay where they are
     (a damaged file is refused by the loader, never replaced).
     """
+    return _work_target(path)[0]
+
+
+def _work_target(path: Path) -> tuple[Path, Session | None]:
+    """:func:`work_path_for`, plus the imported session when ``path`` is another loom's file
+    (it had to be read to tell), so the first open does not read it twice."""
     if not path.is_file():
-        return path
+        return path, None
     try:
         with path.open("rb") as fh:
             head = fh.read(4096)
     except OSError:
-        return path
+        return path, None
     if b'"loomtui-session"' in head:
-        return path
+        return path, None
     try:
         session = _load(path)
     except LoomError:
-        return path
+        return path, None
     if not session.meta.get("imported_from"):
-        return path
-    return path.with_name(path.stem + IMPORTED_SUFFIX)
+        return path, None
+    return path.with_name(path.stem + IMPORTED_SUFFIX), session
 
 
 def _remove(path: Path) -> None:

@@ -1,0 +1,113 @@
+"""The session lock: ``.NAME.lock`` beside a session file, holding the pid of the loomtui process
+that has the session open. One writer at a time; a lock left by a dead process is taken over.
+Used by :mod:`store` (the app, ``generate -o``) and by the verbs that write a session.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+from .errors import SessionLockedError
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.lock")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    # A zombie (killed, not yet reaped by its parent) holds nothing: treat it as dead.
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
+
+
+class SessionLock:
+    """``.NAME.lock`` created with O_EXCL, holding ``pid host``. Stale locks are taken over."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = lock_path(path)
+        self.session_path = path
+        self.held = False
+
+    def holder(self) -> tuple[int, str] | None:
+        """(pid, host) of the holder, None if there is no readable lock."""
+        try:
+            raw = self.path.read_text("ascii", errors="replace").split()
+        except FileNotFoundError:
+            return None
+        try:
+            return int(raw[0]), raw[1] if len(raw) > 1 else ""
+        except (ValueError, IndexError):
+            return -1, ""
+
+    def _stale(self) -> bool:
+        holder = self.holder()
+        if holder is None:
+            return False  # vanished: just retry
+        pid, host = holder
+        if pid == -1:
+            # Empty or garbled: its writer died between create and write, unless it is young.
+            try:
+                return time.time() - self.path.stat().st_mtime > 5
+            except FileNotFoundError:
+                return False
+        if host and host != socket.gethostname():
+            return False  # another machine (shared disk): we cannot tell, so respect it
+        return pid != os.getpid() and not _pid_alive(pid)
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(20):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                if self._stale():
+                    # Rename first so two processes taking over the same stale lock cannot
+                    # both succeed: only one rename of this inode wins.
+                    grave = self.path.with_name(f"{self.path.name}.stale.{os.getpid()}")
+                    try:
+                        os.rename(self.path, grave)
+                        os.unlink(grave)
+                    except FileNotFoundError:
+                        pass
+                    continue
+                holder = self.holder()
+                if holder is None:
+                    continue
+                pid, host = holder
+                where = f" on {host}" if host and host != socket.gethostname() else ""
+                raise SessionLockedError(
+                    f"{self.session_path} is open in another loomtui process "
+                    f"(pid {pid}{where}); open it read-only with --readonly, "
+                    f"or delete {self.path} if that process is gone"
+                ) from None
+            with os.fdopen(fd, "w") as fh:
+                fh.write(f"{os.getpid()} {socket.gethostname()}\n")
+            self.held = True
+            return
+        raise SessionLockedError(f"could not take the lock {self.path}")
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        holder = self.holder()
+        if holder is not None and holder[0] == os.getpid():
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+        self.held = False
