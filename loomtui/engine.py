@@ -3,18 +3,31 @@
 The CLI's verbs and the app's key presses both call :meth:`Engine.generate`, so there is one
 code path from a backend's token to a node. The engine knows nothing of widgets: it reports
 progress through callbacks, which the app turns into messages.
+
+**One way in for every change that must be saved.** Every change to the tree that the app,
+the verbs and the instruments make goes through an Engine method (generate, pick, add,
+edit_branch, apply_scores, delete, set_bookmark, set_label), and each ends in exactly one save
+notification (``on_change``; :meth:`Engine.over` wires it to a :class:`SessionStore`'s
+autosave and journal). Nothing else calls the save. The engine is not thread-safe: a worker
+thread computes (a backend's scores, say) and the owner applies the result here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from .backends.base import Backend, BackendError, Context, GenerationSettings, TokenEvent
 from .core.tokens import Alt, Token
+from .core.tokens import join_bytes
 from .core.tree import Node, Session
+
+if TYPE_CHECKING:
+    from .core.store import SessionStore
 
 TokenCallback = Callable[[Node, Token], None]
 FinishCallback = Callable[[Node], None]
@@ -138,6 +151,18 @@ class Engine:
         self.on_token = on_token
         self.on_finish = on_finish
 
+    @classmethod
+    def over(cls, store: SessionStore, backend: Backend | None) -> Engine:
+        """An engine over ``store``'s session, wired to its journal (every token) and its
+        autosave (every change): where the store and the engine meet."""
+        return cls(
+            store.session,
+            backend,
+            on_change=store.autosave,
+            on_token=store.on_token,
+            on_finish=store.on_finish,
+        )
+
     def require_backend(self) -> Backend:
         if self.backend is None:
             raise BackendError(
@@ -146,9 +171,13 @@ class Engine:
             )
         return self.backend
 
-    def changed(self) -> None:
+    def _changed(self) -> None:
         if self.on_change is not None:
             self.on_change(self.session)
+
+    def save(self) -> None:
+        """Save now (ctrl+s): the same notification every change ends in."""
+        self._changed()
 
     def generate(
         self,
@@ -215,7 +244,7 @@ class Engine:
             for node in nodes:
                 if node.finish_reason is None:
                     node.finish_reason = "cancelled" if cancel.is_set() else "error"
-            self.changed()
+            self._changed()
         return GenerationResult(
             nodes=nodes,
             head=head,
@@ -253,20 +282,117 @@ class Engine:
             entropy=original.entropy,
             dist=original.dist,
         )
-        head = session.split(node_id, offset)
-        new = session.add_child(
-            head.id,
+        return self.add(
+            node_id,
+            offset,
             tokens=[token],
             origin="edit",
             model=node.model,
             backend=node.backend,
             settings={"picked_rank": token.rank()},
         )
-        session.goto(new.id)
-        self.changed()
+
+    def add(
+        self,
+        node_id: str,
+        offset: int | None = None,
+        *,
+        tokens: Sequence[Token] | None = None,
+        plain: str = "",
+        origin: str = "model",
+        model: str | None = None,
+        backend: str | None = None,
+        settings: dict[str, Any] | None = None,
+        finish_reason: str | None = None,
+        goto: bool = True,
+    ) -> Node:
+        """Hang a new node at the point ``(node_id, offset)`` (None: the node's end), splitting
+        there if needed: a prompt, an inserted path, a scored text, a typed variant. The new
+        node becomes current unless ``goto`` is False. Saved."""
+        session = self.session
+        head = session.split(node_id, len(session.node(node_id)) if offset is None else offset)
+        new = session.add_child(
+            head.id,
+            tokens=tokens,
+            plain=plain,
+            origin=origin,
+            model=model,
+            backend=backend,
+            settings=settings,
+            finish_reason=finish_reason,
+        )
+        if goto:
+            session.goto(new.id)
+        self._changed()
         return new
 
-    def edit(self, node_id: str, offset: int, text: str) -> Node:
-        node = self.session.edit(node_id, offset, text)
-        self.changed()
+    def split(self, node_id: str, offset: int) -> Node:
+        """Make ``(node_id, offset)`` a node boundary (see :meth:`Session.split`); saved when
+        a node was cut. Returns the node that ends there."""
+        before = len(self.session.nodes)
+        head = self.session.split(node_id, offset)
+        if len(self.session.nodes) != before:
+            self._changed()
+        return head
+
+    def edit_branch(self, node_id: str, text: str) -> Node:
+        """Make the branch ending at ``node_id`` read ``text`` (the original stays as a
+        sibling; see :meth:`Session.edit_branch`). Saved when anything changed."""
+        before = self.session.current_id
+        node = self.session.edit_branch(node_id, text)
+        if node.id != node_id or self.session.current_id != before:
+            self._changed()
         return node
+
+    def apply_scores(self, scored: Sequence[tuple[str, Sequence[Token], str]]) -> int:
+        """Swap scored tokens into plain-text nodes: ``(node_id, tokens, model name)`` each,
+        as a worker computed them. A node is changed only if it still exists, is still plain
+        text, and the tokens spell exactly its bytes. Returns how many changed; saved once."""
+        count = 0
+        for node_id, tokens, model in scored:
+            node = self.session.nodes.get(node_id)
+            if node is None or node.tokens is not None or not tokens:
+                continue
+            if join_bytes(tokens) != node.data:
+                continue
+            node.tokens = list(tokens)
+            node.plain = ""
+            node.model = model
+            node.meta["scored"] = True
+            count += 1
+        if count:
+            self._changed()
+        return count
+
+    def graft(self, source: Session, node_ids: Sequence[str]) -> list[Node]:
+        """Copy the nodes ``node_ids`` of ``source`` (a copy of this session that a worker
+        grew, e.g. by a replay) into this session, parents before children; nodes whose
+        parent is gone here are skipped. Returns the new nodes; saved once."""
+        renamed: dict[str, str] = {}
+        out: list[Node] = []
+        for nid in node_ids:
+            node = source.node(nid)
+            parent = renamed.get(node.parent or "", node.parent)
+            if parent is None or parent not in self.session:
+                continue
+            copy = self.session.attach(dataclasses.replace(node, parent=parent))
+            renamed[nid] = copy.id
+            out.append(copy)
+        if out:
+            self._changed()
+        return out
+
+    def delete(self, node_id: str) -> None:
+        """Delete the subtree at ``node_id`` (never the root). Saved."""
+        self.session.delete(node_id)
+        self._changed()
+
+    def set_bookmark(self, node_id: str, on: bool) -> None:
+        """Bookmark ``node_id`` or clear its bookmark. Saved."""
+        self.session.set_bookmark(node_id, on)
+        self._changed()
+
+    def set_label(self, node_id: str, label: str | None) -> None:
+        """Label ``node_id`` (None or blank clears it). Saved."""
+        self.session.set_label(node_id, label.strip() if label else None)
+        self._changed()

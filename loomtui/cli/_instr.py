@@ -34,14 +34,15 @@ def prompt_context(backend: Backend, text: str) -> Context:
 
 
 def session_branch(path: str, node_id: str | None) -> tuple[Any, str]:
-    """Load a session and pick a node (the current one by default)."""
+    """Load a session and pick a node: an id or a unique prefix (the current one by default)."""
     from ..core.sessionfile import load_session
+    from ..core.tree import TreeError
 
     session = load_session(path)
-    nid = node_id or session.current_id
-    if nid not in session:
-        raise LoomError(f"no node {nid!r} in {path}")
-    return session, nid
+    try:
+        return session, session.find(node_id).id
+    except TreeError as exc:
+        raise LoomError(f"{path}: {exc}") from None
 
 
 def bar(share: float, width: int = 30) -> str:

@@ -2,39 +2,69 @@
 
 No session: a new one under the data dir on the embedded default model (its path is shown).
 An existing session with no model: opened for replay. A session path that does not exist yet:
-a new session saved there.
+a new session saved there, but only when the path says it is one (:func:`names_a_session`):
+``loomtui doctor`` is a mistyped verb, never a new file called ``doctor``.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from pathlib import Path
+from typing import Any
+
+import click
 
 from ..config import load_config, sessions_dir
+from ..core import resources
 from ..core.errors import LoomError
-from .common import add_model_args
+from .common import model_options
+from .params import Args
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "session",
-        nargs="?",
-        default=None,
-        metavar="SESSION",
-        help="a session file to open (created if missing)",
-    )
-    add_model_args(parser)
-    parser.add_argument(
-        "--recent", action="store_true", help="list the sessions under the data dir, newest first"
-    )
-    parser.add_argument("--theme", default=None, help="colour theme (themes/*.toml)")
-    parser.add_argument(
-        "--readonly",
-        action="store_true",
-        help="open the session without writing it (e.g. while another loomtui process has it open)",
-    )
+def new_session_rule(word: str = "notes") -> str:
+    """The rule for a new session's name, as the refusal of ``word`` states it."""
+    return f"a new session file needs a name with a '/' or ending in .json (./{word}, {word}.json)"
+
+
+def names_a_session(word: str) -> bool:
+    """Whether a bare word on the command line is a session file: one that exists, or a new
+    one whose name makes that plain (it holds a path separator or ends in ``.json``)."""
+    if not word or word.startswith("-"):
+        return False
+    if "/" in word or os.sep in word or word.lower().endswith(".json"):
+        return True
+    return Path(word).expanduser().exists()
+
+
+def app_options() -> list[click.Parameter]:
+    """The app's own options; ``loomtui --help`` lists them beside the verbs."""
+    return [
+        *model_options(),
+        click.Option(
+            ["--readonly"],
+            is_flag=True,
+            help="open the session without writing it (e.g. while another loomtui process has it open)",
+        ),
+        click.Option(
+            ["--theme"], default=None, metavar="NAME", help="colour theme (loomtui show --help lists them)"
+        ),
+        click.Option(
+            ["--recent"], is_flag=True, help="list the sessions under the data dir, newest first"
+        ),
+        click.Option(
+            ["--example"],
+            default=None,
+            metavar="NAME",
+            help="open a packaged example session, read-only (loomtui examples lists them)",
+        ),
+    ]
+
+
+PARAMS: list[click.Parameter] = [
+    click.Argument(["session"], required=False, default=None, metavar="[SESSION]"),
+    *app_options(),
+]
 
 
 def recent_sessions(limit: int = 20) -> list[Path]:
@@ -63,7 +93,7 @@ def _color_system() -> None:
         os.environ["TEXTUAL_COLOR_SYSTEM"] = "truecolor" if truecolor else "256"
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Args) -> int:
     if args.recent:
         files = recent_sessions()
         if not files:
@@ -73,6 +103,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"{when}  {path}")
         return 0
 
+    readonly = bool(getattr(args, "readonly", False))
+    example = getattr(args, "example", None)
+    if example:
+        if args.session:
+            raise LoomError("give a SESSION or --example, not both")
+        args.session, readonly = str(example_path(example)), True
+    elif args.session and not names_a_session(args.session):
+        raise LoomError(f"{args.session!r} is no session file; {new_session_rule(args.session)}")
     config = load_config()
     if args.theme:
         config.setdefault("ui", {})["theme"] = args.theme
@@ -83,12 +121,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         path = new_session_path()
         existing = False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not readonly:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
     from ..core.store import SessionStore
 
     # lock, load, replay the journal; LoomError if refused
-    store = SessionStore.open(path, readonly=getattr(args, "readonly", False))
+    store = SessionStore.open(path, readonly=readonly)
     try:
         backend_factory = None
         if model_given or not existing:
@@ -100,20 +139,39 @@ def run(args: argparse.Namespace) -> int:
             def backend_factory(progress):  # type: ignore[no-untyped-def]
                 return backend_from_args(args, model, progress=progress)
 
-        _color_system()
-        from ..ui.app import make_app
-
-        app = make_app(
+        code = launch_app(
             store=store,
             backend_factory=backend_factory,
             config=config,
             new_session=not existing,
         )
-        app.run()
-    except LoomError:
-        raise
     finally:
         store.close()
     if store.path.exists():
         print(f"session: {store.path}")
+    return code
+
+
+def launch_app(**kwargs: Any) -> int:
+    """Build the app with :func:`loomtui.ui.app.make_app` and run it; its exit status.
+    (The one place the command line starts the UI; tests replace it to stay headless.)"""
+    _color_system()
+    from ..ui.app import make_app
+
+    app = make_app(**kwargs)
+    app.run()
     return 0 if app.return_code in (None, 0) else int(app.return_code or 1)
+
+
+def list_examples() -> list[str]:
+    """The example sessions that ship inside the package, by name."""
+    return resources.list_examples()
+
+
+def example_path(name: str) -> Path:
+    """The packaged example ``name`` (a one-line error naming the others if there is none)."""
+    path = resources.example_path(name)
+    if path is None:
+        have = ", ".join(list_examples()) or "none"
+        raise LoomError(f"no example session {name!r} (have: {have})")
+    return path

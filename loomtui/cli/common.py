@@ -2,85 +2,104 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+from typing import Any
+
+import click
 
 from ..backends.base import Backend, GenerationSettings, ProgressCallback
+from .params import Args
 
 
-def add_model_args(parser: argparse.ArgumentParser, *, multiple: bool = False) -> None:
+def none_if_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A repeatable option given no times reads as None (as "not given"), not ``()``."""
+    return list(value) or None
+
+
+def model_options(*, multiple: bool = False) -> list[click.Parameter]:
     """``--model`` (a local spec, or the model name on an API), ``--api-base`` and friends."""
     if multiple:
-        parser.add_argument(
-            "--model",
-            action="append",
-            default=None,
+        model = click.Option(
+            ["--model"],
+            multiple=True,
+            callback=none_if_empty,
             metavar="SPEC",
             help="model spec (give twice to compare two models)",
         )
     else:
-        parser.add_argument(
-            "--model",
+        model = click.Option(
+            ["--model"],
             default=None,
             metavar="SPEC",
             help="'default' (embedded SmolLM2-135M-Instruct), a hub id, a model folder, "
             "a .gguf file, or the model name on an --api-base server",
         )
-    parser.add_argument(
-        "--api-base",
-        default=None,
-        metavar="URL",
-        help="an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1",
-    )
-    parser.add_argument(
-        "--api-key-env",
-        default=None,
-        metavar="VAR",
-        help="environment variable holding the API key (default OPENAI_API_KEY)",
-    )
-    parser.add_argument(
-        "--profile", default=None, metavar="NAME", help="a named API profile from the config file"
-    )
-    parser.add_argument("--device", default=None, help="local backend: cpu, cuda, mps")
-    parser.add_argument("--dtype", default=None, help="local backend: float32, bfloat16, float16")
-    parser.add_argument(
-        "--trust-remote-code",
-        action="store_true",
-        help="local backend: allow a hub model's own code to run",
-    )
+    return [
+        model,
+        click.Option(
+            ["--api-base"],
+            default=None,
+            metavar="URL",
+            help="an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1",
+        ),
+        click.Option(
+            ["--api-key-env"],
+            default=None,
+            metavar="VAR",
+            help="environment variable holding the API key (default OPENAI_API_KEY)",
+        ),
+        click.Option(
+            ["--profile"],
+            default=None,
+            metavar="NAME",
+            help="a named API profile from the config file",
+        ),
+        click.Option(["--device"], default=None, help="local backend: cpu, cuda, mps"),
+        click.Option(["--dtype"], default=None, help="local backend: float32, bfloat16, float16"),
+        click.Option(
+            ["--trust-remote-code"],
+            is_flag=True,
+            help="local backend: allow a hub model's own code to run",
+        ),
+    ]
 
 
-def add_sampling_args(parser: argparse.ArgumentParser) -> None:
+def sampling_options() -> list[click.Parameter]:
+    """How ``generate`` samples: the fields of :class:`GenerationSettings`."""
     d = GenerationSettings()
-    parser.add_argument("--chat", action="store_true", help="use the model's chat template")
-    parser.add_argument("--max-tokens", type=int, default=d.max_tokens)
-    parser.add_argument("--n", type=int, default=d.n, help="number of continuations")
-    parser.add_argument("--temperature", type=float, default=d.temperature, help="0 = greedy")
-    parser.add_argument("--top-p", type=float, default=d.top_p)
-    parser.add_argument(
-        "--top-k",
-        type=int,
-        default=d.top_k,
-        help="sample only from the k most likely tokens (0 = off)",
-    )
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--stop", action="append", default=[], metavar="STR")
-    parser.add_argument(
-        "--logprobs",
-        type=int,
-        default=d.logprobs_k,
-        metavar="K",
-        help="alternatives stored per token (default 20)",
-    )
-    parser.add_argument(
-        "--context-policy",
-        choices=("refuse", "truncate"),
-        default=d.context_policy,
-        help="a branch longer than the model's window: refuse (default) or drop the oldest tokens",
-    )
+    return [
+        click.Option(["--chat"], is_flag=True, help="use the model's chat template"),
+        click.Option(["--max-tokens"], type=int, default=d.max_tokens, show_default=True),
+        click.Option(["--n"], type=int, default=d.n, help="number of continuations"),
+        click.Option(["--temperature"], type=float, default=d.temperature, help="0 = greedy"),
+        click.Option(["--top-p"], type=float, default=d.top_p, show_default=True),
+        click.Option(
+            ["--top-k"],
+            type=int,
+            default=d.top_k,
+            help="sample only from the k most likely tokens (0 = off)",
+        ),
+        click.Option(["--seed"], type=int, default=None),
+        click.Option(
+            ["--stop"], multiple=True, metavar="STR", help="stop at this text (repeatable)"
+        ),
+        click.Option(
+            ["--logprobs"],
+            type=int,
+            default=d.logprobs_k,
+            metavar="K",
+            help=f"alternatives stored per token (default {d.logprobs_k})",
+        ),
+        click.Option(
+            ["--context-policy"],
+            type=click.Choice(["refuse", "truncate"]),
+            default=d.context_policy,
+            help="a branch longer than the model's window: refuse (default) or drop the oldest tokens",
+        ),
+    ]
 
 
-def settings_from_args(args: argparse.Namespace) -> GenerationSettings:
+def settings_from_args(args: Args) -> GenerationSettings:
     return GenerationSettings(
         max_tokens=args.max_tokens,
         n=args.n,
@@ -103,7 +122,7 @@ def stderr_progress(message: str, fraction: float | None) -> None:
 
 
 def backend_from_args(
-    args: argparse.Namespace,
+    args: Args,
     model: str | None = None,
     progress: ProgressCallback | None = stderr_progress,
 ) -> Backend:

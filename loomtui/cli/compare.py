@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
+import click
 
 from ..core.display import visible as _visible
 from ..core.errors import LoomError
 from ..instruments.compare import compare
 from ._instr import print_json, session_branch
-from .common import add_model_args, backend_from_args
+from .common import backend_from_args, model_options
+from .params import Args
 
 
 def visible(text: str) -> str:
@@ -16,16 +17,21 @@ def visible(text: str) -> str:
     return _visible(text, keep_newlines=False)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_args(parser, multiple=True)
-    parser.add_argument("--text", default=None, help="the text to score")
-    parser.add_argument("--session", default=None, help="a session file: score a branch of it")
-    parser.add_argument("--node", default=None, help="the branch's last node (default: current)")
-    parser.add_argument("--top", type=int, default=10, help="disagreements to list")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+PARAMS: list[click.Parameter] = [
+    *model_options(multiple=True),
+    click.Option(["--text"], default=None, help="the text to score"),
+    click.Option(["--session"], default=None, help="a session file: score a branch of it"),
+    click.Option(
+        ["--node"],
+        default=None,
+        help="the branch's last node (id or unique prefix; default: current)",
+    ),
+    click.Option(["--top"], type=int, default=10, help="disagreements to list"),
+    click.Option(["--json"], is_flag=True, help="print JSON"),
+]
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Args) -> int:
     models = args.model or []
     if len(models) != 2:
         raise LoomError("give --model twice: the two models to compare")

@@ -2,37 +2,37 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+import click
 
 from ..core.errors import LoomError
 from ..core.export import FORMATS, export
 from ..core.sessionfile import load_session
+from .params import Args
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("session", metavar="SESSION", help="a loomtui session or a loom file")
-    parser.add_argument(
-        "--node",
+PARAMS: list[click.Parameter] = [
+    click.Argument(["session"], metavar="SESSION"),
+    click.Option(
+        ["--node"],
         metavar="ID",
         default=None,
         help="the branch ending at this node (id or unique prefix; default: the current node)",
-    )
-    parser.add_argument(
-        "--all", action="store_true", help="every leaf's full text (under --node if given)"
-    )
-    parser.add_argument(
-        "--format",
-        choices=FORMATS,
+    ),
+    click.Option(["--all"], is_flag=True, help="every leaf's full text (under --node if given)"),
+    click.Option(
+        ["--format"],
+        type=click.Choice(FORMATS),
         default="text",
         help="text (exact bytes), markdown (who wrote what), jsonl (one object per branch)",
-    )
-    parser.add_argument(
-        "-o", "--output", metavar="FILE", default=None, help="write to FILE instead of stdout"
-    )
+    ),
+    click.Option(
+        ["-o", "--output"], metavar="FILE", default=None, help="write to FILE instead of stdout"
+    ),
+]
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Args) -> int:
     session = load_session(args.session)
     data = export(session, args.format, args.node, args.all)
     if args.output:

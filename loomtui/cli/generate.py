@@ -1,39 +1,46 @@
 """``loomtui generate``: continuations of a prompt with every token's logprob and top-k.
 
 Generation goes through :class:`loomtui.engine.Engine`, the same path as the app. ``--json``
-prints the stable shape of :mod:`loomtui.backends.jsonout`; otherwise the completions are
+prints the stable shape of :mod:`loomtui.cli.jsonout`; otherwise the completions are
 printed coloured by probability on a terminal (plain when piped). ``-o SESSION`` adds the
 prompt and its completions to a session file as a branch (creating the file if needed).
 """
 
 from __future__ import annotations
 
-import argparse
 import codecs
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import click
+
 from ..core.errors import LoomError
 from ..core.tokens import Token
 from ..core.tree import Node, Session
-from .common import add_model_args, add_sampling_args, backend_from_args, settings_from_args
+from .common import backend_from_args, model_options, sampling_options, settings_from_args
+from .params import Args
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_args(parser)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--prompt", metavar="TEXT", help="the text to continue")
-    source.add_argument("--prompt-file", metavar="F", help="read the prompt from a file")
-    add_sampling_args(parser)
-    parser.add_argument(
-        "-o",
-        "--output",
+PARAMS: list[click.Parameter] = [
+    *model_options(),
+    click.Option(["--prompt"], metavar="TEXT", default=None, help="the text to continue"),
+    click.Option(
+        ["--prompt-file"],
+        metavar="F",
+        default=None,
+        help="read the prompt from a file (- = stdin), bytes kept",
+    ),
+    *sampling_options(),
+    click.Option(
+        ["-o", "--output"],
         metavar="SESSION",
+        default=None,
         help="add the result to this session file (created if needed)",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    ),
+    click.Option(["--json"], is_flag=True, help="print one JSON object"),
+]
+ONE_OF = [("prompt", "prompt_file")]
 
 
 def read_text(text: str | None, file: str | None, what: str) -> str:
@@ -41,10 +48,14 @@ def read_text(text: str | None, file: str | None, what: str) -> str:
     if text is not None:
         return text
     assert file is not None
-    if file == "-":
-        return sys.stdin.read()
+    # Bytes, decoded as they are: a text read in text mode would turn \r and \r\n into \n.
     try:
-        return Path(file).read_text(encoding="utf-8")
+        if file == "-":
+            stdin = getattr(sys.stdin, "buffer", None)
+            data = stdin.read() if stdin is not None else sys.stdin.read().encode("utf-8")
+        else:
+            data = Path(file).read_bytes()
+        return data.decode("utf-8")
     except FileNotFoundError:
         raise LoomError(f"{what} file not found: {file}") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -60,16 +71,17 @@ def open_session(path: str | None) -> Session:
     return load_session(path)
 
 
-def prompt_node(session: Session, prompt: str) -> Node:
+def prompt_node(engine: Engine, prompt: str) -> Node:
     """The root's plain-text child holding exactly ``prompt`` (added if there is none), so
     another run of the same prompt adds alternates beside the earlier ones."""
+    session = engine.session
     for child in session.children(session.root_id):
         if child.tokens is None and child.plain == prompt:
             return child
-    return session.add_child(session.root_id, plain=prompt, origin="prompt")
+    return engine.add(session.root_id, plain=prompt, origin="prompt", goto=False)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Args) -> int:
     store = None
     if args.output:
         from ..core.store import SessionStore
@@ -83,10 +95,10 @@ def run(args: argparse.Namespace) -> int:
             store.close()
 
 
-def _generate(args: argparse.Namespace, store) -> int:  # type: ignore[no-untyped-def]
-    from ..backends.jsonout import dumps, generate_json, timing_json
+def _generate(args: Args, store) -> int:  # type: ignore[no-untyped-def]
     from ..backends.sampling import check_settings
     from ..engine import Engine
+    from .jsonout import dumps, generate_json, timing_json
 
     prompt = read_text(args.prompt, args.prompt_file, "prompt")
     settings = settings_from_args(args)
@@ -96,13 +108,11 @@ def _generate(args: argparse.Namespace, store) -> int:  # type: ignore[no-untype
     backend = backend_from_args(args)
     load_s = getattr(backend, "load_s", None) or (time.perf_counter() - start)
     info = backend.info()
-    node = prompt_node(session, prompt)
-    engine = store.engine(backend) if store is not None else Engine(session, backend)
+    engine = Engine.over(store, backend) if store is not None else Engine(session, backend)
+    node = prompt_node(engine, prompt)
     result = engine.generate(node.id, None, settings)
     if result.tokens == 0 and result.errors:
         raise LoomError(result.errors[0])
-    if store is not None:
-        store.save()
     stats = getattr(backend, "last_stats", None) or {}
     completions = [(n.tokens or [], n.finish_reason) for n in result.nodes]
     if args.json:

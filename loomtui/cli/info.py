@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
+import click
+
 from ..core.display import visible
 from ..core.sessionfile import load_session
+from .params import Args
+
+PARAMS: list[click.Parameter] = [
+    click.Argument(["session"], metavar="SESSION"),
+    click.Option(["--json"], is_flag=True, help="print the summary as JSON"),
+]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("session", metavar="SESSION", help="a loomtui session or a loom file")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-
-
-def run(args: argparse.Namespace) -> int:
+def run(args: Args) -> int:
     session = load_session(args.session)
     stats = session.stats()
     stats["current"] = session.current_id

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
+import click
 
 from ..core.display import visible as _visible
 from ..instruments.multiverse import Branch, expand
 from ._instr import print_json, prompt_context
-from .common import add_model_args, backend_from_args
+from .common import backend_from_args, model_options
+from .params import Args
 
 
 def visible(text: str) -> str:
@@ -15,15 +16,16 @@ def visible(text: str) -> str:
     return _visible(text, keep_newlines=False)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_args(parser)
-    parser.add_argument("--prompt", required=True, help="the text to expand from")
-    parser.add_argument("--depth", type=int, default=3, help="tokens deep (default 3)")
-    parser.add_argument("--top-k", type=int, default=4, help="tokens per level (default 4)")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+PARAMS: list[click.Parameter] = [
+    *model_options(),
+    click.Option(["--prompt"], required=True, help="the text to expand from"),
+    click.Option(["--depth"], type=int, default=3, help="tokens deep (default 3)"),
+    click.Option(["--top-k"], type=int, default=4, help="tokens per level (default 4)"),
+    click.Option(["--json"], is_flag=True, help="print JSON"),
+]
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Args) -> int:
     if args.depth < 1 or args.top_k < 1:
         parser_error = "--depth and --top-k must be at least 1"
         from ..core.errors import LoomError

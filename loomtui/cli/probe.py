@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
+import click
 
 from ..core.display import visible as _visible
 from ..core.errors import LoomError
 from ..instruments.probe import RULE_DIGIT, RULE_NONE, RULE_TEXT, probe, range_candidates
 from ._instr import bar, print_json, prompt_context
-from .common import add_model_args, backend_from_args
+from .common import backend_from_args, model_options
+from .params import Args
 
 
 def visible(text: str) -> str:
@@ -16,35 +17,37 @@ def visible(text: str) -> str:
     return _visible(text, keep_newlines=False)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_args(parser)
-    parser.add_argument("--prompt", required=True)
-    parser.add_argument(
-        "--range",
+PARAMS: list[click.Parameter] = [
+    *model_options(),
+    click.Option(["--prompt"], required=True),
+    click.Option(
+        ["--range"],
         nargs=2,
         type=int,
-        metavar=("LO", "HI"),
+        default=None,
+        metavar="LO HI",
         help="numeric answers LO..HI (inclusive)",
-    )
-    parser.add_argument("--template", default=" {n}", help="answer text for {n} (default ' {n}')")
-    parser.add_argument("--candidates", default=None, help="answers separated by commas")
-    parser.add_argument(
-        "--end-rule",
-        choices=[RULE_DIGIT, RULE_NONE],
+    ),
+    click.Option(["--template"], default=" {n}", help="answer text for {n} (default ' {n}')"),
+    click.Option(["--candidates"], default=None, help="answers separated by commas"),
+    click.Option(
+        ["--end-rule"],
+        type=click.Choice([RULE_DIGIT, RULE_NONE]),
         default=None,
         help="digit (default for --range): an answer ends where the next token "
         "does not start with a digit; none: no end condition",
-    )
-    parser.add_argument(
-        "--vs-prompt",
+    ),
+    click.Option(
+        ["--vs-prompt"],
         default=None,
         metavar="TEXT",
         help="a second prompt, probed with the same answers and shown side by side",
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    ),
+    click.Option(["--json"], is_flag=True, help="print JSON"),
+]
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Args) -> int:
     if (args.range is None) == (args.candidates is None):
         raise LoomError("give either --range LO HI or --candidates A,B,...")
     if args.range is not None:

@@ -2,30 +2,32 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+import click
 
 from ..core.sessionfile import load_session
 from ..core.store import SessionLock, output_lock, save_locked
 from ..instruments.replay import replay
 from ._instr import print_json
-from .common import add_model_args, backend_from_args
+from .common import backend_from_args, model_options
+from .params import Args
+
+PARAMS: list[click.Parameter] = [
+    click.Argument(["session"], metavar="SESSION"),
+    *model_options(),
+    click.Option(["-o", "--output"], required=True, help="where to write the new session"),
+    click.Option(["--json"], is_flag=True, help="print a JSON summary"),
+]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("session", help="the session file to replay")
-    add_model_args(parser)
-    parser.add_argument("-o", "--output", required=True, help="where to write the new session")
-    parser.add_argument("--json", action="store_true", help="print a JSON summary")
-
-
-def run(args: argparse.Namespace) -> int:
+def run(args: Args) -> int:
     # The output's lock is held from the start until it is written (it may be the input).
     with output_lock(args.output) as lock:
         return _replay(args, lock)
 
 
-def _replay(args: argparse.Namespace, lock: SessionLock | None) -> int:
+def _replay(args: Args, lock: SessionLock | None) -> int:
     session = load_session(args.session)
     backend = backend_from_args(args)
 

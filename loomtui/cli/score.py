@@ -7,33 +7,41 @@ logprob only when there is such a prefix. The tokens' bytes rebuild the text exa
 
 from __future__ import annotations
 
-import argparse
 import math
+
+import click
 
 from ..core.errors import LoomError
 from ..core.store import SessionLock, output_lock, save_locked
-from .common import add_model_args, backend_from_args
+from ..engine import Engine
+from .common import backend_from_args, model_options
 from .generate import open_session, print_tokens, read_text
+from .params import Args
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_args(parser)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--text", metavar="TEXT", help="the text to score")
-    source.add_argument("--file", metavar="F", help="read the text from a file (- = stdin)")
-    parser.add_argument(
-        "--top-k", type=int, default=20, metavar="K", help="alternatives per token (default 20)"
-    )
-    parser.add_argument(
-        "-o",
-        "--output",
+PARAMS: list[click.Parameter] = [
+    *model_options(),
+    click.Option(["--text"], metavar="TEXT", default=None, help="the text to score"),
+    click.Option(
+        ["--file"],
+        metavar="F",
+        default=None,
+        help="read the text from a file (- = stdin), bytes kept",
+    ),
+    click.Option(
+        ["--top-k"], type=int, default=20, metavar="K", help="alternatives per token (default 20)"
+    ),
+    click.Option(
+        ["-o", "--output"],
         metavar="SESSION",
+        default=None,
         help="add the scored text to this session file (created if needed)",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    ),
+    click.Option(["--json"], is_flag=True, help="print one JSON object"),
+]
+ONE_OF = [("text", "file")]
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Args) -> int:
     text = read_text(args.text, args.file, "text")
     if args.top_k < 0:
         raise LoomError("--top-k must be 0 or more")
@@ -42,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
         return _score(args, text, lock)
 
 
-def _score(args: argparse.Namespace, text: str, lock: SessionLock | None) -> int:
-    from ..backends.jsonout import dumps, score_json
+def _score(args: Args, text: str, lock: SessionLock | None) -> int:
+    from .jsonout import dumps, score_json
 
     session = open_session(args.output)
     backend = backend_from_args(args)
@@ -52,7 +60,9 @@ def _score(args: argparse.Namespace, text: str, lock: SessionLock | None) -> int
     if result.note and not result.tokens:
         raise LoomError(result.note)
     if args.output:
-        node = session.add_child(
+        output = args.output
+        engine = Engine(session, None, on_change=lambda s: save_locked(s, output, lock))
+        engine.add(
             session.root_id,
             tokens=result.tokens,
             origin="prompt",
@@ -64,8 +74,6 @@ def _score(args: argparse.Namespace, text: str, lock: SessionLock | None) -> int
                 "logprobs_k": args.top_k,
             },
         )
-        session.goto(node.id)
-        save_locked(session, args.output, lock)
     if args.json:
         print(
             dumps(

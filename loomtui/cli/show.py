@@ -6,33 +6,34 @@ markup) after :func:`visible` has made control characters and escapes visible sy
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+import click
 
 from ..core.display import MAX_TOKEN_CHARS, visible, visible_token
 from ..core.errors import LoomError
-from ..core.export import resolve_node
 from ..core.scale import DEFAULT_THEME, ThemeError, list_themes, load_theme
 from ..core.sessionfile import load_session
 from ..core.tree import Node, Session
+from .params import Args
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("session", metavar="SESSION", help="a loomtui session or a loom file")
-    parser.add_argument(
-        "--node",
+PARAMS: list[click.Parameter] = [
+    click.Argument(["session"], metavar="SESSION"),
+    click.Option(
+        ["--node"],
         metavar="ID",
         default=None,
-        help="the branch ending at this node (default: the current node)",
-    )
-    parser.add_argument("--no-color", action="store_true", help="plain text, no colour")
-    parser.add_argument(
-        "--theme",
+        help="the branch ending at this node (id or unique prefix; default: the current node)",
+    ),
+    click.Option(["--no-color"], is_flag=True, help="plain text, no colour"),
+    click.Option(
+        ["--theme"],
         default=DEFAULT_THEME,
         metavar="NAME",
         help=f"probability colour scale ({', '.join(list_themes())})",
-    )
-    parser.add_argument("--no-legend", action="store_true", help="leave out the legend line")
+    ),
+    click.Option(["--no-legend"], is_flag=True, help="leave out the legend line"),
+]
 
 
 def _token_display(text: str, data: bytes) -> str:
@@ -80,7 +81,7 @@ def render_legend(theme_name: str = DEFAULT_THEME):
     return line
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Args) -> int:
     from rich.console import Console
 
     try:
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     except ThemeError as exc:
         raise LoomError(str(exc)) from None
     session = load_session(args.session)
-    node = resolve_node(session, args.node)
+    node = session.find(args.node)
     console = Console(
         file=sys.stdout, no_color=args.no_color, highlight=False, emoji=False, soft_wrap=True
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+import click
 
 from ..backends.base import Context, GenerationSettings
 from ..core.display import visible as _visible
@@ -12,7 +12,8 @@ from ..core.tree import Session
 from ..engine import Engine
 from ..instruments.sweep import sweep
 from ._instr import print_json, session_branch
-from .common import add_model_args, backend_from_args
+from .common import backend_from_args, model_options, none_if_empty
+from .params import Args
 
 
 def visible(text: str) -> str:
@@ -20,34 +21,39 @@ def visible(text: str) -> str:
     return _visible(text, keep_newlines=False)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_args(parser)
-    parser.add_argument("--prompt", default=None, help="the context before the text")
-    parser.add_argument(
-        "--text",
+PARAMS: list[click.Parameter] = [
+    *model_options(),
+    click.Option(["--prompt"], default=None, help="the context before the text"),
+    click.Option(
+        ["--text"],
         default=None,
         help="the text to perturb (scored after --prompt); without it the "
         "model continues --prompt greedily first",
-    )
-    parser.add_argument("--session", default=None, help="or: a session file")
-    parser.add_argument("--node", default=None, help="with --session: the node (default current)")
-    parser.add_argument(
-        "--position", type=int, default=0, help="token index to perturb (in --text, or in --node)"
-    )
-    parser.add_argument("--top-k", type=int, default=4, help="alternatives to try (default 4)")
-    parser.add_argument(
-        "--edit",
-        action="append",
+    ),
+    click.Option(["--session"], default=None, help="or: a session file"),
+    click.Option(
+        ["--node"],
         default=None,
+        help="with --session: the node (id or unique prefix; default current)",
+    ),
+    click.Option(
+        ["--position"], type=int, default=0, help="token index to perturb (in --text, or in --node)"
+    ),
+    click.Option(["--top-k"], type=int, default=4, help="alternatives to try (default 4)"),
+    click.Option(
+        ["--edit"],
+        multiple=True,
+        callback=none_if_empty,
         metavar="TEXT",
         help="an edit to try instead of the alternatives (repeatable)",
-    )
-    parser.add_argument("--max-tokens", type=int, default=48, help="tokens per continuation")
-    parser.add_argument("-o", "--output", default=None, help="save the session with the sweep")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    ),
+    click.Option(["--max-tokens"], type=int, default=48, help="tokens per continuation"),
+    click.Option(["-o", "--output"], default=None, help="save the session with the sweep"),
+    click.Option(["--json"], is_flag=True, help="print JSON"),
+]
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Args) -> int:
     if (args.prompt is None) == (args.session is None):
         raise LoomError("give either --prompt (and maybe --text) or --session")
     # The output's lock is held from before anything is read until it is written (the
@@ -56,18 +62,24 @@ def run(args: argparse.Namespace) -> int:
         return _sweep(args, lock)
 
 
-def _sweep(args: argparse.Namespace, lock: SessionLock | None) -> int:
+def _sweep(args: Args, lock: SessionLock | None) -> int:
     backend = backend_from_args(args)
     info = backend.info()
     if args.session is not None:
         session, nid = session_branch(args.session, args.node)
     else:
         session = Session.new(args.prompt)
+    output = args.output
+    # Every change is saved to -o as it is made (the engine's one save path).
+    engine = Engine(
+        session, backend, on_change=(lambda s: save_locked(s, output, lock)) if output else None
+    )
+    if args.session is None:
         if args.text is not None:
             scored = backend.score(
                 args.text, prefix=Context(text=args.prompt, token_ids=backend.tokenize(args.prompt))
             )
-            node = session.add_child(
+            node = engine.add(
                 session.current_id,
                 tokens=scored.tokens,
                 origin="model",
@@ -75,23 +87,20 @@ def _sweep(args: argparse.Namespace, lock: SessionLock | None) -> int:
                 backend=info.backend,
             )
         else:
-            eng = Engine(session, backend)
             settings = GenerationSettings(max_tokens=args.max_tokens, temperature=0.0)
-            node = eng.generate(session.current_id, None, settings).nodes[0]
+            node = engine.generate(session.current_id, None, settings).nodes[0]
         nid = node.id
     node = session.node(nid)
     if node.tokens is None or not 0 <= args.position < len(node.tokens):
         raise LoomError(f"no model token at position {args.position} of node {nid}")
     res = sweep(
-        Engine(session, backend),
+        engine,
         nid,
         args.position,
         top_k=args.top_k,
         edits=args.edit,
         max_tokens=args.max_tokens,
     )
-    if args.output:
-        save_locked(session, args.output, lock)
     if args.json:
         print_json(res.to_json())
         return 0

@@ -11,25 +11,11 @@ import re
 from collections.abc import Sequence
 
 from .tokens import decode
-from .tree import Node, Session, TreeError
+from .tree import Node, Session
 
 FORMATS = ("text", "markdown", "jsonl")
 
 _WHO = {"prompt": "you", "edit": "you (edit)", "model": "model", "import": "imported"}
-
-
-def resolve_node(session: Session, ref: str | None) -> Node:
-    """The node named by ``ref``: an exact id or a unique id prefix (None: the current node)."""
-    if ref is None:
-        return session.current
-    if ref in session.nodes:
-        return session.nodes[ref]
-    matches = [nid for nid in session.nodes if nid.startswith(ref)] if ref else []
-    if len(matches) == 1:
-        return session.nodes[matches[0]]
-    if not matches:
-        raise TreeError(f"no node with id {ref!r}")
-    raise TreeError(f"node id prefix {ref!r} is ambiguous ({len(matches)} nodes)")
 
 
 def branch_nodes(
@@ -37,9 +23,9 @@ def branch_nodes(
 ) -> list[Node]:
     """The nodes whose branches to export: every leaf (depth-first order), or one node."""
     if all_leaves:
-        under = resolve_node(session, node_id).id if node_id is not None else None
+        under = session.find(node_id).id if node_id is not None else None
         return session.leaves(under)
-    return [resolve_node(session, node_id)]
+    return [session.find(node_id)]
 
 
 def export_text(session: Session, nodes: Sequence[Node]) -> bytes:

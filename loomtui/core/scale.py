@@ -1,4 +1,4 @@
-"""Probability colour scales, loaded from ``themes/*.toml`` (pure Python: no rich/textual).
+"""Probability colour scales, loaded from the packaged ``themes/*.toml`` (pure Python: no rich/textual).
 
 Colour follows surprisal, not linear probability: token probabilities span orders of
 magnitude, so surprisal in bits is clamped to ``[0, max_bits]`` and mapped linearly onto the
@@ -11,11 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
-
 import tomllib
 
-THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
+from .resources import themes_dir
+
 DEFAULT_THEME = "green-red"
 _LN2 = math.log(2)
 
@@ -105,14 +104,14 @@ def _interpolate(stops: tuple[str, ...], pos: float) -> str:
 
 
 def list_themes() -> list[str]:
-    return sorted(p.stem for p in THEMES_DIR.glob("*.toml"))
+    return sorted(p.stem for p in themes_dir().glob("*.toml"))
 
 
 @lru_cache(maxsize=32)
 def load_theme(name: str = DEFAULT_THEME) -> Theme:
     """Load ``themes/NAME.toml``. Unknown names raise ThemeError listing what exists."""
-    path = THEMES_DIR / f"{name}.toml"
-    if not path.is_file():
+    path = themes_dir() / f"{name}.toml"
+    if name not in list_themes() or not path.is_file():
         raise ThemeError(f"unknown theme {name!r} (have: {', '.join(list_themes())})")
     data = tomllib.loads(path.read_text("utf-8"))
     scale = data.get("scale", {})

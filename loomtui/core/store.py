@@ -20,9 +20,8 @@ taken over.
 Usage::
 
     store = SessionStore.open(path)               # lock, load, replay journal
-    engine = store.engine(backend)                 # Engine wired: journal + autosave
+    engine = Engine.over(store, backend)           # (loomtui.engine) journal + autosave
     engine.generate(store.session.current_id, None, settings)
-    store.autosave()                               # after edits made outside the engine
     store.close()                                  # final save, drop journal, release lock
 """
 
@@ -35,7 +34,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import LoomError, SessionFileError
 from .journal import (  # noqa: F401 - re-exported: the journal's codec is part of the store
@@ -52,12 +51,10 @@ from .journal import (
     line as record_line,
 )
 from .lock import SessionLock, lock_path  # noqa: F401 - lock_path is public here too
+from .resources import is_example
 from .tokens import Token
 from .tree import Node, Session
 
-if TYPE_CHECKING:  # the engine lives outside core; only its type is needed here
-    from ..backends.base import Backend
-    from ..engine import Engine
 
 
 def journal_path(path: Path) -> Path:
@@ -108,6 +105,8 @@ class SessionStore:
         self.path = path
         self.session = session
         self.readonly = readonly
+        #: opened from the packaged examples (hence read-only)
+        self.example = False
         self.lock = SessionLock(path)
         self.journal = journal_path(path)
         self.replayed = 0  # journal records applied when opening
@@ -132,8 +131,12 @@ class SessionStore:
         Raises :class:`SessionLockedError` if another live process holds the session, and
         :class:`SessionFileError` if the file cannot be read (it is left untouched).
         """
+        example = is_example(path)
+        # A packaged example is never written beside (it may sit in site-packages).
+        readonly = readonly or example
         path, imported = (Path(path), None) if readonly else _work_target(Path(path))
         store = cls(path, Session.new(), readonly=readonly)
+        store.example = example
         if not readonly:
             store.lock.acquire()
         try:
@@ -237,7 +240,7 @@ class SessionStore:
 
         Small sessions are written whole; large ones (a save slower than
         ``full_save_budget_s``) get a journal checkpoint, and a full save once the journal
-        is big. Fit for ``Engine(on_change=store.autosave)``.
+        is big. What :meth:`loomtui.engine.Engine.over` calls after every change.
         """
         if self.readonly:
             return
@@ -402,18 +405,6 @@ class SessionStore:
             return
         self.checkpoint()
         self._sync()
-
-    def engine(self, backend: Backend | None) -> Engine:
-        """An :class:`Engine` over this session wired to the journal and autosave."""
-        from ..engine import Engine
-
-        return Engine(
-            self.session,
-            backend,
-            on_change=self.autosave,
-            on_token=self.on_token,
-            on_finish=self.on_finish,
-        )
 
 
 IMPORTED_SUFFIX = ".loomtui.json"

@@ -8,6 +8,7 @@ model wrote: generating or editing inside a node splits it and adds a sibling.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import Iterator, Sequence
@@ -123,6 +124,24 @@ class Session:
         except KeyError:
             raise TreeError(f"no node with id {node_id!r}") from None
 
+    def find(self, ref: str | None) -> Node:
+        """The node ``ref`` names: an exact id or a unique id prefix (None: the current node).
+
+        The one lookup for every id a person types (verbs' ``--node``, the app); an unknown or
+        ambiguous ``ref`` is a one-line :class:`TreeError`.
+        """
+        if ref is None:
+            return self.current
+        if ref in self.nodes:
+            return self.nodes[ref]
+        matches = sorted(nid for nid in self.nodes if nid.startswith(ref)) if ref else []
+        if len(matches) == 1:
+            return self.nodes[matches[0]]
+        if not matches:
+            raise TreeError(f"no node with id {ref!r}")
+        shown = ", ".join(matches[:4]) + (", ..." if len(matches) > 4 else "")
+        raise TreeError(f"node id prefix {ref!r} is ambiguous ({len(matches)} nodes: {shown})")
+
     @property
     def root(self) -> Node:
         return self.nodes[self.root_id]
@@ -237,6 +256,25 @@ class Session:
         self.nodes[node.id] = node
         parent.children.append(node.id)
         return node
+
+    def attach(self, node: Node) -> Node:
+        """Add a copy of ``node`` (grown in another session, e.g. a copy replayed in a worker)
+        under its parent here, with a fresh id if its own is taken; children are not copied."""
+        parent = self.node(node.parent) if node.parent is not None else None
+        if parent is None:
+            raise TreeError("a root cannot be attached")
+        nid = node.id if node.id not in self.nodes else new_id(self.nodes)
+        copy = dataclasses.replace(
+            node,
+            id=nid,
+            children=[],
+            tokens=list(node.tokens) if node.tokens is not None else None,
+            settings=dict(node.settings) if node.settings is not None else None,
+            meta=dict(node.meta),
+        )
+        self.nodes[nid] = copy
+        parent.children.append(nid)
+        return copy
 
     def split(self, node_id: str, offset: int) -> Node:
         """Make ``offset`` a node boundary and return the node that ends there.

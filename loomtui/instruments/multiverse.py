@@ -16,6 +16,7 @@ from typing import Any
 from ..backends.base import Backend, Context, Distribution
 from ..core.tokens import Alt, Token, decode
 from ..core.tree import Node, Session
+from ..engine import Engine
 
 
 @dataclass(eq=False)
@@ -161,7 +162,7 @@ def expand(
 
 
 def insert_path(
-    session: Session,
+    engine: Engine,
     node_id: str,
     offset: int | None,
     mv: Multiverse,
@@ -172,9 +173,9 @@ def insert_path(
     """Insert the path to ``branch`` as a new branch at the point ``(node_id, offset)``.
 
     Each inserted token keeps the top-k and entropy of its own position (the distribution
-    it was chosen from), so the token view's menus stay right. Returns the new node.
+    it was chosen from), so the token view's menus stay right. The node is complete
+    (``finish_reason`` "inserted", never an interrupted generation) and saved. Returns it.
     """
-    head = session.split(node_id, len(session.node(node_id)) if offset is None else offset)
     tokens: list[Token] = []
     before = mv.dist
     for b in branch.path():
@@ -191,16 +192,16 @@ def insert_path(
         before = b.dist  # type: ignore[assignment]
         if before is None:
             break
-    node = session.add_child(
-        head.id,
+    return engine.add(
+        node_id,
+        offset,
         tokens=tokens,
         origin="model",
         model=model,
         backend=backend_kind,
         settings={"instrument": "multiverse", "depth": mv.depth, "top_k": mv.top_k},
+        finish_reason="inserted",
     )
-    session.goto(node.id)
-    return node
 
 
 @dataclass

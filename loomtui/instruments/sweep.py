@@ -147,7 +147,7 @@ def sweep(
         raise ValueError("the sweep needs a model token at the point (none there)")
     original = node.tokens[offset]
     # Make the token the first of its own node, so every pick below is at offset 0.
-    head = session.split(node_id, offset)
+    head = engine.split(node_id, offset)
     orig_node: Node = node if offset == 0 else session.node(head.children[0])
     head_id = orig_node.parent or orig_node.id
     settings = GenerationSettings(
@@ -173,7 +173,7 @@ def sweep(
         run(orig_node, original.text, True)
     if edits:
         for text in edits:
-            new = session.add_child(head_id, plain=text, origin="edit")
+            new = engine.add(head_id, plain=text, origin="edit", goto=False)
             res = engine.generate(new.id, None, settings)
             cont = res.nodes[0]
             variants.append(
@@ -188,5 +188,4 @@ def sweep(
         for alt in alts:
             picked = engine.pick(orig_node.id, 0, alt)
             run(picked, alt.text, False)
-    engine.changed()
     return SweepResult(variants=variants, head_id=head_id)

@@ -72,10 +72,8 @@ class LoomActions(_Base):
         self.view.focus()
         text = editor.text
         before = self.session.current_id
-        node = self.session.edit_branch(before, text)
+        node = self.engine.edit_branch(before, text)
         changed = node.id != before or self.session.current_id != before
-        if changed:
-            self.engine.changed()  # autosave
         self.refresh_all()
         return changed
 
@@ -224,8 +222,7 @@ class LoomActions(_Base):
 
     def action_bookmark(self) -> None:
         node = self.session.node(self._cursor_node())
-        self.session.set_bookmark(node.id, not node.bookmark)
-        self.engine.changed()
+        self.engine.set_bookmark(node.id, not node.bookmark)
         self.refresh_all(cursor=self.view.cursor)
         self.notify("bookmarked" if node.bookmark else "bookmark removed", timeout=2)
 
@@ -236,8 +233,7 @@ class LoomActions(_Base):
 
         def done(value: str | None) -> None:
             if value is not None:
-                self.session.set_label(node_id, value.strip() or None)
-                self.engine.changed()
+                self.engine.set_label(node_id, value)
                 self.refresh_all(cursor=self.view.cursor)
 
         current = self.session.node(node_id).label or ""
@@ -258,26 +254,25 @@ class LoomActions(_Base):
         )
 
     def _score_thread(self, backend: Any) -> None:
-        session = self.session
-        scored = 0
+        # Computes only: the scores are applied to the tree on the app's thread (_scored).
+        path = [(n.id, n.tokens is None and bool(n.plain), n.plain, n.data)
+                for n in self.session.path(self.session.current_id)]
+        model = backend.info().name
+        scored = []
         before = b""
         k = self.settings.logprobs_k
-        for node in session.path(session.current_id):
-            if node.tokens is None and node.plain:
+        for node_id, plain_text, plain, data in path:
+            if plain_text:
                 prefix = Context(text=before.decode("utf-8", "replace")) if before else None
-                result = backend.score(node.plain, top_k=k, prefix=prefix)
-                # Only swap in tokens that spell exactly the text the person wrote.
-                if result.tokens and join_bytes(result.tokens) == node.data:
-                    node.tokens = list(result.tokens)
-                    node.plain = ""
-                    node.model = backend.info().name
-                    node.meta["scored"] = True
-                    scored += 1
-            before += node.data
+                result = backend.score(plain, top_k=k, prefix=prefix)
+                # Only tokens that spell exactly the text the person wrote.
+                if result.tokens and join_bytes(result.tokens) == data:
+                    scored.append((node_id, list(result.tokens), model))
+            before += data
         self.call_from_thread(self._scored, scored)
 
-    def _scored(self, count: int) -> None:
-        self.engine.changed()
+    def _scored(self, scored: list[Any]) -> None:
+        count = self.engine.apply_scores(scored)
         self.refresh_all()
         self.notify(f"scored {count} text segment(s)", timeout=3)
 
@@ -305,12 +300,17 @@ class LoomActions(_Base):
             return
         if self.store is not None and self.store.readonly:
             self.notify(
-                f"read-only: {self.path} is not written (opened with --readonly)",
+                f"read-only: {self.path} is not written "
+                + (
+                    "(a packaged example: copy it to keep changes)"
+                    if self.store.example
+                    else "(opened with --readonly)"
+                ),
                 severity="warning",
                 timeout=4,
             )
             return
-        self._autosave(self.session)
+        self.engine.save()
         if self.save_error:
             self.notify(f"save failed: {self.save_error}", severity="error", timeout=6)
         else:
@@ -321,7 +321,7 @@ class LoomActions(_Base):
             self.cancel_event.set()
         if self.editor.display:
             self.commit_editor()
-        self._autosave(self.session)
+        self.engine.save()
         self.exit()
 
     # ------------------------------------------------------------------ screens

@@ -95,7 +95,7 @@ class LoomApp(LoomActions, App[None]):
         self.backend_factory = backend_factory
         self.model_label = model_label or (backend.info().name if backend else "")
         if store is not None:
-            self.engine: Engine = store.engine(backend)
+            self.engine: Engine = Engine.over(store, backend)
             self.engine.on_change = self._autosave
         else:
             self.engine = Engine(self.session, backend, on_change=self._autosave)

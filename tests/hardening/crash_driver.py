@@ -110,6 +110,7 @@ def main(argv: list[str]) -> int:
     import argparse
 
     from loomtui.core.store import SessionStore
+    from loomtui.engine import Engine
 
     ap = argparse.ArgumentParser()
     ap.add_argument("session")
@@ -127,10 +128,10 @@ def main(argv: list[str]) -> int:
     else:
         backend = ScriptedBackend(delay=args.delay)
     store = SessionStore.open(args.session)
-    engine = store.engine(backend)
+    engine = Engine.over(store, backend)
     session = store.session
     if len(session.nodes) == 1:
-        engine.edit(session.root_id, 0, "Once upon a time [b]\x1b[31m")
+        engine.add(session.root_id, 0, plain="Once upon a time [b]\x1b[31m", origin="edit")
     print("READY", flush=True)
     for r in range(args.rounds):
         leaves = session.leaves()
@@ -148,18 +149,44 @@ def main(argv: list[str]) -> int:
         )
         # What must survive a kill from now on: each finished branch's exact bytes.
         print("DONE " + json.dumps([_branch(session, n.id) for n in result.nodes]), flush=True)
+        # Then one more change of each kind the engine makes, each reported once applied
+        # (the engine's save path has run): a kill right after it must lose nothing.
         roll = rng.random()
-        if roll < 0.2:
-            node = rng.choice(result.nodes)
-            edited = engine.edit(node.id, len(node) // 2, f"edit {r} \x07\u202e")
+        node = rng.choice(result.nodes)
+        if roll < 0.15:
+            edited = engine.add(node.id, len(node) // 2, plain=f"edit {r} \x07\u202e", origin="edit")
             print("DONE " + json.dumps([_branch(session, edited.id)]), flush=True)
-        elif roll < 0.3:
-            session.set_bookmark(result.nodes[0].id)
-            store.autosave()
-        elif roll < 0.35 and len(result.nodes) > 1:
+        elif roll < 0.25 and node.tokens:
+            edited = engine.edit_branch(node.id, node.text[: len(node.text) // 2] + f" typed {r}")
+            print("DONE " + json.dumps([_branch(session, edited.id)]), flush=True)
+        elif roll < 0.35:
+            engine.set_bookmark(node.id, True)
+            print(f"MARK {node.id}", flush=True)
+        elif roll < 0.45:
+            label = f"label {r} [b]\x1b[0m"
+            engine.set_label(node.id, label)
+            print("LABEL " + json.dumps([node.id, label]), flush=True)
+        elif roll < 0.55 and node.tokens:
+            tok = node.tokens[0]
+            if tok.top:
+                picked = engine.pick(node.id, 0, tok.top[-1])
+                print("DONE " + json.dumps([_branch(session, picked.id)]), flush=True)
+        elif roll < 0.65 and node.tokens:
+            # An instrument's insert: a path of tokens hung at a point (multiverse).
+            inserted = engine.add(
+                node.id, len(node) // 2, tokens=node.tokens[:2], settings={"instrument": "x"},
+                finish_reason="inserted",
+            )
+            print("DONE " + json.dumps([_branch(session, inserted.id)]), flush=True)
+        elif roll < 0.75:
+            plain = engine.add(node.id, None, plain=f"score me {r}", origin="edit", goto=False)
+            data = plain.data
+            scored = [Token(text=chr(b), bytes=bytes([b]), token_id=b, logprob=-1.0) for b in data]
+            engine.apply_scores([(plain.id, scored, "scripted")])
+            print("SCORED " + json.dumps([plain.id, _branch(session, plain.id)]), flush=True)
+        elif roll < 0.8 and len(result.nodes) > 1:
             gone = _branch(session, result.nodes[-1].id)
-            session.delete(result.nodes[-1].id)
-            store.autosave()
+            engine.delete(result.nodes[-1].id)
             print("GONE " + json.dumps(gone), flush=True)
     store.close()
     return 0

@@ -29,7 +29,13 @@ def _check_tokens_valid(store: SessionStore, driver) -> None:
     """Every token (finished or cut short) is one the backend really sent, top-k intact."""
     pieces = set(driver.HOSTILE)
     for node in store.session.nodes.values():
-        for tok in node.tokens or ():
+        if node.meta.get("scored"):
+            assert node.model == "scripted"  # scored by the driver itself, one token per byte
+            continue
+        picked = "picked_rank" in (node.settings or {})
+        for i, tok in enumerate(node.tokens or ()):
+            if picked and i == 0 and tok.bytes == b"[/]\x1b":
+                continue  # an alternative picked from the top-k
             head, _, tail = tok.bytes.rpartition(b"<")
             assert head in pieces and tail.endswith(b">"), tok.bytes
             assert len(tok.top) == 2 and tok.top[1].bytes == b"[/]\x1b"
@@ -70,6 +76,9 @@ def test_sigkill_at_random_moments_loses_no_finished_branch(tmp_path, driver):
     rng = random.Random(1234)
     expected: set[str] = set()
     gone: set[str] = set()
+    marked: set[str] = set()
+    labels: dict[str, str] = {}
+    scored: dict[str, str] = {}
     finished_runs = 0
     replays = 0
     partial_checked = 0
@@ -89,6 +98,14 @@ def test_sigkill_at_random_moments_loses_no_finished_branch(tmp_path, driver):
                 finished_runs += 1
             elif line.startswith("GONE "):
                 gone.add(json.loads(line[5:]))
+            elif line.startswith("MARK "):
+                marked.add(line[5:])
+            elif line.startswith("LABEL "):
+                nid, label = json.loads(line[6:])
+                labels[nid] = label
+            elif line.startswith("SCORED "):
+                nid, branch = json.loads(line[7:])
+                scored[nid] = branch
         if not session.exists():
             assert not expected, "branches were reported finished but no file exists"
             continue
@@ -101,6 +118,12 @@ def test_sigkill_at_random_moments_loses_no_finished_branch(tmp_path, driver):
         missing = (expected - gone) - have
         assert not missing, f"kill {i} after {kill_after:.2f}s lost {len(missing)} branches"
         _check_tokens_valid(ro, driver)
+        # Bookmarks, labels and applied scores made right before the kill are kept too.
+        nodes = ro.session.nodes
+        assert all(nodes[nid].bookmark for nid in marked), f"kill {i} lost a bookmark"
+        assert all(nodes[nid].label == lab for nid, lab in labels.items()), f"kill {i} lost a label"
+        for nid, branch in scored.items():
+            assert nodes[nid].tokens and ro.session.branch_bytes(nid).hex() == branch
         # The generation cut short keeps every token the store had been told about.
         for nid, count in in_flight.items():
             assert len(ro.session.node(nid).tokens) >= count, f"kill {i} lost tokens"
@@ -114,6 +137,7 @@ def test_sigkill_at_random_moments_loses_no_finished_branch(tmp_path, driver):
             assert not lock_path(session).exists()
             assert not journal_path(session).exists()
     assert finished_runs > KILLS // 2, "the kills came too early to test anything"
+    assert marked and labels and scored and gone, "some kind of change never ran before a kill"
     assert replays > 0, "no kill left a journal to replay"
     assert partial_checked > KILLS // 3, "too few kills landed mid-generation"
     # The last state opens cleanly in a writable store and saves to a loadable file.

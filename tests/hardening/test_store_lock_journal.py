@@ -14,6 +14,7 @@ from loomtui.core.errors import SessionLockedError
 from loomtui.core.sessionfile import load_session, save_session
 from loomtui.core.store import ReadOnlyError, SessionStore, journal_path, lock_path
 from loomtui.core.tree import Session
+from loomtui.engine import Engine
 
 
 def _dead_pid() -> int:
@@ -94,9 +95,9 @@ def test_journal_replays_tokens_edits_and_deletes_after_a_crash(tmp_path, driver
     path = tmp_path / "s.json"
     store = SessionStore.open(path)
     store.full_save_budget_s = 0  # force journal checkpoints instead of full saves
-    engine = store.engine(driver.ScriptedBackend())
+    engine = Engine.over(store, driver.ScriptedBackend())
     s = store.session
-    engine.edit(s.root_id, 0, "prompt \x1b[31m")
+    engine.add(s.root_id, 0, plain="prompt \x1b[31m", origin="edit")
     r1 = engine.generate(s.current_id, None, GenerationSettings(max_tokens=5, n=2, seed=1))
     r2 = engine.generate(r1.nodes[0].id, 2, GenerationSettings(max_tokens=4, n=1, seed=2))
     s.set_bookmark(r2.nodes[0].id)
@@ -127,7 +128,7 @@ def test_journal_from_before_the_last_save_is_not_replayed_twice(tmp_path, drive
     path = tmp_path / "s.json"
     store = SessionStore.open(path)
     store.full_save_budget_s = 0
-    engine = store.engine(driver.ScriptedBackend())
+    engine = Engine.over(store, driver.ScriptedBackend())
     r = engine.generate(store.session.root_id, None, GenerationSettings(max_tokens=3, n=2))
     stale = journal_path(path).read_bytes()
     store.session.delete(r.nodes[1].id)
@@ -144,7 +145,7 @@ def test_journal_from_before_the_last_save_is_not_replayed_twice(tmp_path, drive
 def test_torn_last_journal_line_is_ignored(tmp_path, driver):
     path = tmp_path / "s.json"
     store = SessionStore.open(path)
-    engine = store.engine(driver.ScriptedBackend())
+    engine = Engine.over(store, driver.ScriptedBackend())
     store.full_save_budget_s = 0
     r = engine.generate(store.session.root_id, None, GenerationSettings(max_tokens=6))
     store._close_fd()
@@ -208,7 +209,7 @@ def test_verbs_never_write_under_an_open_session(tmp_path, driver):
     assert path.read_bytes() == before
     # The app dies mid-generation, leaving a journal: the verb must not bury it.
     app.full_save_budget_s = 0
-    app.engine(driver.ScriptedBackend()).generate(
+    Engine.over(app, driver.ScriptedBackend()).generate(
         app.session.current_id, None, GenerationSettings(max_tokens=3)
     )
     app._close_fd()

@@ -57,8 +57,15 @@ def test_multiverse_insert_path_and_layout(fake):
     ctx = Context(text="The cat", token_ids=fake.tokenize("The cat"))
     mv = multiverse.expand(fake, ctx, 2, 2)
     leaf = mv.children[1].children[0]
-    node = multiverse.insert_path(s, s.current_id, None, mv, leaf, model="fake")
+    saves = []
+    engine = Engine(s, fake, on_change=saves.append)
+    node = multiverse.insert_path(engine, s.current_id, None, mv, leaf, model="fake")
     assert s.branch_text(node.id) == "The cat" + leaf.path_bytes().decode()
+    # saved once, and complete: never taken for an interrupted generation on reopen
+    assert len(saves) == 1 and node.finish_reason == "inserted"
+    from loomtui.core.journal import mark_interrupted
+
+    assert mark_interrupted(s) == 0 and node.error is None
     assert node.tokens[1].top[0] == mv.children[1].dist.top[0]
     blocks = multiverse.layout(mv.children, 1.0, 40)
     assert sum(bl.rows for bl in blocks) == 40

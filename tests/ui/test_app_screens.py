@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
-
 import tomllib
 from fake_backend import FakeBackend
 from uihelpers import demo_session, screen_text, wait_idle
 
 from loomtui.backends.base import GenerationSettings
 from loomtui.cli import app_cmd
+from loomtui.cli.params import parse_args
 from loomtui.config import config_path, sessions_dir
 from loomtui.core.tree import Session
 from loomtui.ui.app import make_app
@@ -134,10 +133,8 @@ async def test_mono_theme_marks_unlikely_tokens():
         assert unlikely and all(s.bold and s.underline for s in unlikely)
 
 
-def _args(**kw) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    app_cmd.add_arguments(parser)
-    return parser.parse_args([])
+def _args(**kw):
+    return parse_args(app_cmd.PARAMS, [])
 
 
 def test_recent_lists_sessions_newest_first(capsys):

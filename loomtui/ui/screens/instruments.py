@@ -228,7 +228,7 @@ class MultiverseScreen(InstrumentScreen):
         node_id, offset = self.after
         info = self.backend.info() if self.backend else None
         node = multiverse.insert_path(
-            self.host.session,
+            self.host.engine,
             node_id,
             offset,
             self.mv,
@@ -449,7 +449,8 @@ class ReplayScreen(InstrumentScreen):
                 from ...backends.resolve import open_backend
 
                 other = open_backend(model=spec or "default")
-            return replay.replay(session, other, in_place=True)
+            # On a copy: the worker computes, the tree is changed on the app's thread.
+            return replay.replay(session, other)
 
         self.set_status("replaying…")  # needs only the other model, not the app's
         self.run_worker(work, thread=True, exclusive=True, group="instrument")
@@ -463,9 +464,8 @@ class ReplayScreen(InstrumentScreen):
             lines.append(f"error: {err}\n", style="red")
         self.query_one("#body", Static).update(lines)
         self.set_status("")
-        engine = getattr(self.host, "engine", None)
-        if engine is not None:
-            engine.changed()  # autosave
+        grown = [nid for _, new in result.pairs for nid in new]
+        self.host.engine.graft(result.session, grown)
         self.tree_changed()
 
 
