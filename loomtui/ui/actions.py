@@ -18,15 +18,45 @@ from ..core.tokens import Alt, join_bytes
 from .messages import GenerationFinished, TokensArrived
 
 if TYPE_CHECKING:
-    from .app import LoomApp
+    from pathlib import Path
 
-    _Base = LoomApp
+    from textual.app import App
+    from textual.widgets import TextArea
+
+    from ..backends.base import GenerationSettings
+    from ..core.scale import Theme
+    from ..core.store import SessionStore
+    from ..core.tree import Session
+    from ..engine import Engine
+    from .widgets.token_view import TokenView
+
+    _Base = App[Any]
 else:
     _Base = object
 
 
 class LoomActions(_Base):
-    """Actions bound to keys and offered in the command palette."""
+    """Actions bound to keys and offered in the command palette.
+
+    What the app (:class:`loomtui.ui.app.LoomApp`, which mixes this in) provides, declared
+    here so this module need not import the app (no circle):
+    """
+
+    session: Session
+    engine: Engine
+    store: SessionStore | None
+    path: Path | None
+    settings: GenerationSettings
+    view: TokenView
+    editor: TextArea
+    scale_theme: Theme
+    scale_mode: str
+    loading: str | None
+    cancel_event: threading.Event | None
+    save_error: str | None
+    queued_generation: tuple[str, int | None] | None
+    instruments: dict[str, Any]
+    auto_continue: bool
 
     # ------------------------------------------------------------------ helpers
     @property

@@ -295,7 +295,7 @@ class LoomApp(LoomActions, App[None]):
 
     # ------------------------------------------------------------------ palette
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from loom_commands(self)
+        yield from loom_commands(self, self.instruments)
         yield from super().get_system_commands(screen)
 
 

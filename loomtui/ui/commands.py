@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Any
 
-from textual.app import SystemCommand
-
-if TYPE_CHECKING:
-    from .app import LoomApp
+from textual.app import App, SystemCommand
 
 #: (title, help, action string) for every action the app has.
 ACTIONS: list[tuple[str, str, str]] = [
@@ -39,11 +36,12 @@ ACTIONS: list[tuple[str, str, str]] = [
 ]
 
 
-def loom_commands(app: LoomApp) -> Iterator[SystemCommand]:
-    """SystemCommands for every action, and one per plugged-in instrument."""
+def loom_commands(app: App[Any], instruments: Mapping[str, Any]) -> Iterator[SystemCommand]:
+    """SystemCommands for every action, and one per plugged-in instrument (``instruments``:
+    name -> spec with a ``title``)."""
     for title, help_text, action in ACTIONS:
         yield SystemCommand(title, help_text, partial(app.run_action, action))
-    for name, spec in app.instruments.items():
+    for name, spec in instruments.items():
         yield SystemCommand(
             f"Instrument: {spec.title}",
             getattr(spec, "description", "") or f"open the {name} instrument",

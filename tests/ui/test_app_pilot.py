@@ -258,7 +258,7 @@ async def test_help_and_palette_list_every_action():
             assert key in shown
         for spec in app.instruments.values():  # plugged-in instruments are listed too
             assert spec.title in shown
-        titles = {c.title for c in loom_commands(app)}
+        titles = {c.title for c in loom_commands(app, app.instruments)}
         assert {t for t, _, _ in ACTIONS} <= titles
         # Every action named in the palette exists on the app.
         for _, _, action in ACTIONS:
