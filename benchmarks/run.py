@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# tests/loomtests: the llama.cpp server launcher shared with the tests
+sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "tests"))
 
 #: Modules (in benchmarks/) whose import registers measures.
 MODULES = [
@@ -66,8 +68,9 @@ class BenchContext:
     def local(self):
         if self._local is None:
             from loomtui.backends.local import LocalBackend
+            from loomtui.config import cache_dir
 
-            self._local = LocalBackend.load("default")
+            self._local = LocalBackend.load("default", cache_dir=cache_dir())
         return self._local
 
 

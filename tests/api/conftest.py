@@ -4,11 +4,6 @@ HTTP server on loopback that plays the dialects and faults a real server cannot 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,18 +12,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from loomtests import llama_server as llama_server_mod
+from loomtests.llama_server import LlamaServer, free_port  # noqa: F401 - used by tests
 
 #: A key no real service issues; tests grep written files for it.
 FAKE_KEY = "sk-loomtui-test-9f8e7d6c5b4a39281706"
 SERVER_KEY = "sk-llama-server-right-key-5a4b3c2d1e"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- the scripted server ---------------------------------------------------------------------
@@ -172,73 +164,17 @@ def scripted() -> Iterator[ScriptedServer]:
     server.close()
 
 
-# -- the real llama.cpp server ---------------------------------------------------------------
-
-
-@dataclass
-class LlamaServer:
-    base: str
-    model: str
-    process: subprocess.Popen
-    log: Path
-    api_key: str | None = None
+# -- the real llama.cpp server (the one launcher: loomtests.llama_server) -------------------
 
 
 def _start_llama(gguf: Path, log: Path, api_key: str | None = None) -> LlamaServer:
-    if shutil.which(sys.executable) is None:
-        pytest.skip("no python")
+    why = llama_server_mod.missing()
+    if why:
+        pytest.skip(why)
     try:
-        import llama_cpp.server  # noqa: F401
-    except ImportError:
-        pytest.skip("llama-cpp-python[server] is not installed (pip install -e '.[test]')")
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(gguf),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--logits_all",
-        "true",
-        "--n_ctx",
-        "2048",
-        "--model_alias",
-        "smollm2",
-        "--n_threads",
-        "2",
-    ]
-    if api_key:
-        cmd += ["--api_key", api_key]
-    fh = open(log, "wb")  # noqa: SIM115 - closed with the process
-    env = dict(os.environ)
-    env.pop("OPENAI_API_KEY", None)
-    proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}/v1"
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            if httpx.get(f"{base}/models", headers=headers, timeout=2).status_code == 200:
-                return LlamaServer(base, "smollm2", proc, log, api_key)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    pytest.fail("llama_cpp.server did not become ready in 120 s")
-
-
-def _stop(server: LlamaServer) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
+        return llama_server_mod.start(gguf, log, api_key=api_key)
+    except llama_server_mod.LlamaServerError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")
@@ -247,7 +183,7 @@ def llama_server(smollm_gguf, tmp_path_factory) -> Iterator[LlamaServer]:
     log = tmp_path_factory.mktemp("llama") / "server.log"
     server = _start_llama(smollm_gguf, log)
     yield server
-    _stop(server)
+    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -256,4 +192,4 @@ def llama_server_with_key(smollm_gguf, tmp_path_factory) -> Iterator[LlamaServer
     log = tmp_path_factory.mktemp("llama-key") / "server.log"
     server = _start_llama(smollm_gguf, log, api_key=SERVER_KEY)
     yield server
-    _stop(server)
+    server.stop()

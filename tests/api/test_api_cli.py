@@ -95,7 +95,7 @@ def test_generate_json_has_the_local_shape_with_null_ids(scripted, capsys, monke
 
 
 def test_unreachable_server_is_one_line_and_exit_2(capsys):
-    from .conftest import free_port
+    from loomtests.llama_server import free_port
 
     code = main(
         [

@@ -9,8 +9,7 @@ import time
 import pytest
 
 from loomtui.backends.base import BackendError, Context, GenerationSettings
-from loomtui.backends.openai_caps import Capabilities
-from loomtui.backends.openai_compat import APIBackend, open_api_backend
+from loomtui.backends.openai import APIBackend, Capabilities, open_api_backend
 from loomtui.core.tokens import join_bytes
 
 from .conftest import FAKE_KEY, Reply
@@ -100,7 +99,7 @@ def test_404_unknown_model(scripted):
 
 
 def test_connection_refused():
-    from .conftest import free_port
+    from loomtests.llama_server import free_port
 
     c = Capabilities(stream=False, timeout=2)
     backend = APIBackend(f"http://127.0.0.1:{free_port()}/v1", "m", c)
@@ -312,6 +311,7 @@ def test_next_distributions_run_concurrently(scripted):
 
 
 def test_open_api_backend_detects_vllm_and_reads_profiles(scripted, monkeypatch, tmp_path):
+    from loomtui.cli.common import resolve_profile
     from loomtui.config import save_config
 
     scripted.owned_by = "vllm"
@@ -333,7 +333,7 @@ def test_open_api_backend_detects_vllm_and_reads_profiles(scripted, monkeypatch,
             }
         }
     )
-    p = open_api_backend(profile="mine")
+    p = open_api_backend(profile=resolve_profile("mine"))  # the front end reads the config
     assert p.model == "m2" and p.caps.max_logprobs == 3 and p.caps.mode == "chat"
     with pytest.raises(BackendError, match="NOPE_KEY .* is not set"):
         open_api_backend(api_base=scripted.base, api_key_env="NOPE_KEY")

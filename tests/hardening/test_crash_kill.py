@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from loomtests import crash_driver
 
 from loomtui.core.store import SessionStore, journal_path, lock_path
 
-DRIVER = Path(__file__).resolve().parent / "crash_driver.py"
+DRIVER = Path(crash_driver.__file__)
 KILLS = 24
 
 

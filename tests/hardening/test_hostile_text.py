@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from hardening_hostile import HOSTILE_PROMPT, HOSTILE_TOKENS, HUGE_TOKEN
+from loomtests.hostile import HOSTILE_PROMPT, HOSTILE_TOKENS, HUGE_TOKEN
 
 from loomtui.core.display import MAX_TOKEN_CHARS, clip, visible, visible_token
 from loomtui.core.sessionfile import load_session

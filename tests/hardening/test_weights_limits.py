@@ -21,8 +21,9 @@ def tiny_model(smollm_gguf, tmp_path_factory):
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     from loomtui.backends.model_spec import convert_gguf
+    from loomtui.config import cache_dir
 
-    converted = convert_gguf(smollm_gguf)  # cached after the first run (shared cache dir)
+    converted = convert_gguf(smollm_gguf, cache_dir())  # cached after the first run
     folder = tmp_path_factory.mktemp("tiny") / "tiny-llama"
     folder.mkdir()
     for name in ("tokenizer.json", "tokenizer_config.json"):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from fake_backend import WORDS, FakeBackend
-from uihelpers import demo_session, screen_text, wait_idle
+from loomtests.words import WORDS, WordsBackend
+from loomtests.ui import demo_session, screen_text, wait_idle
 
 from loomtui.backends.base import GenerationSettings
 from loomtui.core.sessionfile import load_session
@@ -22,7 +22,7 @@ def small(app, **kw) -> None:
 
 
 async def test_type_prompt_and_generate():
-    app = make_app(backend=FakeBackend())
+    app = make_app(backend=WordsBackend())
     small(app)
     async with app.run_test(size=SIZE) as pilot:
         assert app.editor.has_focus  # a new session starts in the editor
@@ -46,7 +46,7 @@ async def test_type_prompt_and_generate():
 
 
 async def test_cancel_keeps_partial_text():
-    app = make_app(session=Session.new("Hello"), backend=FakeBackend(delay=0.03), new_session=False)
+    app = make_app(session=Session.new("Hello"), backend=WordsBackend(delay=0.03), new_session=False)
     small(app, max_tokens=500)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+g")
@@ -66,7 +66,7 @@ async def test_cancel_keeps_partial_text():
 
 
 async def test_topk_pick_creates_branch_and_continues():
-    app = make_app(session=Session.new("Hi"), backend=FakeBackend(), new_session=False)
+    app = make_app(session=Session.new("Hi"), backend=WordsBackend(), new_session=False)
     small(app, max_tokens=4)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+g")
@@ -96,7 +96,7 @@ async def test_topk_pick_creates_branch_and_continues():
 
 
 async def test_edit_and_regenerate_keeps_original():
-    app = make_app(session=Session.new("The sky"), backend=FakeBackend(), new_session=False)
+    app = make_app(session=Session.new("The sky"), backend=WordsBackend(), new_session=False)
     small(app, max_tokens=3)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+g")
@@ -119,7 +119,7 @@ async def test_edit_and_regenerate_keeps_original():
 
 
 async def test_move_between_siblings():
-    app = make_app(session=demo_session(), backend=FakeBackend(), new_session=False)
+    app = make_app(session=demo_session(), backend=WordsBackend(), new_session=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert app.session.current_id == "gen1"
@@ -138,7 +138,7 @@ async def test_move_between_siblings():
 
 async def test_save_reopen_finds_everything(tmp_path):
     path = tmp_path / "s.json"
-    app = make_app(session=Session.new("Tea"), path=path, backend=FakeBackend(), new_session=False)
+    app = make_app(session=Session.new("Tea"), path=path, backend=WordsBackend(), new_session=False)
     small(app, max_tokens=5, n=2)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+g")
@@ -218,7 +218,7 @@ async def test_model_text_is_inert():
 
 
 async def test_mouse_click_moves_cursor():
-    app = make_app(session=demo_session(), backend=FakeBackend(), new_session=False)
+    app = make_app(session=demo_session(), backend=WordsBackend(), new_session=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.click("#view", offset=(1, 0))  # on "Once"
         assert app.view.cursor == 0
@@ -232,7 +232,7 @@ async def test_mouse_click_moves_cursor():
 async def test_keymap_rebinds_generate():
     app = make_app(
         session=Session.new("Go"),
-        backend=FakeBackend(),
+        backend=WordsBackend(),
         new_session=False,
         config={"keymap": {"generate": "ctrl+r"}},
     )
@@ -249,7 +249,7 @@ async def test_keymap_rebinds_generate():
 async def test_help_and_palette_list_every_action():
     from loomtui.ui.commands import ACTIONS, loom_commands
 
-    app = make_app(session=demo_session(), backend=FakeBackend(), new_session=False)
+    app = make_app(session=demo_session(), backend=WordsBackend(), new_session=False)
     async with app.run_test(size=(100, 50)) as pilot:
         await pilot.press("f1")
         await pilot.pause()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from uihelpers import screen_text, wait_idle
+from loomtests.ui import screen_text, wait_idle
 
 from loomtui.backends.base import GenerationSettings
 from loomtui.core.tree import Session
@@ -17,8 +17,9 @@ pytestmark = pytest.mark.slow
 def real_backend(smollm_gguf):
     try:
         from loomtui.backends.local import LocalBackend
+        from loomtui.config import cache_dir
 
-        backend = LocalBackend.load("default")
+        backend = LocalBackend.load("default", cache_dir=cache_dir())
     except Exception as exc:  # the model is a colleague's module; skip if it cannot load
         pytest.skip(f"embedded model cannot load: {exc}")
     yield backend

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import tomllib
-from fake_backend import FakeBackend
-from uihelpers import demo_session, screen_text, wait_idle
+from loomtests.words import WordsBackend
+from loomtests.ui import demo_session, screen_text, wait_idle
 
 from loomtui.backends.base import GenerationSettings
 from loomtui.cli import app_cmd
@@ -19,7 +19,7 @@ SIZE = (80, 24)
 
 
 async def test_settings_saved_as_preset_and_used():
-    app = make_app(session=Session.new("A"), backend=FakeBackend(), new_session=False)
+    app = make_app(session=Session.new("A"), backend=WordsBackend(), new_session=False)
     async with app.run_test(size=(90, 50)) as pilot:
         await pilot.press("s")
         await pilot.pause()
@@ -47,7 +47,7 @@ async def test_settings_saved_as_preset_and_used():
 
 
 async def test_settings_reject_bad_numbers():
-    app = make_app(session=Session.new("A"), backend=FakeBackend(), new_session=False)
+    app = make_app(session=Session.new("A"), backend=WordsBackend(), new_session=False)
     async with app.run_test(size=(90, 50)) as pilot:
         await pilot.press("s")
         await pilot.pause()
@@ -60,7 +60,7 @@ async def test_settings_reject_bad_numbers():
 
 async def test_export_every_leaf_as_markdown(tmp_path):
     out = tmp_path / "out.md"
-    app = make_app(session=demo_session(), backend=FakeBackend(), new_session=False)
+    app = make_app(session=demo_session(), backend=WordsBackend(), new_session=False)
     async with app.run_test(size=(80, 30)) as pilot:
         await pilot.press("x")
         await pilot.pause()
@@ -78,7 +78,7 @@ async def test_export_every_leaf_as_markdown(tmp_path):
 
 
 async def test_score_colours_plain_text():
-    app = make_app(session=Session.new("hello big world"), backend=FakeBackend(), new_session=False)
+    app = make_app(session=Session.new("hello big world"), backend=WordsBackend(), new_session=False)
     async with app.run_test(size=SIZE) as pilot:
         assert all(u.token is None for u in app.view.units)
         await pilot.press("c")
@@ -92,7 +92,7 @@ async def test_score_colours_plain_text():
 
 async def test_streaming_is_incremental_and_matches_full_layout():
     app = make_app(
-        session=Session.new("Start"), backend=FakeBackend(delay=0.005), new_session=False
+        session=Session.new("Start"), backend=WordsBackend(delay=0.005), new_session=False
     )
     app.settings = GenerationSettings(max_tokens=120)
     async with app.run_test(size=SIZE) as pilot:
@@ -110,7 +110,7 @@ async def test_streaming_is_incremental_and_matches_full_layout():
 async def test_theme_and_scale_toggle_change_colours():
     app = make_app(
         session=demo_session(),
-        backend=FakeBackend(),
+        backend=WordsBackend(),
         new_session=False,
         config={"ui": {"theme": "green-red"}},
     )

@@ -7,8 +7,8 @@ already attached (no loading toast), no clock anywhere on screen. Update with
 
 from __future__ import annotations
 
-from fake_backend import FakeBackend
-from uihelpers import demo_session
+from loomtests.words import WordsBackend
+from loomtests.ui import demo_session
 
 from loomtui.ui.app import make_app
 
@@ -20,7 +20,7 @@ def _app():
     these snapshots change only when this area's screens do."""
     app = make_app(
         session=demo_session(),
-        backend=FakeBackend(),
+        backend=WordsBackend(),
         new_session=False,
         config={"ui": {"theme": "green-red"}},
     )

@@ -123,8 +123,9 @@ def main(argv: list[str]) -> int:
     rng = random.Random(args.seed)
     if args.model:
         from loomtui.backends.resolve import open_backend
+        from loomtui.config import cache_dir
 
-        backend: Backend = open_backend(model=args.model)
+        backend: Backend = open_backend(model=args.model, cache_dir=cache_dir())
     else:
         backend = ScriptedBackend(delay=args.delay)
     store = SessionStore.open(args.session)

@@ -1,4 +1,4 @@
-"""Timings for the session store (run by hand: ``python tests/hardening/bench_store.py``).
+"""Timings for the session store (run by hand: ``python benchmarks/store_bench.py``).
 
 A 100,000-token session (20 alternatives per token, 200 nodes): open, save, info, a journal
 checkpoint; and the cost of journaling one token with batched vs per-token fsync.

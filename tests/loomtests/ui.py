@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fake_backend import _alts
+from loomtests.words import _alts
 
 from loomtui.core.tokens import Token
 from loomtui.core.tree import Node, Session

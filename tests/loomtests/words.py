@@ -32,7 +32,7 @@ def _alts(pos: int) -> list[Alt]:
     return out
 
 
-class FakeBackend(Backend):
+class WordsBackend(Backend):
     """Emits WORDS in order (continuation i starts i words later)."""
 
     def __init__(self, delay: float = 0.0, name: str = "fake-model") -> None:

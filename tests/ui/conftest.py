@@ -1,8 +1,0 @@
-"""UI tests import their helpers (fake backend, demo session) from this folder."""
-
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
