@@ -262,16 +262,43 @@ class Engine:
         elif not node.tokens and ev.finish_reason not in ("cancelled", "stop", "eos"):
             node.error = "the model returned no tokens"
 
+    def find_pick(self, node_id: str, offset: int, alt: Alt) -> tuple[Node, int] | None:
+        """Where a branch through ``(node_id, offset)`` already has ``alt`` at that point, as
+        ``(node, offset in it)``; None when picking ``alt`` would make a new branch."""
+        session = self.session
+        node = session.node(node_id)
+
+        def same(tok: Token) -> bool:
+            if tok.bytes != alt.bytes:
+                return False
+            return tok.token_id is None or alt.token_id is None or tok.token_id == alt.token_id
+
+        if offset > 0:
+            toks = node.tokens
+            return (node, offset) if toks and offset < len(toks) and same(toks[offset]) else None
+        if node.parent is None:
+            return None
+        for sibling in session.children(node.parent):
+            if sibling.tokens and same(sibling.tokens[0]):
+                return sibling, 0
+        return None
+
     def pick(self, node_id: str, offset: int, alt: Alt) -> Node:
         """Replace the token at ``(node_id, offset)`` with the alternative ``alt``.
 
         The new token keeps the numbers of its position (the same top-k and entropy); it is
         a new sibling of what followed, which stays. Returns the node holding the picked token.
+        A branch that already starts with ``alt`` there is gone to instead (nothing is added,
+        nothing saved): see :meth:`find_pick`.
         """
         session = self.session
         node = session.node(node_id)
         if node.tokens is None or not 0 <= offset < len(node.tokens):
             raise ValueError("no token at that position")
+        existing = self.find_pick(node_id, offset, alt)
+        if existing is not None:
+            session.goto(existing[0].id)
+            return existing[0]
         original = node.tokens[offset]
         token = Token(
             text=alt.text,

@@ -211,7 +211,17 @@ class LoomActions(_Base):
         self.push_screen(TopKMenu(token, colors), picked)
 
     def pick(self, node_id: str, offset: int, alt: Alt) -> None:
-        """Branch at ``(node_id, offset)`` with ``alt``; continue generating if set."""
+        """Branch at ``(node_id, offset)`` with ``alt``; continue generating if set. A branch
+        that already starts with ``alt`` there is shown instead (nothing added or saved)."""
+        existing = self.engine.find_pick(node_id, offset, alt)
+        if existing is not None:
+            node, at = existing
+            self.go_to(node.id, descend=True)
+            idx = self.view.layout_.unit_at_point(node.id, at)
+            if idx is not None:
+                self.view.move_cursor(idx)
+            self.notify("that branch exists already: showing it", timeout=2)
+            return
         new = self.engine.pick(node_id, offset, alt)
         self.refresh_all()
         self.view.move_cursor(len(self.view.units) - 1)
