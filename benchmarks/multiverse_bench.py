@@ -33,8 +33,9 @@ def multiverse_batched_speedup(backend: Any = None, repeats: int = 4) -> dict[st
 
     if backend is None:
         from loomtui.backends.local import LocalBackend
+        from loomtui.config import cache_dir
 
-        backend = LocalBackend.load("default")
+        backend = LocalBackend.load("default", cache_dir=cache_dir())
     ctx = Context(text=PROMPT, token_ids=backend.tokenize(PROMPT))
     a = expand(backend, ctx, 3, 4, batched=True)  # warm-up, and the numbers to compare
     b = expand(backend, ctx, 3, 4, batched=False)

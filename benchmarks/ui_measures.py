@@ -1,7 +1,7 @@
 """The document view's speed on a synthetic 20,000-token branch (no model needed).
 
 Both numbers come from the real app run headless with ``App.run_test`` on the branch that
-:func:`loomtui.ui.bench.synthetic_session` builds (top-5 alternatives per token):
+:func:`synthetic_session` below builds (top-5 alternatives per token):
 
 - ``ui_first_paint_20k_s``: seconds from creating the app on the branch to its first frame
   (Textual's start-up, wrapping the whole branch, rendering the visible lines). Goal <= 0.5.
@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import random
 import statistics
 import time
 from typing import Any
@@ -31,6 +33,51 @@ except ImportError:  # pragma: no cover - imported some other way
 
 TOKENS = 20_000
 RUNS = 3
+
+_WORDS = [
+    "the",
+    "a",
+    "loom",
+    "token",
+    "branch",
+    "of",
+    "and",
+    "to",
+    "model",
+    "weaves",
+    "probability",
+    "\n",
+    "is",
+    "in",
+    "thread",
+    "colour",
+    "at",
+    "every",
+    "step",
+    ".",
+]
+
+
+def synthetic_session(n_tokens: int = TOKENS, seed: int = 0) -> Any:
+    """A prompt and one model node of ``n_tokens`` tokens with top-5 alternatives each
+    (plain lists of :class:`Alt`, not packed)."""
+    from loomtui.core.tokens import Alt, Token
+    from loomtui.core.tree import Session
+
+    rng = random.Random(seed)
+    session = Session.new("A synthetic branch for timing the view.")
+    tokens = []
+    for i in range(n_tokens):
+        word = rng.choice(_WORDS)
+        text = word if word in ("\n", ".") else " " + word
+        lp = math.log(rng.uniform(0.001, 1.0))
+        top = [Alt(text, text.encode(), i % 1000, lp)] + [
+            Alt(" " + w, (" " + w).encode(), j, lp - j - 1) for j, w in enumerate(_WORDS[:4])
+        ]
+        tokens.append(Token(text, text.encode(), i % 1000, lp, top, 2.0))
+    node = session.add_child(session.current_id, tokens=tokens, origin="model", model="synthetic")
+    session.current_id = node.id
+    return session
 
 
 async def _paint(session: Any, size: tuple[int, int]) -> tuple[float, float, Any, Any]:
@@ -50,7 +97,6 @@ async def _view_run(tokens: int, size: tuple[int, int], pages: int) -> dict[str,
     from textual.geometry import Region
 
     from loomtui.core.tree import Session
-    from loomtui.ui.bench import synthetic_session
 
     session = synthetic_session(tokens)
     wall0, cpu0, _, ctx = await _paint(Session.new(), size)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
-import tomllib
 from platformdirs import user_cache_dir, user_config_dir, user_data_dir
 
 from .core.errors import LoomError

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .backends.base import Backend, BackendError, Context, GenerationSettings, TokenEvent
-from .core.tokens import Alt, Token
-from .core.tokens import join_bytes
+from .core.tokens import Alt, Token, join_bytes
 from .core.tree import Node, Session
 
 if TYPE_CHECKING:

@@ -11,10 +11,13 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..core.errors import LoomError
 from ..core.tokens import Alt, Token
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class BackendError(LoomError):
@@ -150,3 +153,34 @@ class Backend(ABC):
 
     def close(self) -> None:  # noqa: B027 - a no-op is the right default
         """Release resources (connections, memory)."""
+
+
+def starts_with_digit(data: bytes) -> bool:
+    """Whether a token's bytes start with an ASCII digit (no leading space): the rule of
+    :meth:`FullDistribution.digit_start_mask` and of the probe's digit end rule."""
+    return bool(data) and 0x30 <= data[0] <= 0x39
+
+
+@runtime_checkable
+class FullDistribution(Protocol):
+    """The capability of a backend that holds the whole vocabulary's distribution at every
+    position (the local one). Instruments test ``isinstance(backend, FullDistribution)``
+    and give exact numbers; a backend with only top-k lists (an API) gets bounds instead.
+
+    Rows are numpy arrays, so code above the backends needs no torch.
+    """
+
+    def full_logprobs(self, sequences: Sequence[list[int]], start: int) -> list[np.ndarray]:
+        """For each token-id sequence, float32 log-softmax rows ``[len(seq) - start + 1, V]``:
+        row ``r`` is the distribution after ``seq[:start + r]`` (so the last row follows the
+        whole sequence); ``start >= 1``."""
+        ...
+
+    def vocab_bytes(self) -> list[bytes]:
+        """The raw bytes of every token id."""
+        ...
+
+    def digit_start_mask(self) -> np.ndarray:
+        """A bool array as wide as a :meth:`full_logprobs` row: which tokens start with a
+        digit (:func:`starts_with_digit`). Computed once per backend and kept on it."""
+        ...

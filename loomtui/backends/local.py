@@ -18,8 +18,10 @@ import threading
 import time
 from array import array
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import DynamicCache
 
@@ -29,11 +31,13 @@ from .base import (
     BackendError,
     Context,
     Distribution,
+    FullDistribution,
     GenerationSettings,
     ModelInfo,
     ProgressCallback,
     ScoreResult,
     TokenEvent,
+    starts_with_digit,
 )
 from .kvcache import DEFAULT_BUDGET_BYTES, PrefixCache
 from .model_spec import load_pretrained, resolve_spec
@@ -45,7 +49,7 @@ from .tokenbytes import token_bytes_table
 DOC_SEPARATOR = "<|endoftext|>"
 
 
-class LocalBackend(Backend):
+class LocalBackend(Backend, FullDistribution):
     """A local transformers model. Build with :meth:`load` or from a (model, tokenizer)."""
 
     def __init__(
@@ -71,6 +75,7 @@ class LocalBackend(Backend):
         self._rows = [
             (t, b, i) for i, (t, b) in enumerate(zip(self._texts, self._bytes, strict=True))
         ]
+        self._digit_mask: np.ndarray | None = None  # built on first use, see digit_start_mask
         self._eos_ids = self._find_eos_ids()
         self._prefix_ids = self._find_prefix_ids()
         self._doc_id: int | None = tokenizer.get_vocab().get(DOC_SEPARATOR)
@@ -88,12 +93,15 @@ class LocalBackend(Backend):
         dtype: str | None = None,
         trust_remote_code: bool = False,
         progress: ProgressCallback | None = None,
+        cache_dir: Path | None = None,
     ) -> LocalBackend:
-        """Load a model spec (see :mod:`loomtui.backends.model_spec`)."""
+        """Load a model spec (see :mod:`loomtui.backends.model_spec`); converted GGUF
+        weights are kept under ``cache_dir`` (the front ends pass the user's cache dir)."""
         start = time.perf_counter()
-        resolved = resolve_spec(spec)
+        resolved = resolve_spec(spec, cache_dir)
         model, tokenizer, _, _ = load_pretrained(
             resolved,
+            cache_dir=cache_dir,
             device=device,
             dtype=dtype,
             trust_remote_code=trust_remote_code,
@@ -363,21 +371,27 @@ class LocalBackend(Backend):
         and position ids), returning each context's next-token distribution."""
         all_ids = [self.context_ids(c) for c in contexts]
         out: list[Distribution] = []
-        pad = self._doc_id if self._doc_id is not None else 0
         for b in range(0, len(all_ids), batch_size):
-            chunk = all_ids[b : b + batch_size]
-            width = max(len(ids) for ids in chunk)
-            input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in chunk])
-            mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in chunk])
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            result = self._forward(
-                input_ids,
-                None,
-                attention_mask=mask.to(self.device),
-                position_ids=positions.to(self.device),
-            )
-            out.extend(self._distribution(result.logits[:, -1, :].float(), top_k))
+            logits = self._padded_logits(all_ids[b : b + batch_size], keep=1)
+            out.extend(self._distribution(logits[:, -1, :].float(), top_k))
         return out
+
+    def _padded_logits(self, chunk: list[list[int]], keep: int) -> torch.Tensor:
+        """Logits of one forward pass over ``chunk`` left-padded to one width, with the
+        attention mask and position ids that make the padding change nothing; ``keep``
+        as in :meth:`_forward` (0: every position)."""
+        pad = self._doc_id if self._doc_id is not None else 0
+        width = max(len(ids) for ids in chunk)
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in chunk])
+        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in chunk])
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        return self._forward(
+            input_ids,
+            None,
+            keep=keep,
+            attention_mask=mask.to(self.device),
+            position_ids=positions.to(self.device),
+        ).logits
 
     def _distribution(self, logits: torch.Tensor, top_k: int) -> list[Distribution]:
         _, entropy, top_v, top_i = raw_numbers(logits, top_k)
@@ -386,40 +400,39 @@ class LocalBackend(Backend):
             Distribution(list(tops[r]), ents[r], self.vocab_size) for r in range(logits.shape[0])
         ]
 
-    # Optional methods the instruments find by duck typing (loomtui/instruments/_full.py).
+    # ------------------------------------------------------------------ FullDistribution
     def full_logprobs(
         self, sequences: Sequence[list[int]], start: int, batch_size: int = 16
-    ) -> list[torch.Tensor]:
+    ) -> list[np.ndarray]:
         """Whole-vocabulary log-softmax rows for each token-id sequence: row ``r`` is the
         distribution after ``seq[:start + r]`` (so the last row follows the whole sequence);
         ``start >= 1``. Each sequence is read as ``Context(token_ids=seq)``; sequences go
         through the model in left-padded batches, like :meth:`next_distributions`."""
         all_ids = [self.context_ids(Context(text="", token_ids=list(s))) for s in sequences]
-        out: list[torch.Tensor] = []
-        pad = self._doc_id if self._doc_id is not None else 0
+        out: list[np.ndarray] = []
         for b in range(0, len(all_ids), batch_size):
             chunk = all_ids[b : b + batch_size]
             seqs = sequences[b : b + batch_size]
             width = max(len(ids) for ids in chunk)
-            input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in chunk])
-            mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in chunk])
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            logits = self._forward(
-                input_ids,
-                None,
-                keep=0,
-                attention_mask=mask.to(self.device),
-                position_ids=positions.to(self.device),
-            ).logits
+            logits = self._padded_logits(chunk, keep=0)
             for row, (ids, seq) in enumerate(zip(chunk, seqs, strict=True)):
                 # Left padding: the sequence's own position p sits at column width-len+p.
                 first = width - len(ids) + start - 1 + len(ids) - len(seq)
-                out.append(torch.log_softmax(logits[row, first:].float(), -1).cpu())
+                out.append(torch.log_softmax(logits[row, first:].float(), -1).cpu().numpy())
         return out
 
     def vocab_bytes(self) -> list[bytes]:
         """The raw bytes of every token id (for vocabulary masks such as digit-start)."""
         return list(self._bytes)
+
+    def digit_start_mask(self) -> np.ndarray:
+        """Which token ids start with a digit, as wide as a logits row (the vocabulary
+        does not change under a backend, so the mask is built once and kept here)."""
+        if self._digit_mask is None:
+            self._digit_mask = np.fromiter(
+                (starts_with_digit(b) for b in self._bytes), dtype=bool, count=len(self._bytes)
+            )
+        return self._digit_mask
 
     def close(self) -> None:
         self.kv.clear()

@@ -5,8 +5,10 @@ model folder (with a ``config.json``), or a ``.gguf`` file. Anything else is a o
 :class:`BackendError`.
 
 A GGUF is de-quantized by transformers on its first load (~25-40 s on two cores); the
-converted model is then saved as safetensors in the user cache so later starts take about a
-second. Weights are only ever read from safetensors or GGUF, never from pickles.
+converted model is then saved as safetensors under the cache folder the caller passes (the
+front ends pass the user's cache dir), so later starts take about a second. Without a cache
+folder the converted copy lives in a temporary folder for one load. Weights are only ever read
+from safetensors or GGUF, never from pickles.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import cache_dir
 from .base import BackendError, ProgressCallback
 
 DEFAULT_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -61,9 +62,9 @@ def embedded_gguf() -> Path | None:
     return None
 
 
-def models_cache() -> Path:
-    """Where converted GGUF models live."""
-    return cache_dir() / "models"
+def models_cache(cache_dir: Path) -> Path:
+    """Where converted GGUF models live under a cache folder."""
+    return Path(cache_dir) / "models"
 
 
 def _file_fingerprint(path: Path) -> str:
@@ -78,32 +79,37 @@ def _file_fingerprint(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def converted_dir(gguf: Path) -> Path:
-    """The cache folder for the converted copy of ``gguf`` (name + content hash)."""
-    return models_cache() / f"{gguf.stem}-{_file_fingerprint(gguf)}"
+def converted_dir(gguf: Path, cache_dir: Path) -> Path:
+    """The folder for the converted copy of ``gguf`` (name + content hash) under the cache."""
+    return models_cache(cache_dir) / f"{gguf.stem}-{_file_fingerprint(gguf)}"
 
 
 def _is_complete(folder: Path) -> bool:
     return (folder / _DONE_MARKER).is_file() and (folder / "config.json").is_file()
 
 
-def _cached_embedded() -> Path | None:
+def _cached_embedded(cache_dir: Path | None) -> Path | None:
     """A converted copy of the embedded model in the cache (when the package is gone)."""
-    root = models_cache()
+    if cache_dir is None:
+        return None
+    root = models_cache(cache_dir)
     if not root.is_dir():
         return None
     found = [p for p in root.glob(f"{Path(EMBEDDED_FILE).stem}-*") if _is_complete(p)]
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
-def resolve_spec(spec: str | None) -> ModelSpec:
-    """Turn a user's ``--model`` value into a :class:`ModelSpec` (or a one-line error)."""
+def resolve_spec(spec: str | None, cache_dir: Path | None = None) -> ModelSpec:
+    """Turn a user's ``--model`` value into a :class:`ModelSpec` (or a one-line error).
+
+    ``cache_dir`` is where converted models are kept: ``default`` falls back to a converted
+    copy of the embedded model there when its package is not installed."""
     spec = (spec or "default").strip()
     if spec == "default":
         gguf = embedded_gguf()
         if gguf is not None:
             return ModelSpec("gguf", str(gguf), EMBEDDED_NAME)
-        cached = _cached_embedded()
+        cached = _cached_embedded(cache_dir)
         if cached is not None:
             return ModelSpec("dir", str(cached), EMBEDDED_NAME)
         return ModelSpec("hub", DEFAULT_HUB_ID, DEFAULT_HUB_ID)
@@ -194,17 +200,18 @@ def _one_line(exc: BaseException) -> str:
     return text[0][:300] if text else type(exc).__name__
 
 
-def convert_gguf(gguf: Path, progress: ProgressCallback | None = None) -> Path:
-    """De-quantize ``gguf`` once and cache it as safetensors + tokenizer; return the folder.
+def convert_gguf(gguf: Path, cache_dir: Path, progress: ProgressCallback | None = None) -> Path:
+    """De-quantize ``gguf`` once and keep it as safetensors + tokenizer under ``cache_dir``;
+    return the folder.
 
-    The cache is written in a temporary folder and renamed into place, so an interrupted
+    The copy is written in a temporary folder and renamed into place, so an interrupted
     conversion never leaves a half-written model behind.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _quiet_transformers()
-    target = converted_dir(gguf)
+    target = converted_dir(gguf, cache_dir)
     if _is_complete(target):
         return target
     report = progress or (lambda message, fraction: None)
@@ -247,12 +254,26 @@ def convert_gguf(gguf: Path, progress: ProgressCallback | None = None) -> Path:
 def load_pretrained(
     spec: ModelSpec,
     *,
+    cache_dir: Path | None = None,
     device: str | None = None,
     dtype: str | None = None,
     trust_remote_code: bool = False,
     progress: ProgressCallback | None = None,
 ) -> tuple[Any, Any, str, Any]:
-    """Load ``(model, tokenizer, device, torch_dtype)`` for a resolved spec."""
+    """Load ``(model, tokenizer, device, torch_dtype)`` for a resolved spec.
+
+    A GGUF's converted copy is kept under ``cache_dir``; with None it is made in a temporary
+    folder, used for this load and removed (every load then converts again)."""
+    if spec.kind == "gguf" and cache_dir is None:
+        with tempfile.TemporaryDirectory(prefix="loomtui-convert-") as tmp:
+            return load_pretrained(
+                spec,
+                cache_dir=Path(tmp),
+                device=device,
+                dtype=dtype,
+                trust_remote_code=trust_remote_code,
+                progress=progress,
+            )
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _quiet_transformers()
@@ -261,7 +282,8 @@ def load_pretrained(
     torch_dtype = choose_dtype(dtype, dev)
     location = spec.location
     if spec.kind == "gguf":
-        location = str(convert_gguf(Path(spec.location), progress))
+        assert cache_dir is not None  # a temporary one was made above
+        location = str(convert_gguf(Path(spec.location), cache_dir, progress))
     local = spec.kind != "hub"
     report(f"loading {spec.name}", 0.9 if spec.kind == "gguf" else 0.1)
     try:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
 from .base import Backend, ProgressCallback
 
 
@@ -9,16 +13,20 @@ def open_backend(
     model: str | None = None,
     api_base: str | None = None,
     api_key_env: str | None = None,
-    profile: str | None = None,
+    profile: Mapping[str, Any] | None = None,
     device: str | None = None,
     dtype: str | None = None,
     trust_remote_code: bool = False,
     progress: ProgressCallback | None = None,
+    cache_dir: Path | None = None,
 ) -> Backend:
     """The backend for these options. An API base (or a profile) means the API backend;
-    anything else is a local model spec (``default`` when none is given)."""
-    if api_base or profile:
-        from .openai_compat import open_api_backend
+    anything else is a local model spec (``default`` when none is given).
+
+    The front ends resolve the user's config and pass what it says: ``profile`` is a
+    profile's table (not its name), ``cache_dir`` where converted local models are kept."""
+    if api_base or profile is not None:
+        from .openai import open_api_backend
 
         return open_api_backend(
             model=model, api_base=api_base, api_key_env=api_key_env, profile=profile
@@ -31,4 +39,5 @@ def open_backend(
         dtype=dtype,
         trust_remote_code=trust_remote_code,
         progress=progress,
+        cache_dir=cache_dir,
     )

@@ -43,10 +43,3 @@ def session_branch(path: str, node_id: str | None) -> tuple[Any, str]:
         return session, session.find(node_id).id
     except TreeError as exc:
         raise LoomError(f"{path}: {exc}") from None
-
-
-def bar(share: float, width: int = 30) -> str:
-    """A horizontal bar with eighth-block resolution."""
-    eighths = round(max(0.0, min(1.0, share)) * width * 8)
-    full, part = divmod(eighths, 8)
-    return "█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from ..backends.base import Backend, GenerationSettings, ProgressCallback
+from ..backends.base import Backend, BackendError, GenerationSettings, ProgressCallback
+from ..config import cache_dir, load_config
 from .params import Args
 
 
@@ -121,24 +122,42 @@ def stderr_progress(message: str, fraction: float | None) -> None:
         print(f"\r\x1b[2K{message}{pct}", end="", file=sys.stderr, flush=True)
 
 
+def resolve_profile(name: str | None, api_base: str | None = None) -> dict[str, Any] | None:
+    """The ``[profiles.NAME]`` table of the user's config, for the backend (None when no
+    profile is named). The backends never read the config: the front ends resolve it here.
+    A key the profile holds is passed through to the backend's HTTP client, nowhere else."""
+    if not name:
+        return None
+    profiles = load_config().get("profiles") or {}
+    if name not in profiles or not isinstance(profiles[name], dict):
+        known = ", ".join(sorted(profiles)) or "none"
+        raise BackendError(f"no profile {name!r} in the config (profiles: {known})")
+    profile = dict(profiles[name])
+    if not (api_base or profile.get("api_base")):
+        raise BackendError(f"profile {name!r} has no api_base")
+    return profile
+
+
 def backend_from_args(
     args: Args,
     model: str | None = None,
     progress: ProgressCallback | None = stderr_progress,
 ) -> Backend:
     """The backend the options name. Loading progress goes to ``progress`` (the app passes its
-    own; the verbs draw it on stderr when that is a terminal)."""
+    own; the verbs draw it on stderr when that is a terminal). The user's config is read here
+    (the profile, the cache dir for converted models) and passed down."""
     from ..backends.resolve import open_backend
 
     backend = open_backend(
         model=model if model is not None else args.model,
         api_base=args.api_base,
         api_key_env=args.api_key_env,
-        profile=args.profile,
+        profile=resolve_profile(args.profile, args.api_base),
         device=args.device,
         dtype=args.dtype,
         trust_remote_code=args.trust_remote_code,
         progress=progress,
+        cache_dir=cache_dir(),
     )
     if progress is stderr_progress and sys.stderr.isatty():
         print("\r\x1b[2K", end="", file=sys.stderr, flush=True)

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import click
 
-from ..core.display import visible as _visible
 from ..core.errors import LoomError
 from ..instruments.compare import compare
+from ..render.text import one_line
 from ._instr import print_json, session_branch
 from .common import backend_from_args, model_options
 from .params import Args
-
-
-def visible(text: str) -> str:
-    """Model text on one line: newlines and other controls shown as symbols."""
-    return _visible(text, keep_newlines=False)
-
 
 PARAMS: list[click.Parameter] = [
     *model_options(multiple=True),
@@ -50,14 +44,15 @@ def run(args: Args) -> int:
         return 0
     for side, label in ((cmp.a, "A"), (cmp.b, "B")):
         ent = "n/a" if side.mean_entropy is None else f"{side.mean_entropy:.3f}"
+        total = "n/a" if side.total_logprob is None else f"{side.total_logprob:.3f}"
         print(
-            f"{label} {side.name}: total logprob {side.total_logprob:.3f} "
+            f"{label} {side.name}: total logprob {total} "
             f"over {len(side.tokens)} tokens, mean entropy {ent}"
         )
     print("largest disagreements (logprob B - A):")
     for s in cmp.disagreements(args.top):
         kl = "" if s.kl is None else f"  KL {s.kl:.3f}"
-        print(f"  {visible(s.text)!r:>20}  {s.diff:+.3f}{kl}")
+        print(f"  {one_line(s.text)!r:>20}  {s.diff:+.3f}{kl}")
     for note in cmp.notes:
         print(f"note: {note}")
     return 0

@@ -8,11 +8,11 @@ prompt and its completions to a session file as a branch (creating the file if n
 
 from __future__ import annotations
 
-import codecs
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -21,6 +21,9 @@ from ..core.tokens import Token
 from ..core.tree import Node, Session
 from .common import backend_from_args, model_options, sampling_options, settings_from_args
 from .params import Args
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 PARAMS: list[click.Parameter] = [
     *model_options(),
@@ -139,44 +142,19 @@ def _generate(args: Args, store) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def styled_text(tokens: Sequence[Token], theme_name: str | None = None) -> object:
-    """A ``rich.text.Text`` of the tokens, each character coloured by the probability of the
-    token that completed it (bytes are joined first, so split characters come out whole)."""
-    from rich.style import Style
-    from rich.text import Text
-
-    from ..core.display import visible
-    from ..core.scale import load_theme
-
-    theme = load_theme(theme_name) if theme_name else load_theme()
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    out = Text()
-    for tok in tokens:
-        chars = decoder.decode(tok.bytes)
-        if not chars:
-            continue
-        bold, underline = theme.emphasis_for(tok.logprob)
-        out.append(
-            visible(chars),
-            style=Style(color=theme.color_for(tok.logprob), bold=bold, underline=underline),
-        )
-    tail = decoder.decode(b"", final=True)
-    if tail:
-        out.append(visible(tail))
-    return out
-
-
 def print_tokens(tokens: Sequence[Token]) -> None:
-    """Tokens coloured on a terminal, plain text when piped."""
+    """Tokens coloured on a terminal (by :mod:`loomtui.render`), plain text when piped."""
     from rich.console import Console
 
     from ..core.display import visible
+    from ..core.scale import load_theme
     from ..core.tokens import decode, join_bytes
+    from ..render.tokens import tokens_text
 
     if not sys.stdout.isatty():
         print(visible(decode(join_bytes(tokens))))
         return
-    Console(highlight=False, soft_wrap=True).print(styled_text(tokens))
+    Console(highlight=False, soft_wrap=True).print(tokens_text(tokens, load_theme()))
 
 
 def print_completions(

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ..core.display import visible as _visible
 from ..instruments.multiverse import Branch, expand
+from ..render.text import one_line
 from ._instr import print_json, prompt_context
 from .common import backend_from_args, model_options
 from .params import Args
-
-
-def visible(text: str) -> str:
-    """Model text on one line: newlines and other controls shown as symbols."""
-    return _visible(text, keep_newlines=False)
-
 
 PARAMS: list[click.Parameter] = [
     *model_options(),
@@ -38,7 +32,7 @@ def run(args: Args) -> int:
         return 0
 
     def show(b: Branch, indent: int) -> None:
-        text = visible(b.path_bytes().decode("utf-8", "replace"))
+        text = one_line(b.path_bytes().decode("utf-8", "replace"))
         print(f"{'  ' * indent}{b.prob:8.4%}  {text!s}   (p={b.alt.prob:.3f})")
         for c in b.children:
             show(c, indent + 1)

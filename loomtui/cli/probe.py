@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import click
 
-from ..core.display import visible as _visible
 from ..core.errors import LoomError
 from ..instruments.probe import RULE_DIGIT, RULE_NONE, RULE_TEXT, probe, range_candidates
-from ._instr import bar, print_json, prompt_context
+from ..render.text import bar, one_line
+from ._instr import print_json, prompt_context
 from .common import backend_from_args, model_options
 from .params import Args
-
-
-def visible(text: str) -> str:
-    """Model text on one line: newlines and other controls shown as symbols."""
-    return _visible(text, keep_newlines=False)
-
 
 PARAMS: list[click.Parameter] = [
     *model_options(),
@@ -70,21 +64,21 @@ def run(args: Args) -> int:
     if other is not None:
         from rich.console import Console
 
-        from ..ui.widgets.instr_render import probe_table
+        from ..render.instruments import probe_table
 
         Console().print(probe_table([res, other], ["prompt", "vs prompt"]))
         return 0
     print(f"rule: {RULE_TEXT[rule]}")
     for c, share in zip(res.candidates, res.shares(), strict=True):
         flag = "" if c.exact else f"  [{c.prob_bounds[0]:.2e}, {c.prob_bounds[1]:.2e}]"
-        print(f"{visible(c.text)!r:>12}  {c.prob:10.3e}  {share:6.1%} {bar(share)}{flag}")
+        print(f"{one_line(c.text)!r:>12}  {c.prob:10.3e}  {share:6.1%} {bar(share, 30)}{flag}")
     print(
         f"covered mass {res.covered_mass:.4f}   entropy {res.entropy:.3f} nats   "
         f"KL from uniform {res.kl_uniform:.3f} nats"
     )
     top = res.top()
     if top:
-        print(f"top answer {visible(top[0].text)!r} holds {top[1]:.1%}")
+        print(f"top answer {one_line(top[0].text)!r} holds {top[1]:.1%}")
     for note in res.notes:
         print(f"note: {note}")
     return 0

@@ -7,11 +7,10 @@ logprob only when there is such a prefix. The tokens' bytes rebuild the text exa
 
 from __future__ import annotations
 
-import math
-
 import click
 
 from ..core.errors import LoomError
+from ..core.metrics import joint_logprob, perplexity
 from ..core.store import SessionLock, output_lock, save_locked
 from ..engine import Engine
 from .common import backend_from_args, model_options
@@ -84,13 +83,12 @@ def _score(args: Args, text: str, lock: SessionLock | None) -> int:
         )
         return 0
     print_tokens(result.tokens)
-    scored = [t.logprob for t in result.tokens if t.logprob is not None]
-    if scored:
-        total = sum(scored)
-        print(
-            f"{len(result.tokens)} tokens, total logprob {total:.3f} nats, "
-            f"perplexity {math.exp(-total / len(scored)):.2f}"
-        )
+    ppl = perplexity(t.logprob for t in result.tokens)
+    if ppl is not None:
+        total = joint_logprob(t.logprob for t in result.tokens)
+        # Without a prefix the first token has no logprob, so the text's total is unknown.
+        total_text = "n/a" if total is None else f"{total:.3f} nats"
+        print(f"{len(result.tokens)} tokens, total logprob {total_text}, perplexity {ppl:.2f}")
     if result.note:
         print(f"note: {result.note}")
     return 0

@@ -5,21 +5,15 @@ from __future__ import annotations
 import click
 
 from ..backends.base import Context, GenerationSettings
-from ..core.display import visible as _visible
 from ..core.errors import LoomError
 from ..core.store import SessionLock, output_lock, save_locked
 from ..core.tree import Session
 from ..engine import Engine
 from ..instruments.sweep import sweep
+from ..render.text import one_line
 from ._instr import print_json, session_branch
 from .common import backend_from_args, model_options, none_if_empty
 from .params import Args
-
-
-def visible(text: str) -> str:
-    """Model text on one line: newlines and other controls shown as symbols."""
-    return _visible(text, keep_newlines=False)
-
 
 PARAMS: list[click.Parameter] = [
     *model_options(),
@@ -109,6 +103,6 @@ def _sweep(args: Args, lock: SessionLock | None) -> int:
     for v, r in zip(res.variants, rejoin, strict=True):
         mark = "*" if v.is_original else " "
         at = "" if r is None else f"  (rejoins at char {r})"
-        print(f"{mark}{visible(v.label)!r:>14} → {visible(v.continuation)}{at}")
+        print(f"{mark}{one_line(v.label)!r:>14} → {one_line(v.continuation)}{at}")
     print(f"mean {res.ngram}-gram overlap: {res.mean_overlap():.2f}")
     return 0

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Sequence
 
+from .metrics import joint_logprob
 from .tokens import decode
 from .tree import Node, Session
 
@@ -95,8 +96,9 @@ def branch_record(session: Session, node: Node) -> dict[str, object]:
     tokens = [t for n in path if n.tokens is not None for t in n.tokens]
     if tokens:
         record["tokens"] = len(tokens)
-        if all(t.logprob is not None for t in tokens):
-            record["logprob"] = sum(t.logprob for t in tokens)  # type: ignore[misc]
+        logprob = joint_logprob(t.logprob for t in tokens)
+        if logprob is not None:
+            record["logprob"] = logprob
     models = sorted({n.model for n in path if n.model})
     if models:
         record["models"] = models

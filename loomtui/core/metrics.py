@@ -1,20 +1,33 @@
-"""Numbers about distributions and token runs, in nats unless a name says bits.
+"""Numbers about distributions and token runs, in nats: the one place each is computed.
 
-Pure Python (``math`` only) so backends, instruments and the UI compute each number in one
-place. See ``shared/reference/logprobs.md`` section 3 for the entropy bounds from a top-k list.
+Entropy, entropy bounds from a top-k list, KL, joint logprob, perplexity and the rule for a
+logprob that is "not available" live here and nowhere else, so the backends, instruments,
+CLI and UI cannot drift apart. Pure Python (``math`` only) for lists; the functions over
+whole-vocabulary rows take numpy arrays and import numpy when called, so importing
+``loomtui.core`` stays light. See ``shared/reference/logprobs.md`` section 3 for the
+entropy bounds from a top-k list.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .tokens import Alt, Token
 
-LN2 = math.log(2)
-#: Logprobs at or below this are sentinels some APIs use for "not available" (e.g. -9999).
+if TYPE_CHECKING:
+    import numpy as np
+
+#: The logprob OpenAI-style APIs send for "not available" (a token outside the top list).
 SENTINEL_LOGPROB = -9999.0
+
+
+def is_known(logprob: float | None) -> bool:
+    """Whether ``logprob`` is a real number: not None, not NaN, not +inf, and above
+    :data:`SENTINEL_LOGPROB` (so the sentinel, anything below it and −inf, which servers
+    send for tokens they did not rank, all mean "not available")."""
+    return logprob is not None and SENTINEL_LOGPROB < logprob < math.inf
 
 
 def entropy(logprobs: Iterable[float]) -> float:
@@ -30,16 +43,26 @@ def entropy(logprobs: Iterable[float]) -> float:
     return total
 
 
-def bits(nats: float) -> float:
-    """Convert nats to bits."""
-    return nats / LN2
+def entropy_of_probs(probs: Sequence[float]) -> float:
+    """Entropy (nats) of ``probs`` renormalised to sum to one (0 when nothing is positive):
+    the spread of a probe's answers, whose masses need not cover the whole distribution."""
+    total = sum(p for p in probs if p > 0)
+    if total <= 0:
+        return 0.0
+    return entropy(math.log(p / total) for p in probs if p > 0)
+
+
+def kl_from_uniform(probs: Sequence[float]) -> float:
+    """KL(q ‖ uniform) in nats for q the renormalised ``probs``: ln n − H(q)."""
+    n = len(probs)
+    return math.log(n) - entropy_of_probs(probs) if n else 0.0
 
 
 class EntropyBounds(NamedTuple):
     """Bounds on the entropy of a distribution known only through its top-k list."""
 
     lower: float
-    upper: float
+    upper: float  # +inf when the vocabulary size is unknown
     covered: float  # probability mass the list accounts for
 
     @property
@@ -47,19 +70,18 @@ class EntropyBounds(NamedTuple):
         return math.isclose(self.lower, self.upper, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def clean_top(top: Sequence[Alt], chosen: Token | None = None) -> list[float]:
+def _clean_top(top: Sequence[Alt]) -> list[float]:
     """Logprobs of a top-k list fit for summing.
 
-    Drops ``-9999``-style sentinels and non-finite values, and duplicates: legacy APIs
-    append the sampled token to its own top list, so an entry with the same token id (or
-    the same bytes, when ids are unknown) as one already seen is counted once. ``chosen`` is
-    accepted for symmetry with callers; a chosen token is only counted if it is in the list.
+    Drops values that are not :func:`is_known`, and duplicates: legacy APIs append the
+    sampled token to its own top list, so an entry with the same token id (or the same
+    bytes, when ids are unknown) as one already seen is counted once.
     """
     seen: set[object] = set()
     out: list[float] = []
     for alt in top:
         lp = alt.logprob
-        if not math.isfinite(lp) or lp <= SENTINEL_LOGPROB:
+        if not is_known(lp):
             continue
         key: object = ("id", alt.token_id) if alt.token_id is not None else ("b", alt.bytes)
         if key in seen:
@@ -69,77 +91,83 @@ def clean_top(top: Sequence[Alt], chosen: Token | None = None) -> list[float]:
     return out
 
 
-def entropy_bounds(top: Sequence[Alt] | Sequence[float], vocab_size: int) -> EntropyBounds:
+def entropy_bounds(top: Sequence[Alt] | Sequence[float], vocab_size: int | None) -> EntropyBounds:
     """Lower and upper bounds on the entropy (nats) from a top-k list over ``vocab_size``.
 
     With remaining mass r = 1 − Σ p_i: the upper bound spreads r evenly over the V − k
-    unseen tokens, H ≤ −Σ p_i ln p_i − r ln(r / (V − k)); the lower bound assumes no unseen
-    token beats the smallest listed one, H ≥ −Σ p_i ln p_i − r ln p_k.
+    unseen tokens, H ≤ −Σ p_i ln p_i − r ln(r / (V − k)) (+inf when V is unknown); the
+    lower bound assumes no unseen token beats the smallest listed one, H ≥ −Σ p_i ln p_i
+    − r ln p_k.
     """
     if top and isinstance(top[0], Alt):
-        lps = clean_top(top)  # type: ignore[arg-type]
+        lps = _clean_top(top)  # type: ignore[arg-type]
     else:
-        lps = [min(float(x), 0.0) for x in top if math.isfinite(x) and x > SENTINEL_LOGPROB]  # type: ignore[arg-type]
+        lps = [min(float(x), 0.0) for x in top if is_known(x)]  # type: ignore[arg-type]
     lps.sort(reverse=True)
     probs = [math.exp(lp) for lp in lps]
     covered = min(1.0, sum(probs))
     known = -sum(p * lp for p, lp in zip(probs, lps, strict=True))
     rest = max(0.0, 1.0 - covered)
     k = len(lps)
-    if rest <= 1e-12 or k == 0 and vocab_size <= 0:
+    if rest <= 1e-12:
         return EntropyBounds(known, known, covered)
-    unseen = max(1, vocab_size - k)
-    upper = known - rest * math.log(rest / unseen)
-    if k:
-        # Unseen mass r spread over tokens each at most p_k: −r ln p_k is the least it adds.
-        lower = known - rest * lps[-1]
+    if vocab_size:
+        upper = known - rest * math.log(rest / max(1, vocab_size - k))
     else:
-        lower = 0.0
-    lower = min(lower, upper)
-    return EntropyBounds(lower, upper, covered)
+        upper = math.inf
+    # Unseen mass r spread over tokens each at most p_k: −r ln p_k is the least it adds.
+    lower = known - rest * lps[-1] if k else 0.0
+    return EntropyBounds(min(lower, upper), upper, covered)
 
 
-def kl_divergence(p: dict[object, float], q: dict[object, float], floor: float = -30.0) -> float:
-    """KL(P ‖ Q) in nats for two distributions given as {outcome: logprob}.
+def token_entropy(token: Token, vocab_size: int | None = None) -> tuple[float, float] | None:
+    """(lower, upper) entropy of the distribution at ``token``: exact when the backend gave
+    it, else bounds from its top-k list (upper +inf without ``vocab_size``), else None."""
+    if token.entropy is not None:
+        return token.entropy, token.entropy
+    if token.top:
+        b = entropy_bounds(token.top, vocab_size)
+        return b.lower, b.upper
+    return None
 
-    Outcomes missing from Q get logprob ``floor`` (a top-k list is silent about them), so
-    the result is finite and comparable across runs using the same floor.
+
+def kl_rows(p_rows: np.ndarray, q_rows: np.ndarray) -> list[float]:
+    """KL(P_i ‖ Q_i) in nats for each pair of rows of whole-vocabulary logprobs.
+
+    ``p_rows`` and ``q_rows`` are arrays of one shape ``[n, V]`` (or ``[V]`` for one pair).
+    Outcomes P gives probability 0 contribute nothing; one Q gives probability 0 where P
+    does not makes that row +inf. Rounding below zero is clipped to 0.
     """
-    total = 0.0
-    for key, lp in p.items():
-        if lp == -math.inf:
-            continue
-        lq = q.get(key, floor)
-        total += math.exp(lp) * (lp - max(lq, floor))
-    return total
+    import numpy as np  # here, not at the top: core imports without numpy
+
+    p = np.atleast_2d(np.asarray(p_rows, dtype=np.float64))
+    q = np.atleast_2d(np.asarray(q_rows, dtype=np.float64))
+    pa = np.exp(p)
+    with np.errstate(invalid="ignore"):  # −inf − −inf where P is 0: masked out just below
+        diff = np.where(pa > 0, p - q, 0.0)
+    kl = (pa * diff).sum(-1)
+    return [max(0.0, float(x)) if math.isfinite(float(x)) else math.inf for x in kl]
 
 
 def joint_logprob(logprobs: Iterable[float | None]) -> float | None:
-    """Sum of logprobs (None if any is unknown or there are none)."""
+    """The logprob of a run of tokens: the sum of theirs.
+
+    None when any token's logprob is unknown (see :func:`is_known`; a run is never summed
+    over the tokens that happen to have one) or when there are no tokens.
+    """
     total = 0.0
     n = 0
     for lp in logprobs:
-        if lp is None:
+        if not is_known(lp):
             return None
-        total += lp
+        total += lp  # type: ignore[operator]
         n += 1
     return total if n else None
 
 
 def perplexity(logprobs: Iterable[float | None]) -> float | None:
-    """exp(−mean logprob) over the known logprobs (None if none are known)."""
-    known = [lp for lp in logprobs if lp is not None]
+    """exp(−mean logprob) per scored token: over the known logprobs (None if none are)."""
+    known = [lp for lp in logprobs if is_known(lp)]
     if not known:
         return None
-    return math.exp(-sum(known) / len(known))
-
-
-def token_entropy(token: Token, vocab_size: int | None = None) -> tuple[float, float] | None:
-    """(lower, upper) entropy of the distribution at ``token``: exact when the backend gave
-    it, else bounds from its top-k list (needs ``vocab_size``), else None."""
-    if token.entropy is not None:
-        return token.entropy, token.entropy
-    if token.top and vocab_size:
-        b = entropy_bounds(token.top, vocab_size)
-        return b.lower, b.upper
-    return None
+    return math.exp(-sum(known) / len(known))  # type: ignore[arg-type]

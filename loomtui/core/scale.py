@@ -9,9 +9,9 @@ A theme may add a second cue (underline/bold below a probability) for plain term
 from __future__ import annotations
 
 import math
+import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
-import tomllib
 
 from .resources import themes_dir
 

@@ -21,57 +21,37 @@ the problem; the file is never modified by loading.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .errors import SessionFileError
-from .sessionread import (  # noqa: F401 - check_tree is public here too
-    _build_session,
-    _fail,
-    _one_line,
-    check_tree,
-)
-from .sessionwrite import Vocab, first_loaded_vocab, node_to_dict, preorder
+from .importers import import_foreign, refuse_binary
+from .sessioncheck import fail, gc_paused, one_line
+from .sessionread import _build_session
+from .sessionwrite import VocabWriter, first_loaded_vocab, node_to_dict, preorder
 from .tree import Session
 
 FORMAT = "loomtui-session"
 SCHEMA_VERSION = 1
 #: A file larger than this is refused before reading it (override with LOOMTUI_MAX_SESSION_MB).
 MAX_FILE_BYTES = 1 << 30
-TAPESTRY_MAGIC = b"VersionedTapestryWeave__"
 
 #: version -> function turning a file dict of that version into one of version + 1.
 #: Add an entry (and bump SCHEMA_VERSION) whenever the layout changes.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
-# --------------------------------------------------------------------------- helpers
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while building millions of small objects: it would otherwise
-    rescan the whole (acyclic) token heap again and again, tripling save/load times."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 # --------------------------------------------------------------------------- to dict
 def session_to_dict(session: Session) -> dict[str, Any]:
     """The session as the JSON-ready dict that :func:`dumps_session` writes."""
-    vocab = Vocab()
-    with _gc_paused():
+    vocab = VocabWriter()
+    with gc_paused():
         loaded = first_loaded_vocab(session)
         if loaded is not None:
             vocab.seed(loaded)
@@ -109,7 +89,7 @@ def dumps_session(session: Session) -> bytes:
         return dumps_dict(session_to_dict(session))
     except (ValueError, TypeError, RecursionError) as exc:
         # e.g. NaN in meta, or a non-JSON object in settings: refuse to write a bad file.
-        raise SessionFileError(_one_line(f"cannot save session: {exc}")) from None
+        raise SessionFileError(one_line(f"cannot save session: {exc}")) from None
 
 
 def save_session(session: Session, path: str | os.PathLike[str]) -> None:
@@ -198,11 +178,11 @@ _DEEP_LOCK = threading.Lock()
 def parse_json(raw: bytes, source: str) -> Any:
     """Strict JSON from bytes: UTF-8 only, no NaN/Infinity; one-line errors."""
     if not raw.strip():
-        raise _fail(source, "empty file")
+        raise fail(source, "empty file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _fail(source, f"not UTF-8 text (bad byte at offset {exc.start})") from None
+        raise fail(source, f"not UTF-8 text (bad byte at offset {exc.start})") from None
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
@@ -215,16 +195,14 @@ def parse_json(raw: bytes, source: str) -> Any:
     except json.JSONDecodeError as exc:
         # "Unterminated string" means a string ran to the end of the file.
         if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
-            raise _fail(
-                source, f"truncated JSON (ends unexpectedly at line {exc.lineno})"
-            ) from None
-        raise _fail(
+            raise fail(source, f"truncated JSON (ends unexpectedly at line {exc.lineno})") from None
+        raise fail(
             source, f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from None
     except RecursionError:
-        raise _fail(source, "JSON nested too deeply") from None
+        raise fail(source, "JSON nested too deeply") from None
     except ValueError as exc:  # NaN/Infinity, or an integer with thousands of digits
-        raise _fail(source, f"bad number in JSON ({str(exc).split(':')[0]})") from None
+        raise fail(source, f"bad number in JSON ({str(exc).split(':')[0]})") from None
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
@@ -237,26 +215,27 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
     try:
         st = os.stat(source)
     except FileNotFoundError:
-        raise _fail(source, "no such file") from None
+        raise fail(source, "no such file") from None
     except OSError as exc:
-        raise _fail(source, f"cannot read ({exc.strerror})") from None
+        raise fail(source, f"cannot read ({exc.strerror})") from None
     if os.path.isdir(source):
-        raise _fail(source, "is a directory, not a session file")
+        raise fail(source, "is a directory, not a session file")
     if st.st_size > limit:
-        raise _fail(source, f"too large ({st.st_size >> 20} MiB; limit {limit >> 20} MiB)")
+        raise fail(source, f"too large ({st.st_size >> 20} MiB; limit {limit >> 20} MiB)")
     try:
         with open(source, "rb") as fh:
             return fh.read(limit + 1)
     except OSError as exc:
-        raise _fail(source, f"cannot read ({exc.strerror})") from None
+        raise fail(source, f"cannot read ({exc.strerror})") from None
 
 
 def load_session(path: str | os.PathLike[str]) -> Session:
     """Read a session file, or import another loom's file (auto-detected).
 
-    loomtui files are recognised by ``"format": "loomtui-session"``; socketteer/loom trees,
-    logitloom and Obsidian Loom files are imported; Tapestry-Loom's binary weaves are refused
-    with a clear message. Every problem raises :class:`SessionFileError` (one line).
+    loomtui files are recognised by ``"format": "loomtui-session"``; any other JSON goes to
+    the first format of :data:`loomtui.core.importers.FORMATS` that recognises it (socketteer/loom,
+    logitloom, Obsidian Loom, mikupad); Tapestry-Loom's binary weaves are refused with a clear
+    message. Every problem raises :class:`SessionFileError` (one line).
     """
     source = os.fspath(path)
     raw = read_bytes(source)
@@ -265,28 +244,21 @@ def load_session(path: str | os.PathLike[str]) -> Session:
 
 def loads_session(raw: bytes, source: str = "<session>") -> Session:
     """:func:`load_session` on bytes already read (``source`` names them in errors)."""
-    if raw.startswith(TAPESTRY_MAGIC):
-        raise _fail(
-            source,
-            "a Tapestry-Loom weave (binary rkyv archive); loomtui cannot read it "
-            "- export the text from Tapestry-Loom instead",
-        )
-    with _gc_paused():
+    refuse_binary(raw, source)
+    with gc_paused():
         data = parse_json(raw, source)
     if isinstance(data, dict) and "format" in data:
         if data.get("format") != FORMAT:
-            raise _fail(source, f"unknown format {str(data.get('format'))[:40]!r}")
+            raise fail(source, f"unknown format {str(data.get('format'))[:40]!r}")
         return session_from_dict(data, source=source)
-    from .importers import import_foreign
-
     try:
         session = import_foreign(data, source)
     except SessionFileError:
         raise
     except Exception as exc:  # noqa: BLE001 - another tool's odd file: one line, no traceback
-        raise _fail(source, f"cannot import ({type(exc).__name__}: {exc})"[:200]) from None
+        raise fail(source, f"cannot import ({type(exc).__name__}: {exc})"[:200]) from None
     if session is None:
-        raise _fail(source, f"not a loomtui session or a known loom file ({_shape(data)})")
+        raise fail(source, f"not a loomtui session or a known loom file ({_shape(data)})")
     return session
 
 
@@ -302,34 +274,34 @@ def _shape(data: Any) -> str:
 def session_from_dict(data: Any, source: str = "<session>") -> Session:
     """Validate a session dict (migrating older versions) and build the Session."""
     if not isinstance(data, dict):
-        raise _fail(source, f"not a loomtui session ({_shape(data)})")
+        raise fail(source, f"not a loomtui session ({_shape(data)})")
     version = data.get("schema_version")
     if type(version) is not int:
-        raise _fail(source, "schema_version missing or not an integer")
+        raise fail(source, "schema_version missing or not an integer")
     if version > SCHEMA_VERSION:
-        raise _fail(
+        raise fail(
             source,
             f"written by a newer loomtui (schema_version {version}; this one reads up to "
             f"{SCHEMA_VERSION}) - upgrade loomtui to open it",
         )
     if version < 1:
-        raise _fail(source, f"schema_version {version} is not valid")
+        raise fail(source, f"schema_version {version} is not valid")
     while version < SCHEMA_VERSION:
         migrate = MIGRATIONS.get(version)
         if migrate is None:
-            raise _fail(source, f"no migration from schema_version {version}")
+            raise fail(source, f"no migration from schema_version {version}")
         try:
             data = migrate(dict(data))
         except Exception as exc:  # a migration meeting a malformed old file
-            raise _fail(source, f"cannot migrate from schema_version {version}: {exc}") from None
+            raise fail(source, f"cannot migrate from schema_version {version}: {exc}") from None
         version += 1
         data["schema_version"] = version
     try:
-        with _gc_paused():
+        with gc_paused():
             return _build_session(data, source)
     except SessionFileError:
         raise
     except RecursionError:
-        raise _fail(source, "nested too deeply") from None
+        raise fail(source, "nested too deeply") from None
     except Exception as exc:  # noqa: BLE001 - last guard: one line, never a traceback
-        raise _fail(source, f"malformed session ({type(exc).__name__}: {exc})"[:200]) from None
+        raise fail(source, f"malformed session ({type(exc).__name__}: {exc})"[:200]) from None

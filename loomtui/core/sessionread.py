@@ -13,8 +13,8 @@ from array import array
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import SessionFileError
-from .tokens import DIST_RAW, DIST_SAMPLING, U32, Alt, PackedTop, Token
+from .sessioncheck import check_tree, fail
+from .tokens import DIST_RAW, DIST_SAMPLING, U32, Alt, PackedTop, Token, VocabRow, VocabTable
 from .tree import ORIGINS, Node, Session
 
 _DISTS = (DIST_RAW, DIST_SAMPLING)
@@ -26,22 +26,6 @@ _BIG_ENDIAN = sys.byteorder == "big"
 _U32 = U32
 #: Top-k arrays at least this long are checked with numpy rather than the builtins.
 _VECTOR_MIN = 4096
-
-
-def _one_line(text: str) -> str:
-    """Error text safe to print as one line (file names may hold newlines or escapes)."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-
-
-def _fail(source: str, problem: str) -> SessionFileError:
-    return SessionFileError(_one_line(f"{source}: {problem}"))
-
-
-class FileVocab(list):
-    """A loaded file's vocab table (a list of (text, bytes, token_id) rows). Saving seeds its
-    own table from it, so top-k lists still packed from the file are copied unchanged."""
-
-    __slots__ = ()
 
 
 def unpack(text: str, typecode: str) -> array:
@@ -61,66 +45,67 @@ _NONE = type(None)
 def _check_numbers(values: Any, source: str, what: str, *, allow_none: bool = False) -> None:
     """A list of integers (micro-nats) in the sane range: C-speed checks, lists are long."""
     if not isinstance(values, list):
-        raise _fail(source, f"{what} is not a list")
+        raise fail(source, f"{what} is not a list")
     kinds = set(map(type, values))
     allowed = {int, _NONE} if allow_none else {int}
     if not kinds <= allowed:
-        raise _fail(source, f"{what} holds something that is not an integer")
+        raise fail(source, f"{what} holds something that is not an integer")
     nums = [x for x in values if x is not None] if _NONE in kinds else values
     if nums and (min(nums) < -_NUM_LIMIT or max(nums) > _NUM_LIMIT):
-        raise _fail(source, f"{what} holds an absurdly large number")
+        raise fail(source, f"{what} holds an absurdly large number")
 
 
 def _check_indices(values: Any, size: int, source: str, what: str) -> None:
     if not isinstance(values, list) or not set(map(type, values)) <= {int}:
-        raise _fail(source, f"{what} must be a list of integers")
+        raise fail(source, f"{what} must be a list of integers")
     if values and (min(values) < 0 or max(values) >= size):
-        raise _fail(source, f"{what} points outside the vocab table")
+        raise fail(source, f"{what} points outside the vocab table")
 
 
-def _build_vocab(data: Any, source: str) -> FileVocab:
+def _build_vocab(data: Any, source: str) -> VocabTable:
+    """The file's ``vocab`` as a table marked ``from_file`` (its rows in the file's order)."""
     if not isinstance(data, list):
-        raise _fail(source, "vocab is not a list")
-    out = FileVocab()
+        raise fail(source, "vocab is not a list")
+    out: list[VocabRow] = []
     for i, entry in enumerate(data):
         if not isinstance(entry, list) or len(entry) != 3:
-            raise _fail(source, f"vocab entry {i} is not [text, bytes_hex, token_id]")
+            raise fail(source, f"vocab entry {i} is not [text, bytes_hex, token_id]")
         text, hexed, tid = entry
         if not isinstance(text, str):
-            raise _fail(source, f"vocab entry {i}: text is not a string")
+            raise fail(source, f"vocab entry {i}: text is not a string")
         if hexed is None:
             try:
                 raw = text.encode("utf-8")
             except UnicodeEncodeError:
-                raise _fail(
+                raise fail(
                     source, f"vocab entry {i}: text has lone surrogates but no bytes"
                 ) from None
         elif isinstance(hexed, str):
             try:
                 raw = bytes.fromhex(hexed)
             except ValueError:
-                raise _fail(source, f"vocab entry {i}: bytes are not hex") from None
+                raise fail(source, f"vocab entry {i}: bytes are not hex") from None
         else:
-            raise _fail(source, f"vocab entry {i}: bytes are not a hex string")
+            raise fail(source, f"vocab entry {i}: bytes are not a hex string")
         if tid is not None and (type(tid) is not int or not 0 <= tid < 1 << 40):
-            raise _fail(source, f"vocab entry {i}: token id is not a sane integer")
+            raise fail(source, f"vocab entry {i}: token id is not a sane integer")
         out.append((text, raw, tid))
-    return out
+    return VocabTable(out, from_file=True)
 
 
 def _unpack_top(d: dict[str, Any], size: int, source: str, where: str) -> tuple[array, array]:
     """The packed top-k vocab indices and float32 logprobs of a node, checked."""
     width = d.get("tw", 4)
     if width not in (2, 4) or type(width) is not int:
-        raise _fail(source, f"{where}.tw must be 2 or 4")
+        raise fail(source, f"{where}.tw must be 2 or 4")
     tv_text, tl_text = d.get("tv"), d.get("tl")
     if not isinstance(tv_text, str) or not isinstance(tl_text, str):
-        raise _fail(source, f"{where}: tv and tl must be base64 strings")
+        raise fail(source, f"{where}: tv and tl must be base64 strings")
     try:
         tv = unpack(tv_text, "H" if width == 2 else _U32)
         tl = unpack(tl_text, "f")
     except ValueError:
-        raise _fail(source, f"{where}: tv or tl is not valid base64 of whole numbers") from None
+        raise fail(source, f"{where}: tv or tl is not valid base64 of whole numbers") from None
     if len(tv) >= _VECTOR_MIN:  # long lists: numpy (imported only for them)
         import numpy as np
 
@@ -132,9 +117,9 @@ def _unpack_top(d: dict[str, Any], size: int, source: str, where: str) -> tuple[
         total = sum(tl)
         bad_l = bool(tl) and (total != total or min(tl) < _FLOOR or max(tl) > -_FLOOR)
     if bad_v:
-        raise _fail(source, f"{where}.tv points outside the vocab table")
+        raise fail(source, f"{where}.tv points outside the vocab table")
     if bad_l:
-        raise _fail(source, f"{where}.tl holds a NaN, infinite or absurd logprob")
+        raise fail(source, f"{where}.tl holds a NaN, infinite or absurd logprob")
     return tv, tl
 
 
@@ -143,38 +128,38 @@ def _build_tokens(
 ) -> list[Token]:
     where = f"node {nid[:40]!r} tokens"
     if not isinstance(d, dict):
-        raise _fail(source, f"{where} is not an object")
+        raise fail(source, f"{where} is not an object")
     v = d.get("v")
     _check_indices(v, len(vocab), source, f"{where}.v")
     n = len(v)
     lp = d.get("lp")
     _check_numbers(lp, source, f"{where}.lp", allow_none=True)
     if len(lp) != n:
-        raise _fail(source, f"{where}: lp and v differ in length")
+        raise fail(source, f"{where}: lp and v differ in length")
     ent = d.get("ent")
     if ent is not None:
         _check_numbers(ent, source, f"{where}.ent", allow_none=True)
         if len(ent) != n:
-            raise _fail(source, f"{where}: ent and v differ in length")
+            raise fail(source, f"{where}: ent and v differ in length")
     dist = d.get("dist", DIST_RAW)
     if isinstance(dist, str):
         if dist not in _DISTS:
-            raise _fail(source, f"{where}: unknown dist {dist[:20]!r}")
+            raise fail(source, f"{where}: unknown dist {dist[:20]!r}")
         dists: Sequence[str] | None = None
     elif isinstance(dist, list) and len(dist) == n and set(dist) <= set(_DISTS):
         dists = dist
     else:
-        raise _fail(source, f"{where}: dist must be 'raw', 'sampling' or a list of them")
+        raise fail(source, f"{where}: dist must be 'raw', 'sampling' or a list of them")
     k = d.get("k")
     if k is None:
         if "tv" in d or "tl" in d:
-            raise _fail(source, f"{where}: top-k lists without counts (k)")
+            raise fail(source, f"{where}: top-k lists without counts (k)")
         k, tv, tl = [0] * n, array("H"), array("f")
     else:
         _check_indices(k, 1 << 20, source, f"{where}.k")
         tv, tl = _unpack_top(d, len(vocab), source, where)
         if len(k) != n or sum(k) != len(tv) or len(tv) != len(tl):
-            raise _fail(source, f"{where}: top-k counts do not match the lists")
+            raise fail(source, f"{where}: top-k counts do not match the lists")
     tokens: list[Token] = []
     append = tokens.append
     start = 0
@@ -202,46 +187,46 @@ _OPT_STR = ("model", "backend", "label", "finish_reason", "error")
 
 def _build_node(d: Any, vocab: list[tuple[str, bytes, int | None]], source: str, i: int) -> Node:
     if not isinstance(d, dict):
-        raise _fail(source, f"node #{i} is not an object")
+        raise fail(source, f"node #{i} is not an object")
     nid = d.get("id")
     if not isinstance(nid, str) or not nid:
-        raise _fail(source, f"node #{i} has no string id")
+        raise fail(source, f"node #{i} has no string id")
     where = f"node {nid[:40]!r}"
     parent = d.get("parent")
     if parent is not None and not isinstance(parent, str):
-        raise _fail(source, f"{where}: parent is not a string or null")
+        raise fail(source, f"{where}: parent is not a string or null")
     children = d.get("children", [])
     if not isinstance(children, list) or not all(isinstance(c, str) for c in children):
-        raise _fail(source, f"{where}: children is not a list of ids")
+        raise fail(source, f"{where}: children is not a list of ids")
     origin = d.get("origin", "prompt")
     if origin not in ORIGINS:
-        raise _fail(source, f"{where}: unknown origin {str(origin)[:20]!r}")
+        raise fail(source, f"{where}: unknown origin {str(origin)[:20]!r}")
     has_tokens, has_plain = "tokens" in d, "plain" in d
     if has_tokens == has_plain:
-        raise _fail(source, f"{where}: needs exactly one of 'tokens' and 'plain'")
+        raise fail(source, f"{where}: needs exactly one of 'tokens' and 'plain'")
     tokens = _build_tokens(d["tokens"], vocab, source, nid) if has_tokens else None
     plain = d.get("plain", "")
     if not isinstance(plain, str):
-        raise _fail(source, f"{where}: plain is not a string")
+        raise fail(source, f"{where}: plain is not a string")
     created = d.get("created", 0.0)
     modified = d.get("modified")
     for name, val in (("created", created), ("modified", modified)):
         if val is None and name == "modified":
             continue
         if type(val) not in (int, float) or not -_TIME_LIMIT <= val <= _TIME_LIMIT:
-            raise _fail(source, f"{where}: {name} is not a sane timestamp")
+            raise fail(source, f"{where}: {name} is not a sane timestamp")
     for name in _OPT_STR:
         if d.get(name) is not None and not isinstance(d[name], str):
-            raise _fail(source, f"{where}: {name} is not a string")
+            raise fail(source, f"{where}: {name} is not a string")
     for name in ("bookmark", "visited"):
         if not isinstance(d.get(name, False), bool):
-            raise _fail(source, f"{where}: {name} is not true/false")
+            raise fail(source, f"{where}: {name} is not true/false")
     settings = d.get("settings")
     if settings is not None and not isinstance(settings, dict):
-        raise _fail(source, f"{where}: settings is not an object")
+        raise fail(source, f"{where}: settings is not an object")
     meta = d.get("meta", {})
     if not isinstance(meta, dict):
-        raise _fail(source, f"{where}: meta is not an object")
+        raise fail(source, f"{where}: meta is not an object")
     return Node(
         id=nid,
         parent=parent,
@@ -263,60 +248,22 @@ def _build_node(d: Any, vocab: list[tuple[str, bytes, int | None]], source: str,
     )
 
 
-def check_tree(nodes: dict[str, Node], root_id: str, current_id: str, source: str) -> None:
-    """Parent and children links agree, every node is reachable once, no cycles."""
-    if root_id not in nodes:
-        raise _fail(source, f"root {str(root_id)[:40]!r} is not a node")
-    if nodes[root_id].parent is not None:
-        raise _fail(source, "the root node has a parent")
-    if current_id not in nodes:
-        raise _fail(source, f"current node {str(current_id)[:40]!r} is not a node")
-    listed: set[str] = set()
-    for node in nodes.values():
-        for cid in node.children:
-            child = nodes.get(cid)
-            if child is None:
-                raise _fail(source, f"node {node.id[:40]!r} has a missing child {cid[:40]!r}")
-            if cid in listed:
-                raise _fail(source, f"node {cid[:40]!r} is listed as a child twice")
-            listed.add(cid)
-            if child.parent != node.id:
-                raise _fail(source, f"node {cid[:40]!r} does not name its parent {node.id[:40]!r}")
-    for node in nodes.values():
-        if node.id != root_id and node.id not in listed:
-            if node.parent is None:
-                raise _fail(source, f"node {node.id[:40]!r} has no parent but is not the root")
-            raise _fail(source, f"node {node.id[:40]!r} is missing from its parent's children")
-    # Every non-root node now has exactly one consistent parent; anything the root cannot
-    # reach hangs in a cycle.
-    seen = 0
-    stack = [root_id]
-    while stack:
-        node = nodes[stack.pop()]
-        seen += 1
-        if seen > len(nodes):
-            break
-        stack.extend(node.children)
-    if seen != len(nodes):
-        raise _fail(source, "cycle in parent links (some nodes are unreachable from the root)")
-
-
 def _build_session(data: dict[str, Any], source: str) -> Session:
     vocab = _build_vocab(data.get("vocab", []), source)
     raw_nodes = data.get("nodes")
     if not isinstance(raw_nodes, list) or not raw_nodes:
-        raise _fail(source, "nodes missing, empty or not a list")
+        raise fail(source, "nodes missing, empty or not a list")
     nodes: dict[str, Node] = {}
     for i, d in enumerate(raw_nodes):
         node = _build_node(d, vocab, source, i)
         if node.id in nodes:
-            raise _fail(source, f"duplicate node id {node.id[:40]!r}")
+            raise fail(source, f"duplicate node id {node.id[:40]!r}")
         nodes[node.id] = node
     root_id, current_id = data.get("root"), data.get("current")
     if not isinstance(root_id, str) or not isinstance(current_id, str):
-        raise _fail(source, "root and current must be node ids")
+        raise fail(source, "root and current must be node ids")
     check_tree(nodes, root_id, current_id, source)
     meta = data.get("meta", {})
     if not isinstance(meta, dict):
-        raise _fail(source, "meta is not an object")
+        raise fail(source, "meta is not an object")
     return Session(nodes=nodes, root_id=root_id, current_id=current_id, meta=meta)

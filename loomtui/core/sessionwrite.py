@@ -18,16 +18,18 @@ from collections.abc import Iterator, Sequence
 from operator import attrgetter, itemgetter, sub
 from typing import Any
 
-from .sessionread import _FLOOR, _SCALE, FileVocab
-from .tokens import DIST_RAW, Alt, PackedTop, Token
+from .sessionread import _FLOOR, _SCALE
+from .tokens import DIST_RAW, Alt, PackedTop, Token, VocabRow, VocabTable
 from .tree import Node, Session
 
 
-class Vocab:
-    """Interns (text, bytes, token_id) triples in order of first use."""
+class VocabWriter:
+    """A session file's ``vocab`` as it is written: the rows are interned in order of first
+    use by one :class:`VocabTable`; this adds, per row, what the file spells (``entries``)
+    and what the fast paths compare at C speed (texts, bytes, first row of each token id)."""
 
     def __init__(self) -> None:
-        self.index: dict[tuple[str, bytes, int | None], int] = {}
+        self.table = VocabTable()
         self.entries: list[list[Any]] = []
         self.texts: list[str] = []  # per entry, for C-speed comparisons in add_alts
         self.datas: list[bytes] = []
@@ -35,10 +37,11 @@ class Vocab:
         self._remaps: dict[int, tuple[Sequence[Any], Any]] = {}  # src -> (src, index map)
         self._seeded_from: list[Any] | None = None
 
-    def add(self, key: tuple[str, bytes, int | None]) -> int:
-        idx = self.index.get(key)
-        if idx is None:
-            idx = self.index[key] = len(self.entries)
+    def add(self, key: VocabRow) -> int:
+        table = self.table
+        new = len(table)
+        idx = table.intern(key)
+        if idx == new:
             text, data, tid = key
             self.texts.append(text)
             self.datas.append(data)
@@ -51,9 +54,9 @@ class Vocab:
             self.entries.append([text, None if same else data.hex(), tid])
         return idx
 
-    def add_many(self, keys: list[tuple[str, bytes, int | None]]) -> list[int]:
-        # map() keeps the common case (already interned) at C speed.
-        out = list(map(self.index.get, keys))
+    def add_many(self, keys: list[VocabRow]) -> list[int]:
+        # The look-up keeps the common case (already interned) at C speed.
+        out = self.table.lookup_many(keys)
         if None in out:
             for i, idx in enumerate(out):
                 if idx is None:
@@ -88,7 +91,7 @@ class Vocab:
                 return idx, lps
         return self.add_many(list(zip(texts, datas, tids, strict=True))), lps
 
-    def seed(self, src: list[tuple[str, bytes, int | None]]) -> None:
+    def seed(self, src: list[VocabRow]) -> None:
         """Start the table with a loaded file's vocab, in its order, so that top-k lists
         still packed from that file are copied without remapping each index. (Entries left
         unused by deleted nodes stay; there are at most as many as the model has tokens.)"""
@@ -98,7 +101,7 @@ class Vocab:
         if len(self.entries) == len(src):  # no duplicates: indices line up one to one
             self._seeded_from = src
 
-    def remap(self, src: Sequence[tuple[str, bytes, int | None]], old: Any) -> Any:
+    def remap(self, src: Sequence[VocabRow], old: Any) -> Any:
         """Indices here (a numpy int64 array) for indices into another table ``src`` (a
         loaded file's vocab, or a backend's vocabulary table); ``old`` is an array.array or
         numpy array. Rows of ``src`` are interned the first time they are met."""
@@ -158,7 +161,7 @@ _TOP, _LOGPROB, _ENTROPY, _DIST = (
     attrgetter(name) for name in ("top", "logprob", "entropy", "dist")
 )
 _P_VOCAB, _P_IDS, _P_LPS, _P_START, _P_END = (
-    attrgetter(name) for name in ("_vocab", "_ids", "_lps", "_start", "_end")
+    attrgetter(name) for name in ("vocab", "ids", "lps", "start", "end")
 )
 _TYPECODE = attrgetter("typecode")
 
@@ -177,7 +180,7 @@ def _as_np(values: Any) -> Any:
     return _np().frombuffer(values, dtype=_NP_CODES[values.typecode])
 
 
-def _packed_top_arrays(tops: list[Any], vocab: Vocab) -> tuple[Any, Any, list[int]] | None:
+def _packed_top_arrays(tops: list[Any], vocab: VocabWriter) -> tuple[Any, Any, list[int]] | None:
     """The common cases at C speed: every top-k list of a node is a :class:`PackedTop` on
     one vocabulary table, and they either sit back to back in the same arrays (a node loaded
     from a file) or each fill arrays of their own (a node a backend generated).
@@ -187,7 +190,7 @@ def _packed_top_arrays(tops: list[Any], vocab: Vocab) -> tuple[Any, Any, list[in
     """
     if len(set(map(type, tops))) != 1 or type(tops[0]) is not PackedTop:
         return None
-    table = tops[0]._vocab
+    table = tops[0].vocab
     if len(set(map(id, map(_P_VOCAB, tops)))) != 1:
         return None
     np = _np()
@@ -213,7 +216,7 @@ def _packed_top_arrays(tops: list[Any], vocab: Vocab) -> tuple[Any, Any, list[in
     return vocab.remap(table, ids), lps, k
 
 
-def tokens_to_dict(tokens: Sequence[Token], vocab: Vocab) -> dict[str, Any]:
+def tokens_to_dict(tokens: Sequence[Token], vocab: VocabWriter) -> dict[str, Any]:
     tokens = list(tokens)  # one snapshot: a generation may be appending to the node
     v = vocab.add_many(list(map(_KEY, tokens)))
     lp = _micros(list(map(_LOGPROB, tokens)))
@@ -253,7 +256,9 @@ def _b64(values: Any) -> str:
     return base64.b64encode(values.tobytes()).decode("ascii")
 
 
-def _gather_tops(tops: list[Sequence[Alt]], vocab: Vocab) -> tuple[list[Any], list[Any], list[int]]:
+def _gather_tops(
+    tops: list[Sequence[Alt]], vocab: VocabWriter
+) -> tuple[list[Any], list[Any], list[int]]:
     """The general case of :func:`tokens_to_dict`: any mix of top-k list kinds, in order.
 
     Tuples of :class:`Alt` (imports, hand-built tokens) are interned in runs; packed lists on
@@ -294,17 +299,17 @@ def _gather_tops(tops: list[Sequence[Alt]], vocab: Vocab) -> tuple[list[Any], li
 
     for top in tops:
         if type(top) is PackedTop:
-            start = top._start
-            k.append(top._end - start)
-            if top._vocab is not table:
+            start = top.start
+            k.append(top.end - start)
+            if top.vocab is not table:
                 flush()
-                table = top._vocab
+                table = top.vocab
             elif run:
-                if run[0] is top._ids and run[3] == start:
-                    run[3] = top._end
+                if run[0] is top.ids and run[3] == start:
+                    run[3] = top.end
                     continue
                 take_run()
-            run[:] = [top._ids, top._lps, start, top._end]
+            run[:] = [top.ids, top.lps, start, top.end]
         else:
             k.append(len(top))
             if top:
@@ -315,7 +320,7 @@ def _gather_tops(tops: list[Sequence[Alt]], vocab: Vocab) -> tuple[list[Any], li
     return tv_parts, tl_parts, k
 
 
-def node_to_dict(node: Node, vocab: Vocab) -> dict[str, Any]:
+def node_to_dict(node: Node, vocab: VocabWriter) -> dict[str, Any]:
     d: dict[str, Any] = {
         "id": node.id,
         "parent": node.parent,
@@ -374,7 +379,8 @@ def first_loaded_vocab(session: Session) -> list[Any] | None:
         for tok in node.tokens or ():
             top = tok.top
             if top:
-                if type(top) is PackedTop and type(top._vocab) is FileVocab:
-                    return top._vocab
+                table = top.vocab if type(top) is PackedTop else None
+                if type(table) is VocabTable and table.from_file:
+                    return table
                 break
     return None

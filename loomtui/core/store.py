@@ -56,7 +56,6 @@ from .tokens import Token
 from .tree import Node, Session
 
 
-
 def journal_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.journal")
 

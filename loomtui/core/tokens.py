@@ -45,13 +45,19 @@ class PackedTop(Sequence[Alt]):
     Backends and the session loader hand these over instead of tuples of :class:`Alt`:
     a long session holds millions of alternatives, and building (then saving) one tuple per
     alternative costs seconds. ``vocab`` is a table of ``(text, bytes, token_id)`` rows
-    (a local model's whole vocabulary, an API backend's interned table, or a loaded file's
-    ``vocab``); ``ids`` and ``lps`` are arrays, of which ``[start:end]`` belongs to this list.
-    The :class:`Alt` tuples are built on first use. ``lps`` may be float32 (``"f"``) where
-    the model computed float32: the values are then exactly the model's.
+    (a local model's whole vocabulary, or a :class:`VocabTable`: an API backend's interned
+    table, a loaded file's ``vocab``); ``ids`` and ``lps`` are arrays, of which
+    ``[start:end]`` belongs to this list. The :class:`Alt` tuples are built on first use.
+    ``lps`` may be float32 (``"f"``) where the model computed float32: the values are then
+    exactly the model's.
+
+    ``vocab``, ``ids``, ``lps``, ``start`` and ``end`` are public for readers that work on
+    the packed form itself (the session writer copies them without building an Alt); they
+    are read-only: nothing writes to them, or to the arrays or the table rows, after
+    construction (copies share the object).
     """
 
-    __slots__ = ("_vocab", "_ids", "_lps", "_start", "_end", "_alts")
+    __slots__ = ("vocab", "ids", "lps", "start", "end", "_alts")
 
     def __init__(
         self,
@@ -61,16 +67,16 @@ class PackedTop(Sequence[Alt]):
         start: int = 0,
         end: int | None = None,
     ) -> None:
-        self._vocab = vocab
-        self._ids = ids
-        self._lps = lps
-        self._start = start
-        self._end = len(ids) if end is None else end
+        self.vocab = vocab
+        self.ids = ids
+        self.lps = lps
+        self.start = start
+        self.end = len(ids) if end is None else end
         self._alts: tuple[Alt, ...] | None = None
 
     def _build(self) -> tuple[Alt, ...]:
-        vocab, ids, lps = self._vocab, self._ids, self._lps
-        return tuple(Alt(*vocab[ids[i]], lps[i]) for i in range(self._start, self._end))
+        vocab, ids, lps = self.vocab, self.ids, self.lps
+        return tuple(Alt(*vocab[ids[i]], lps[i]) for i in range(self.start, self.end))
 
     def _materialise(self) -> tuple[Alt, ...]:
         if self._alts is None:
@@ -78,7 +84,7 @@ class PackedTop(Sequence[Alt]):
         return self._alts
 
     def __len__(self) -> int:
-        return self._end - self._start
+        return self.end - self.start
 
     def __getitem__(self, index):  # type: ignore[override]
         return self._materialise()[index]
@@ -107,17 +113,52 @@ class PackedTop(Sequence[Alt]):
         return f"PackedTop({list(self)!r})"
 
 
-class VocabTable:
-    """An append-only interning table of (text, bytes, token_id) rows, for backends whose
-    vocabulary is only known as tokens arrive (API servers). :meth:`pack` turns a run of
-    alternatives into a :class:`PackedTop` that shares the table."""
+class VocabTable(list):  # list[VocabRow]
+    """The one interning table of vocabulary rows ``(text, bytes, token_id)``.
 
-    __slots__ = ("rows", "_index", "_lock")
+    The table is the list of its rows (a :class:`PackedTop` indexes it at C speed) plus an
+    index from a row to its first position. Rows are only ever appended, so an index handed
+    out stays valid. Its users:
 
-    def __init__(self) -> None:
-        self.rows: list[VocabRow] = []
-        self._index: dict[VocabRow, int] = {}
-        self._lock = threading.Lock()  # requests may run on several threads
+    - an API backend (and a journal replay) interns alternatives as they arrive with
+      :meth:`pack`, which is thread-safe (requests run on several threads);
+    - the session loader keeps a file's ``vocab`` as a table with ``from_file`` set (rows in
+      the file's order, duplicates and all): saving seeds its own table from it, so top-k lists
+      still packed from that file are copied without remapping;
+    - the session writer (``sessionwrite.VocabWriter``) interns rows in order of first use with
+      :meth:`intern` and :meth:`lookup_many` (one thread, its own table).
+    """
+
+    __slots__ = ("from_file", "_index", "_lock")
+
+    def __init__(self, rows: Iterable[VocabRow] = (), *, from_file: bool = False) -> None:
+        super().__init__(rows)
+        #: Whether the rows are a loaded session file's ``vocab`` table.
+        self.from_file = from_file
+        self._index: dict[VocabRow, int] | None = None  # built on the first look-up
+        self._lock = threading.Lock()
+
+    def _positions(self) -> dict[VocabRow, int]:
+        index = self._index
+        if index is None:
+            index = {}
+            for i, row in enumerate(self):
+                index.setdefault(row, i)  # a file's duplicates: the first one
+            self._index = index
+        return index
+
+    def intern(self, row: VocabRow) -> int:
+        """The position of ``row``, appending it when it is new."""
+        index = self._positions()
+        idx = index.get(row)
+        if idx is None:
+            idx = index[row] = len(self)
+            self.append(row)
+        return idx
+
+    def lookup_many(self, rows: Iterable[VocabRow]) -> list[int | None]:
+        """The position of each row, None for rows not in the table (at C speed)."""
+        return list(map(self._positions().get, rows))
 
     def pack(self, alts: Iterable[Alt]) -> PackedTop:
         """The alternatives as a packed list; logprobs are kept as float64 (exact)."""
@@ -126,16 +167,19 @@ class VocabTable:
         ids = array(U32)
         lps = array("d")
         with self._lock:
-            index, rows = self._index, self.rows
+            index = self._positions()
             for alt in alts:
                 key = (alt.text, alt.bytes, alt.token_id)
                 idx = index.get(key)
                 if idx is None:
-                    idx = index[key] = len(rows)
-                    rows.append(key)
+                    idx = index[key] = len(self)
+                    self.append(key)
                 ids.append(idx)
                 lps.append(alt.logprob)
-        return PackedTop(rows, ids, lps)
+        return PackedTop(self, ids, lps)
+
+    def __repr__(self) -> str:
+        return f"VocabTable({len(self)} rows{', from a file' if self.from_file else ''})"
 
 
 @dataclass(slots=True, eq=False)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import LoomError
+from .metrics import joint_logprob
 from .tokens import Token, decode, join_bytes
 
 ORIGINS = ("prompt", "model", "edit", "import")
@@ -74,15 +75,10 @@ class Node:
         return len(self.tokens) if self.tokens is not None else len(self.plain)
 
     def joint_logprob(self) -> float | None:
-        """Sum of the segment's token logprobs (None for plain text or unknown logprobs)."""
-        if not self.tokens:
+        """The segment's :func:`~loomtui.core.metrics.joint_logprob` (None for plain text)."""
+        if self.tokens is None:
             return None
-        total = 0.0
-        for t in self.tokens:
-            if t.logprob is None:
-                return None
-            total += t.logprob
-        return total
+        return joint_logprob(t.logprob for t in self.tokens)
 
 
 def new_id(existing: dict[str, Node] | None = None) -> str:

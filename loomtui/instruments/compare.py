@@ -4,18 +4,18 @@ The two models may tokenize differently, so the text is cut into *segments*: the
 runs of tokens whose byte boundaries agree in both tokenizations (a single token each when
 the tokenizers agree). A segment's logprob under a model is the sum of its tokens'. Where
 both backends give full distributions over the same vocabulary and the tokenizations are
-identical, each position also gets KL(A || B).
+identical, each position also gets KL(A || B). A logprob (a segment's or a side's total) is
+None when any of its tokens has none (see :func:`loomtui.core.metrics.joint_logprob`).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..backends.base import Backend
+from ..backends.base import Backend, FullDistribution
+from ..core.metrics import joint_logprob, kl_rows
 from ..core.tokens import Token, decode
-from . import _full
 
 
 @dataclass
@@ -41,8 +41,9 @@ class Side:
     exact_entropy: bool
 
     @property
-    def total_logprob(self) -> float:
-        return sum(t.logprob for t in self.tokens if t.logprob is not None)
+    def total_logprob(self) -> float | None:
+        """The text's joint logprob under this model (None if a token has no logprob)."""
+        return joint_logprob(t.logprob for t in self.tokens)
 
     @property
     def mean_entropy(self) -> float | None:
@@ -121,12 +122,6 @@ def segments(a: list[Token], b: list[Token]) -> list[tuple[list[Token], list[Tok
     return out
 
 
-def _sum(tokens: list[Token]) -> float | None:
-    if not tokens or any(t.logprob is None for t in tokens):
-        return None
-    return sum(t.logprob for t in tokens)  # type: ignore[misc]
-
-
 def compare(backend_a: Backend, backend_b: Backend, text: str, top_k: int = 20) -> Comparison:
     """Score ``text`` under both backends and line the numbers up."""
     info_a, info_b = backend_a.info(), backend_b.info()
@@ -142,12 +137,13 @@ def compare(backend_a: Backend, backend_b: Backend, text: str, top_k: int = 20) 
         Segment(
             text=decode(b"".join(t.bytes for t in ra or rb)),
             bytes=b"".join(t.bytes for t in ra or rb),
-            a_logprob=_sum(ra),
-            b_logprob=_sum(rb),
+            a_logprob=joint_logprob(t.logprob for t in ra),
+            b_logprob=joint_logprob(t.logprob for t in rb),
         )
         for ra, rb in segments(a.tokens, b.tokens)
     ]
-    if same and _full.has_full(backend_a) and _full.has_full(backend_b) and len(ids_a) > 1:
+    full = isinstance(backend_a, FullDistribution) and isinstance(backend_b, FullDistribution)
+    if same and full and len(ids_a) > 1:
         kls = _position_kl(backend_a, backend_b, ids_a)  # type: ignore[arg-type]
         if kls is None:
             notes.append("per-position KL needs the same vocabulary in both models")
@@ -158,18 +154,18 @@ def compare(backend_a: Backend, backend_b: Backend, text: str, top_k: int = 20) 
         notes.append("the models tokenize differently: numbers are per aligned segment, no KL")
     else:
         notes.append("per-position KL needs full distributions from both backends")
+    for side in (a, b):
+        if side.tokens and side.total_logprob is None:
+            notes.append(f"{side.name} gave no logprob for some tokens: its total is unknown")
     return Comparison(text=text, a=a, b=b, segments=segs, same_tokens=same, notes=notes)
 
 
-def _position_kl(backend_a: Backend, backend_b: Backend, ids: list[int]) -> list[float] | None:
+def _position_kl(
+    backend_a: FullDistribution, backend_b: FullDistribution, ids: list[int]
+) -> list[float] | None:
     """KL(A || B) at each position 1..len-1 (the distribution each token was drawn from)."""
-    import torch
-
-    rows_a = _full.full_logprobs(backend_a, [ids], 1)[0][:-1].double()
-    rows_b = _full.full_logprobs(backend_b, [ids], 1)[0][:-1].double()
+    rows_a = backend_a.full_logprobs([ids], 1)[0][:-1]
+    rows_b = backend_b.full_logprobs([ids], 1)[0][:-1]
     if rows_a.shape != rows_b.shape:
         return None
-    pa = torch.exp(rows_a)
-    diff = torch.where(pa > 0, rows_a - rows_b, torch.zeros_like(rows_a))
-    kl = (pa * diff).sum(-1)
-    return [max(0.0, float(x)) if math.isfinite(float(x)) else math.inf for x in kl]
+    return kl_rows(rows_a, rows_b)

@@ -1,16 +1,18 @@
 """Entropy strip: entropy along a branch, as a sparkline, and its most uncertain points.
 
 Exact entropies come from the tokens; where a backend gave only a top-k list the entropy
-is bounded from it (the upper bound, the mass outside the list spread evenly, is what the
-strip draws, and the point says it is a bound).
+is bounded from it. The strip draws the upper bound (the mass outside the list spread evenly
+over the rest of the vocabulary) when the vocabulary size is known, else the lower bound
+(an API session replayed without its model has no upper bound), and each point says which.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+from ..core.metrics import token_entropy
 from ..core.tree import Session
-from ._stats import entropy_bounds
 
 SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -20,9 +22,23 @@ class Point:
     node_id: str
     offset: int
     text: str
-    entropy: float  # nats (exact, or the upper bound when ``exact`` is False)
+    entropy: float  # nats: exact, or the upper bound (+inf without a vocabulary size)
     lower: float
     exact: bool
+
+    @property
+    def shown(self) -> float:
+        """The value the strip draws: exact, the upper bound, or the lower when no upper."""
+        return self.entropy if math.isfinite(self.entropy) else self.lower
+
+    @property
+    def label(self) -> str:
+        """``H 1.23`` exact, ``H ≤ 1.50`` an upper bound, ``H ≥ 0.80`` only a lower one."""
+        if self.exact:
+            return f"H {self.entropy:5.2f}"
+        if math.isfinite(self.entropy):
+            return f"H ≤{self.entropy:5.2f} (≥{self.lower:.2f})"
+        return f"H ≥{self.lower:5.2f}"
 
 
 def entropy_points(session: Session, node_id: str, vocab_size: int | None = None) -> list[Point]:
@@ -30,11 +46,10 @@ def entropy_points(session: Session, node_id: str, vocab_size: int | None = None
     out: list[Point] = []
     for node in session.path(node_id):
         for i, tok in enumerate(node.tokens or ()):
-            if tok.entropy is not None:
-                out.append(Point(node.id, i, tok.text, tok.entropy, tok.entropy, True))
-            elif tok.top:
-                lo, hi = entropy_bounds(tok.top, vocab_size)
-                out.append(Point(node.id, i, tok.text, hi, lo, False))
+            bounds = token_entropy(tok, vocab_size)
+            if bounds is not None:
+                lo, hi = bounds
+                out.append(Point(node.id, i, tok.text, hi, lo, tok.entropy is not None))
     return out
 
 
@@ -49,13 +64,16 @@ def sparkline(values: list[float], width: int | None = None, top: float | None =
             max(values[int(i * step) : max(int(i * step) + 1, int((i + 1) * step))])
             for i in range(width)
         ]
-    finite = [v for v in values if v == v and v != float("inf")]
+    finite = [v for v in values if math.isfinite(v)]
     hi = top if top is not None else (max(finite) if finite else 1.0)
-    hi = hi or 1.0
+    hi = hi if hi and math.isfinite(hi) else 1.0
     out = []
     for v in values:
         if v != v:
             out.append(" ")
+            continue
+        if not math.isfinite(v):  # an unbounded value fills the cell; never a crash
+            out.append(SPARKS[-1] if v > 0 else SPARKS[0])
             continue
         level = min(len(SPARKS) - 1, max(0, int(v / hi * (len(SPARKS) - 1) + 0.5)))
         out.append(SPARKS[level])
@@ -64,7 +82,7 @@ def sparkline(values: list[float], width: int | None = None, top: float | None =
 
 def most_uncertain(points: list[Point], n: int = 5) -> list[Point]:
     """The ``n`` positions with the highest entropy, highest first (natural branch points)."""
-    return sorted(points, key=lambda p: p.entropy, reverse=True)[:n]
+    return sorted(points, key=lambda p: p.shown, reverse=True)[:n]
 
 
 def next_uncertain(points: list[Point], after: tuple[str, int] | None, n: int = 5) -> Point | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..backends.base import Backend, Context, Distribution
 from ..core.tokens import Alt, Token, decode
-from ..core.tree import Node, Session
+from ..core.tree import Node
 from ..engine import Engine
 
 

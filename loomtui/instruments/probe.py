@@ -19,9 +19,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..backends.base import Backend, BackendError, Context
-from . import _full
-from ._stats import digit_start, entropy, entropy_bounds, kl_from_uniform
+import numpy as np
+
+from ..backends.base import (
+    Backend,
+    BackendError,
+    Context,
+    FullDistribution,
+    starts_with_digit,
+)
+from ..core.metrics import (
+    entropy,
+    entropy_bounds,
+    entropy_of_probs,
+    is_known,
+    joint_logprob,
+    kl_from_uniform,
+)
 
 RULE_DIGIT = "digit"
 RULE_NONE = "none"
@@ -79,7 +93,7 @@ class ProbeResult:
 
     @property
     def entropy(self) -> float:
-        return entropy([c.prob for c in self.candidates])
+        return entropy_of_probs([c.prob for c in self.candidates])
 
     @property
     def kl_uniform(self) -> float:
@@ -152,7 +166,7 @@ def probe(
         exact=True,
         model=info.name,
     )
-    if _full.has_full(backend) and context.token_ids:
+    if isinstance(backend, FullDistribution) and context.token_ids:
         _probe_full(backend, context, list(candidates), rule, result)
     else:
         _probe_topk(backend, context, list(candidates), rule, result)
@@ -162,8 +176,7 @@ def probe(
 def _probe_full(
     backend: Backend, context: Context, answers: list[str], rule: str, result: ProbeResult
 ) -> None:
-    import torch
-
+    assert isinstance(backend, FullDistribution)  # the caller's test, for the type checker
     prompt_ids = list(context.token_ids or [])
     seqs: list[list[int]] = []
     for text in answers:
@@ -172,44 +185,23 @@ def _probe_full(
             raise BackendError(f"answer {text!r} has no tokens")
         seqs.append(prompt_ids + ids)
     start = len(prompt_ids)
-    rows_list = _full.full_logprobs(backend, seqs, start)
-    mask = _full.digit_mask(backend) if rule == RULE_DIGIT else None
+    rows_list = backend.full_logprobs(seqs, start)
+    mask = backend.digit_start_mask() if rule == RULE_DIGIT else None
     for text, seq, rows in zip(answers, seqs, rows_list, strict=True):
         ans = seq[start:]
-        picked = rows[torch.arange(len(ans)), torch.tensor(ans)]
-        tok_lp = float(picked.double().sum())
+        tok_lp = joint_logprob(float(rows[i, t]) for i, t in enumerate(ans))
         lp = tok_lp
         end = None
         if mask is not None:
-            last = rows[len(ans)].double()
-            m = _fit(mask, last.shape[-1])
-            digit = float(torch.exp(last[m]).sum()) if bool(m.any()) else 0.0
+            digit = float(np.exp(rows[len(ans)][mask].astype(np.float64)).sum())
             p_end = max(0.0, 1.0 - digit)
             end = (p_end, p_end)
-            lp = tok_lp + math.log(p_end) if p_end > 0 else -math.inf
+            lp = None if tok_lp is None else tok_lp + _log(p_end)
         result.candidates.append(
             Candidate(text=text, token_ids=ans, logprob=lp, tokens_logprob=tok_lp, end_prob=end)
         )
-    h = float(_entropy_row(rows_list[0][0]))
+    h = entropy(rows_list[0][0].astype(np.float64).tolist())
     result.next_entropy = (h, h)
-
-
-def _fit(mask: Any, width: int) -> Any:
-    """The digit mask padded (or cut) to a logits row's width (vocabularies get padded)."""
-    import torch
-
-    if mask.shape[0] == width:
-        return mask
-    if mask.shape[0] > width:
-        return mask[:width]
-    return torch.cat([mask, torch.zeros(width - mask.shape[0], dtype=torch.bool)])
-
-
-def _entropy_row(row: Any) -> float:
-    import torch
-
-    row = row.double()
-    return float(-(torch.exp(row) * torch.where(torch.isfinite(row), row, 0)).sum())
 
 
 def _log(p: float) -> float:
@@ -225,7 +217,7 @@ def _walk(backend: Backend, context: Context, text: str, k: int) -> tuple[float,
     lo = hi = 1.0
     while data:
         dist = backend.next_distribution(Context(text=ctx_text), top_k=k)
-        listed = [a for a in dist.top if a.logprob > -9000]
+        listed = [a for a in dist.top if is_known(a.logprob)]
         fits = [a for a in listed if a.bytes and data.startswith(a.bytes)]
         if not fits:
             p_k = min((a.prob for a in listed), default=1.0)
@@ -247,11 +239,10 @@ def _probe_topk(
     k = min(20, info.max_logprobs) if info.max_logprobs else 20
     for text in answers:
         scored = backend.score(text, top_k=k, prefix=context)
-        lps = [t.logprob for t in scored.tokens]
         ids = [t.token_id for t in scored.tokens]
         t_bounds = None
-        if scored.tokens and None not in lps:
-            tok_lp = float(sum(lps))  # type: ignore[arg-type]
+        tok_lp = joint_logprob(t.logprob for t in scored.tokens)
+        if tok_lp is not None:
             t_lo = t_hi = math.exp(tok_lp)
             walked = False
         else:
@@ -273,8 +264,9 @@ def _probe_topk(
                 else None,
             )
             dist = backend.next_distribution(after, top_k=k)
-            listed = sum(a.prob for a in dist.top if a.logprob > -9000)
-            digit_lo = sum(a.prob for a in dist.top if a.logprob > -9000 and digit_start(a.bytes))
+            known = [a for a in dist.top if is_known(a.logprob)]
+            listed = sum(a.prob for a in known)
+            digit_lo = sum(a.prob for a in known if starts_with_digit(a.bytes))
             rest = max(0.0, 1.0 - listed)
             e_lo, e_hi = max(0.0, 1.0 - digit_lo - rest), max(0.0, 1.0 - digit_lo)
             end = (e_lo, e_hi)
@@ -300,4 +292,5 @@ def _probe_topk(
     if dist0.entropy is not None and info.exact_entropy:
         result.next_entropy = (dist0.entropy, dist0.entropy)
     else:
-        result.next_entropy = entropy_bounds(dist0.top, dist0.vocab_size or info.vocab_size)
+        b = entropy_bounds(dist0.top, dist0.vocab_size or info.vocab_size)
+        result.next_entropy = (b.lower, b.upper)

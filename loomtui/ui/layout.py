@@ -129,14 +129,6 @@ class DocLayout:
             self._place(Unit(node_id, i, i + 1, text, tok))
             lines = self.lines
 
-    def _token_text(self, tok: Token) -> str:
-        # Decode bytes across tokens so a character split over two tokens shows whole.
-        if tok.bytes:
-            text = self._decoder.decode(tok.bytes)
-        else:
-            text = tok.text
-        return visible(text, max_chars=MAX_TOKEN_CHARS)  # a huge token is cut, with a note
-
     def _add(self, unit: Unit) -> None:
         self._place(unit)
 

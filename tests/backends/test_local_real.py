@@ -39,7 +39,7 @@ def _check_against_plain_forward(backend, ref, prompt_ids, tokens, k=20):
         assert tok.dist == "raw"
         # Kept packed (cheap to hold and save), and the very numbers the model computed:
         # the token's own logprob and its entry in the list are the same float32.
-        assert type(tok.top) is PackedTop and tok.top._lps.typecode == "f"
+        assert type(tok.top) is PackedTop and tok.top.lps.typecode == "f"
         if tok.rank() is not None:
             assert tok.top[tok.rank() - 1].logprob == tok.logprob
 

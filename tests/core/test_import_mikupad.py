@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from loomtui.cli import main
 from loomtui.core.errors import SessionFileError
 from loomtui.core.export import branch_nodes, export_jsonl, export_markdown, export_text
-from loomtui.core.importers import _is_mikupad, import_foreign
+from loomtui.core.importers import import_foreign
+from loomtui.core.importers.mikupad import is_mikupad
 from loomtui.core.sessionfile import dumps_session, load_session, loads_session
 from loomtui.core.store import IMPORTED_SUFFIX, SessionStore, work_path_for
 
@@ -133,9 +134,9 @@ def _load(raw: bytes):
 
 # --------------------------------------------------------------------------- detection
 def test_the_export_is_detected_and_other_formats_are_not() -> None:
-    assert _is_mikupad(json.loads(_export(_props())))
+    assert is_mikupad(json.loads(_export(_props())))
     # A localStorage-era file: just the properties, no name.
-    assert _is_mikupad({"prompt": _js([{"type": "user", "content": "hi"}])})
+    assert is_mikupad({"prompt": _js([{"type": "user", "content": "hi"}])})
     others: list[Any] = [
         {"root": {"text": "x", "children": []}},
         {"isLogitLoomTreeVersion": "logit-loom-tree-v1", "roots": []},
@@ -148,7 +149,7 @@ def test_the_export_is_detected_and_other_formats_are_not() -> None:
         "prompt",
     ]
     for data in others:
-        assert not _is_mikupad(data), data
+        assert not is_mikupad(data), data
     s = _load(_export(_props()))
     assert s.meta["imported_from"] == "lmg-anon/mikupad"
 

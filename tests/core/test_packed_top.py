@@ -74,7 +74,7 @@ def test_vocab_table_interns_and_keeps_float64_exact() -> None:
     top = table.pack(a)
     again = table.pack((Alt("y", b"y", 7, -0.5), Alt("x", b"x", None, -1.0)))
     assert tuple(top) == a  # float64: not rounded to float32
-    assert len(table.rows) == 2 and list(again._ids) == [1, 0]
+    assert len(table) == 2 and list(again.ids) == [1, 0]
     assert table.pack(top) is top
 
 
@@ -98,7 +98,7 @@ def test_vocab_table_is_safe_across_threads() -> None:
         t.start()
     for t in threads:
         t.join()
-    assert len(table.rows) == len(set(table.rows)) <= 500
+    assert len(table) == len(set(table)) <= 500
     assert all(tuple(top) == alts for alts, top in made)
 
 

@@ -7,6 +7,7 @@ import math
 import threading
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,10 +15,12 @@ from loomtui.backends.base import (
     Backend,
     Context,
     Distribution,
+    FullDistribution,
     GenerationSettings,
     ModelInfo,
     ScoreResult,
     TokenEvent,
+    starts_with_digit,
 )
 from loomtui.core.tokens import Alt, Token
 
@@ -51,23 +54,18 @@ VOCAB: list[bytes] = [
 class FakeBackend(Backend):
     """A tiny deterministic language model: logits depend on the last two token ids.
 
-    It has the optional full-distribution methods of the local backend, so the exact code
-    paths run; ``full=False`` hides them, as an API backend would.
+    This one gives top-k lists only, as an API backend does; :class:`FullFakeBackend` adds
+    the :class:`FullDistribution` capability of the local backend.
     """
 
-    def __init__(
-        self, name: str = "fake", seed: int = 0, full: bool = True, k_cap=None, scores=True
-    ):
+    full = False
+
+    def __init__(self, name: str = "fake", seed: int = 0, k_cap=None, scores=True):
         self.scores = scores  # False: refuse prompt scoring, as llama.cpp's server does
         self.name = name
         self.seed = seed
-        self.full = full
         self.k_cap = k_cap
         self.calls = 0
-        if not full:
-            # Hide the optional methods the way a backend without them would.
-            self.full_logprobs = None  # type: ignore[assignment]
-            self.vocab_bytes = None  # type: ignore[assignment]
 
     # ---------------------------------------------------------------- the model
     def _logprobs(self, ids: Sequence[int]) -> torch.Tensor:
@@ -175,20 +173,41 @@ class FakeBackend(Backend):
         self.calls -= len(contexts) - 1  # one batched call
         return out
 
-    def full_logprobs(self, sequences, start):  # type: ignore[no-redef]
+
+class FullFakeBackend(FakeBackend, FullDistribution):
+    """The fake with whole-vocabulary distributions, so the instruments' exact paths run."""
+
+    full = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.masks_built = 0
+
+    def full_logprobs(self, sequences, start):
         out = []
         for seq in sequences:
             rows = [self._logprobs(seq[:p]) for p in range(start, len(seq) + 1)]
-            out.append(torch.stack(rows).float())
+            out.append(torch.stack(rows).float().numpy())
         return out
 
-    def vocab_bytes(self):  # type: ignore[no-redef]
+    def vocab_bytes(self):
         return list(VOCAB)
+
+    def digit_start_mask(self):
+        if not hasattr(self, "_mask"):
+            self.masks_built += 1
+            self._mask = np.array([starts_with_digit(b) for b in VOCAB], dtype=bool)
+        return self._mask
+
+
+def make_fake_backend(*args, full: bool = True, **kwargs) -> FakeBackend:
+    """A fake backend; ``full=False`` gives one with top-k lists only."""
+    return (FullFakeBackend if full else FakeBackend)(*args, **kwargs)
 
 
 @pytest.fixture
 def fake() -> FakeBackend:
-    return FakeBackend()
+    return FullFakeBackend()
 
 
 @pytest.fixture(scope="session")
@@ -199,7 +218,9 @@ def smollm():
     except ImportError:
         pytest.skip("loomtui.backends.local is not there yet")
     try:
-        return LocalBackend.load("default")
+        from loomtui.config import cache_dir
+
+        return LocalBackend.load("default", cache_dir=cache_dir())
     except Exception as exc:  # the GGUF package missing, for one
         pytest.skip(f"embedded model unavailable: {exc}")
 
@@ -208,10 +229,10 @@ def exact_logprob(rows: torch.Tensor, ids: Sequence[int]) -> float:
     return float(sum(rows[i, t] for i, t in enumerate(ids)))
 
 
-__all__ = ["FakeBackend", "VOCAB", "exact_logprob", "math"]
+__all__ = ["FakeBackend", "FullFakeBackend", "VOCAB", "exact_logprob", "math"]
 
 
 @pytest.fixture
 def make_fake():
-    """The FakeBackend class, for tests that need more than one or other options."""
-    return FakeBackend
+    """The fake backends' factory, for tests that need more than one or other options."""
+    return make_fake_backend

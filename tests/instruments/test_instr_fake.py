@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from loomtui.backends.base import Context
+from loomtui.backends.base import Context, FullDistribution
 from loomtui.core.tree import Session
 from loomtui.engine import Engine
 from loomtui.instruments import compare, entropy, multiverse, probe, replay, sweep
@@ -119,9 +119,14 @@ def test_compare_totals_and_kl(make_fake):
     text = "The cat sat on the mat."
     cmp = compare.compare(a, b, text)
     assert cmp.same_tokens
-    assert cmp.a.total_logprob == pytest.approx(
-        sum(t.logprob for t in a.score(text).tokens if t.logprob is not None)
-    )
+    own = a.score(text).tokens
+    # The fake scores without a prefix, as an API does: the first token has no logprob, so
+    # the text's total is unknown (never a sum over the tokens that happen to have one).
+    assert own[0].logprob is None
+    assert cmp.a.total_logprob is None and cmp.segments[0].a_logprob is None
+    assert any(n.startswith("a gave no logprob") for n in cmp.notes)
+    rest = [s.a_logprob for s in cmp.segments[1:]]
+    assert sum(rest) == pytest.approx(sum(t.logprob for t in own[1:]))
     ids = a.tokenize(text)
     for i, seg in enumerate(cmp.segments[1:], start=1):
         pa, pb = _lp(a, ids[:i]), _lp(b, ids[:i])
@@ -201,3 +206,18 @@ def test_entropy_strip(fake):
     assert len(line) == 10 and line[[p.entropy for p in pts].index(top[0].entropy)] == "█"
     assert entropy.next_uncertain(pts, (top[0].node_id, top[0].offset), 3) is top[1]
     assert len(entropy.sparkline([1.0] * 100, width=20)) == 20
+
+
+def test_full_distribution_is_a_declared_capability(make_fake):
+    """Exact numbers only from a backend that declares :class:`FullDistribution`; its digit
+    mask is built once and kept on that backend, never shared with another."""
+    full, api = make_fake(), make_fake(full=False)
+    assert isinstance(full, FullDistribution) and not isinstance(api, FullDistribution)
+    for _ in range(2):
+        res = probe.probe(full, "I pick:", [" 4", " 7"], rule=probe.RULE_DIGIT)
+        assert res.exact
+    assert full.masks_built == 1
+    other = make_fake()
+    probe.probe(other, "I pick:", [" 4"], rule=probe.RULE_DIGIT)
+    assert other.masks_built == 1 and other.digit_start_mask() is not full.digit_start_mask()
+    assert not probe.probe(api, "I pick:", [" 4"], rule=probe.RULE_DIGIT).exact

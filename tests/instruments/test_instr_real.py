@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from loomtui.backends.base import Context, GenerationSettings
+from loomtui.backends.base import Context, FullDistribution, GenerationSettings
 from loomtui.core.tree import Session
 from loomtui.engine import Engine
 from loomtui.instruments import compare, multiverse, probe, sweep
@@ -77,6 +77,23 @@ def test_probe_numbers_follow_the_digit_end_rule(smollm):
     assert js["covered_mass"] == pytest.approx(sum(c["prob"] for c in js["candidates"]))
     assert 0 < js["covered_mass"] <= 1
     assert js["kl_uniform"] == pytest.approx(math.log(14) - js["entropy"])
+
+
+def test_local_backend_declares_full_distributions(smollm, other):
+    """The capability is declared, its rows are numpy as wide as the mask, and the mask is
+    kept on each backend (two backends never share one by accident)."""
+    assert isinstance(smollm, FullDistribution)
+    ids = smollm.tokenize("My number is 7")
+    rows = smollm.full_logprobs([ids], 2)[0]
+    assert type(rows).__module__ == "numpy" and rows.shape[0] == len(ids) - 1
+    mask = smollm.digit_start_mask()
+    assert mask.dtype == bool and mask.shape == (rows.shape[1],)
+    assert mask.nonzero()[0].tolist() == [
+        i for i, b in enumerate(smollm.vocab_bytes()) if b[:1].isdigit()
+    ]
+    assert smollm.digit_start_mask() is mask and other.digit_start_mask() is not mask
+    plain = plain_logprobs(smollm, ids)[1:]
+    assert float(abs(torch.from_numpy(rows).double() - plain).max()) < 2e-3
 
 
 def test_compare_totals_equal_each_models_own_score(smollm, other):

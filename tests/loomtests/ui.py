@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from loomtests.words import _alts
-
 from loomtui.core.tokens import Token
 from loomtui.core.tree import Node, Session
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from loomtests.words import WORDS, WordsBackend
 from loomtests.ui import demo_session, screen_text, wait_idle
+from loomtests.words import WORDS, WordsBackend
 
 from loomtui.backends.base import GenerationSettings
 from loomtui.core.sessionfile import load_session

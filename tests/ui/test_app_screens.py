@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import tomllib
-from loomtests.words import WordsBackend
+
 from loomtests.ui import demo_session, screen_text, wait_idle
+from loomtests.words import WordsBackend
 
 from loomtui.backends.base import GenerationSettings
 from loomtui.cli import app_cmd

@@ -7,8 +7,8 @@ already attached (no loading toast), no clock anywhere on screen. Update with
 
 from __future__ import annotations
 
-from loomtests.words import WordsBackend
 from loomtests.ui import demo_session
+from loomtests.words import WordsBackend
 
 from loomtui.ui.app import make_app
 

@@ -32,8 +32,8 @@ from ...backends.base import Backend, Context
 from ...core.tree import Session
 from ...engine import Engine, branch_context
 from ...instruments import compare, entropy, multiverse, probe, replay, sweep
+from ...render.instruments import diff_text, entropy_strip, probe_table, sweep_rows
 from ..widgets.instr_multiverse import MultiverseBlocks
-from ..widgets.instr_render import diff_text, entropy_strip, probe_table, sweep_rows
 
 
 @dataclass(frozen=True)
@@ -330,8 +330,9 @@ class CompareScreen(InstrumentScreen):
             nonlocal other
             if other is None:
                 from ...backends.resolve import open_backend
+                from ...config import cache_dir
 
-                other = open_backend(model=spec or "default")
+                other = open_backend(model=spec or "default", cache_dir=cache_dir())
             return compare.compare(backend, other, text)  # type: ignore[arg-type]
 
         self.start(work, "scoring under both models")
@@ -447,8 +448,9 @@ class ReplayScreen(InstrumentScreen):
             nonlocal other
             if other is None:
                 from ...backends.resolve import open_backend
+                from ...config import cache_dir
 
-                other = open_backend(model=spec or "default")
+                other = open_backend(model=spec or "default", cache_dir=cache_dir())
             # On a copy: the worker computes, the tree is changed on the app's thread.
             return replay.replay(session, other)
 

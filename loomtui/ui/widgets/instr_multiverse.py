@@ -1,5 +1,6 @@
-"""The block multiverse drawn in the terminal: one column per depth, each branch a block
-whose height is its path probability (renormalised to the zoomed-in branch)."""
+"""The block multiverse widget: cursor, zoom and focus over the blocks that
+:func:`loomtui.render.instruments.multiverse_blocks` draws (one column per depth, each branch
+a block whose height is its path probability, renormalised to the zoomed-in branch)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from ...core.display import visible as _visible
-from ...instruments.multiverse import Branch, Multiverse, layout
-
-
-def visible(text: str) -> str:
-    """Model text on one line: newlines and other controls shown as symbols."""
-    return _visible(text, keep_newlines=False)
-
-
-# Two alternating shades per column, so neighbouring blocks are told apart by colour alone.
-_SHADES = ("on #2d3f5a", "on #3f5a2d", "on #5a2d3f", "on #5a4a2d")
-_OTHER = "on #303030"
+from ...instruments.multiverse import Branch, Multiverse
+from ...render.instruments import multiverse_blocks
 
 
 class MultiverseBlocks(Widget, can_focus=True):
@@ -85,38 +76,8 @@ class MultiverseBlocks(Widget, can_focus=True):
 
     # ------------------------------------------------------------------ drawing
     def render(self) -> Text:
-        height = max(1, self.size.height)
-        width = self.col_width
         if self.mv is None:
             return Text("expanding…", style="dim")
-        base = self.zoom.prob if self.zoom is not None else 1.0
-        depth = self.mv.depth - (len(self.zoom.path()) if self.zoom is not None else 0)
-        cols = max(1, min(depth, max(1, self.size.width // width)))
-        grid = [[(" " * width, "")] * cols for _ in range(height)]
-
-        def draw(branches: list[Branch], parent_prob: float, top: int, rows: int, col: int):
-            if col >= cols or rows <= 0:
-                return
-            for n, block in enumerate(layout(branches, parent_prob, rows)):
-                if block.rows <= 0:
-                    continue
-                start = top + block.start
-                b = block.branch
-                shade = _OTHER if b is None else _SHADES[(n + col) % 2 + (col % 2) * 2]
-                style = shade + (" reverse bold" if b is not None and b is self.selected else "")
-                share = b.prob / base if b is not None else block.share * parent_prob / base
-                label = "·other" if b is None else visible(b.alt.text).replace(" ", "␣")
-                head = f"{label[: width - 8]:<{width - 7}}{share:6.1%} "
-                for r in range(block.rows):
-                    grid[start + r][col] = (head if r == 0 else " " * width, style)
-                if b is not None and b.children:
-                    draw(b.children, b.prob, start, block.rows, col + 1)
-
-        draw(self.roots(), base, 0, height, 0)
-        out = Text(no_wrap=True, overflow="crop")
-        for y, row in enumerate(grid):
-            for cell, style in row:
-                out.append(cell[:width].ljust(width), style=style)
-            if y < height - 1:
-                out.append("\n")
-        return out
+        return multiverse_blocks(
+            self.mv, self.zoom, self.selected, self.size.width, self.size.height, self.col_width
+        )

@@ -22,6 +22,7 @@ from textual.strip import Strip
 
 from ...core.scale import Theme, load_theme
 from ...core.tree import Session
+from ...render.tokens import token_style, unscored_style
 from ..layout import DocLayout, Unit
 
 _CACHE_LINES = 2000
@@ -203,9 +204,7 @@ class TokenView(ScrollView, can_focus=True):
         style = self._styles.get(key)
         if style is None:
             theme = self.scale_theme
-            color = theme.color_for(lp, self.scale_mode) if scored else None
-            bold, underline = theme.emphasis_for(lp) if scored else (False, False)
-            style = Style(color=color, bold=bold or None, underline=underline or None)
+            style = token_style(theme, lp, self.scale_mode) if scored else unscored_style(theme)
             self._styles[key] = style
         return style
 

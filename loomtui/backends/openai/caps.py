@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .base import BackendError
+from ..base import BackendError
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from .base import BackendError
+from ..base import BackendError
 
 #: Attempts for a 5xx or a dropped connection (the first try included).
 MAX_5XX_ATTEMPTS = 3

@@ -3,7 +3,7 @@
 Completion mode (the loom's native raw continuation) sends ``logprobs`` as an integer clamped
 to the server's cap; chat mode sends ``logprobs: true`` with ``top_logprobs``. Responses in
 either logprob shape become :class:`Token` objects keyed by their true bytes
-(:mod:`.openai_dialects`). ``n`` continuations run concurrently when the server ignores
+(:mod:`.dialects`). ``n`` continuations run concurrently when the server ignores
 ``n``. Streaming is cancellable. The API key lives only in the HTTP client's headers: never
 in a repr, a session, an error message or a log.
 """
@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.tokens import DIST_RAW, Token, VocabTable
-from .base import (
+from ...core.tokens import DIST_RAW, Token, VocabTable
+from ..base import (
     Backend,
     BackendError,
     Context,
@@ -28,7 +28,7 @@ from .base import (
     ScoreResult,
     TokenEvent,
 )
-from .openai_caps import (
+from .caps import (
     FAMILIES,
     Capabilities,
     family_from_models,
@@ -37,8 +37,8 @@ from .openai_caps import (
     normalise_base,
     resolve_key,
 )
-from .openai_dialects import ByteResolver, RawToken, parse_choice_logprobs
-from .openai_http import HttpClient
+from .dialects import ByteResolver, RawToken, parse_choice_logprobs
+from .http import HttpClient
 
 NO_PROMPT_SCORES = (
     "this server cannot score prompt text (no echo with logprobs{why}); "
@@ -443,25 +443,20 @@ def open_api_backend(
     model: str | None = None,
     api_base: str | None = None,
     api_key_env: str | None = None,
-    profile: str | None = None,
+    profile: Mapping[str, Any] | None = None,
 ) -> APIBackend:
-    """An :class:`APIBackend` from command-line options and/or a config profile.
+    """An :class:`APIBackend` from command-line options and/or a resolved config profile.
 
-    Explicit options beat the profile; detection (the URL, then ``/models``) fills what
-    neither says. An authentication failure here is reported at once, as one line.
+    ``profile`` is the profile's table as the front end read it from the user's config
+    (``api_base``, ``model``, ``api_key`` or ``api_key_env``, capability overrides); this layer
+    never reads the config itself. Explicit options beat the profile; detection (the URL, then
+    ``/models``) fills what neither says. An authentication failure here is reported at once,
+    as one line. The key goes only into the HTTP client's headers.
     """
-    from ..config import load_config
-
-    prof: dict[str, Any] = {}
-    if profile:
-        profiles = load_config().get("profiles") or {}
-        if profile not in profiles or not isinstance(profiles[profile], dict):
-            known = ", ".join(sorted(profiles)) or "none"
-            raise BackendError(f"no profile {profile!r} in the config (profiles: {known})")
-        prof = dict(profiles[profile])
+    prof: dict[str, Any] = dict(profile or {})
     base = api_base or prof.get("api_base")
     if not base:
-        raise BackendError(f"profile {profile!r} has no api_base")
+        raise BackendError("no API base URL: give --api-base, or a profile with api_base")
     base = normalise_base(str(base))
     key, source = resolve_key(api_key_env, prof)
     caps = Capabilities()

@@ -16,16 +16,14 @@ split between the uncertain tokens of one run is a best guess).
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.tokens import DIST_RAW, Alt, Token
+from ...core.metrics import is_known
+from ...core.tokens import DIST_RAW, Alt, Token
 
-#: OpenAI chat's "outside the top 20" logprob; never a real number.
-SENTINEL_LOGPROB = -9999.0
 _REPLACEMENT = "\ufffd"
 _REPLACEMENT_BYTES = _REPLACEMENT.encode("utf-8")
 _ESCAPES = re.compile(r"^(?:\\x[0-9a-fA-F]{2})+$")
@@ -97,11 +95,8 @@ def _display_text(text: str, data: bytes) -> str:
 
 
 def _is_real(logprob: Any) -> bool:
-    return (
-        isinstance(logprob, (int, float))
-        and math.isfinite(logprob)
-        and logprob > SENTINEL_LOGPROB + 1
-    )
+    # OpenAI chat's -9999 "outside the top 20" is never a real number (see is_known).
+    return isinstance(logprob, (int, float)) and is_known(logprob)
 
 
 def honest_top(alts: Iterable[Alt], k: int | None) -> tuple[Alt, ...]:
