@@ -1,4 +1,5 @@
-"""Fixtures shared by every test area. Area conftests live in tests/<area>/."""
+"""The isolation every test gets, the paths of real files, and the shared fixtures (all in
+:mod:`loomtests.fixtures`, so a test file moved between areas keeps its fixtures)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["loomtests.fixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"

@@ -8,18 +8,12 @@ import math
 
 import pytest
 import torch
+from loomtests.reference import plain_logprobs
 
 from loomtui.backends.base import Context, FullDistribution, GenerationSettings
 from loomtui.core.tree import Session
 from loomtui.engine import Engine
 from loomtui.instruments import compare, multiverse, probe, sweep
-
-
-def plain_logprobs(backend, ids: list[int]) -> torch.Tensor:
-    """log_softmax of one forward pass over ``ids``: row i predicts token i + 1."""
-    with torch.no_grad():
-        logits = backend.model(input_ids=torch.tensor([ids])).logits[0]
-    return torch.log_softmax(logits.double(), -1)
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,9 @@ import os
 from pathlib import Path
 
 import pytest
+from loomtests.scripted_server import FAKE_KEY, Reply
 
 from loomtui.cli import main
-
-from .conftest import FAKE_KEY, Reply
 
 pytest.importorskip("loomtui.cli.generate")
 

@@ -7,12 +7,11 @@ import threading
 import time
 
 import pytest
+from loomtests.scripted_server import FAKE_KEY, Reply
 
 from loomtui.backends.base import BackendError, Context, GenerationSettings
 from loomtui.backends.openai import APIBackend, Capabilities, open_api_backend
 from loomtui.core.tokens import join_bytes
-
-from .conftest import FAKE_KEY, Reply
 
 
 def legacy(text_tokens, lps, tops=None, finish="length", text=None, n_index=0):

@@ -1,14 +1,13 @@
-"""Fixtures for the instruments' tests: the real embedded model, and a small deterministic
-fake backend (for the screens' snapshots and fast checks of the bookkeeping)."""
+"""A small deterministic language model for the instruments and their screens: logits depend
+on the last two token ids. :class:`TopKBackend` gives top-k lists only, as an API does;
+:class:`FullBackend` adds the local backend's :class:`FullDistribution` capability."""
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-import pytest
 import torch
 
 from loomtui.backends.base import (
@@ -51,10 +50,10 @@ VOCAB: list[bytes] = [
 ]
 
 
-class FakeBackend(Backend):
+class TopKBackend(Backend):
     """A tiny deterministic language model: logits depend on the last two token ids.
 
-    This one gives top-k lists only, as an API backend does; :class:`FullFakeBackend` adds
+    This one gives top-k lists only, as an API backend does; :class:`FullBackend` adds
     the :class:`FullDistribution` capability of the local backend.
     """
 
@@ -174,7 +173,7 @@ class FakeBackend(Backend):
         return out
 
 
-class FullFakeBackend(FakeBackend, FullDistribution):
+class FullBackend(TopKBackend, FullDistribution):
     """The fake with whole-vocabulary distributions, so the instruments' exact paths run."""
 
     full = True
@@ -200,39 +199,6 @@ class FullFakeBackend(FakeBackend, FullDistribution):
         return self._mask
 
 
-def make_fake_backend(*args, full: bool = True, **kwargs) -> FakeBackend:
+def make_fake_backend(*args, full: bool = True, **kwargs) -> TopKBackend:
     """A fake backend; ``full=False`` gives one with top-k lists only."""
-    return (FullFakeBackend if full else FakeBackend)(*args, **kwargs)
-
-
-@pytest.fixture
-def fake() -> FakeBackend:
-    return FullFakeBackend()
-
-
-@pytest.fixture(scope="session")
-def smollm():
-    """The real embedded model (SmolLM2-135M-Instruct), loaded once for the session."""
-    try:
-        from loomtui.backends.local import LocalBackend
-    except ImportError:
-        pytest.skip("loomtui.backends.local is not there yet")
-    try:
-        from loomtui.config import cache_dir
-
-        return LocalBackend.load("default", cache_dir=cache_dir())
-    except Exception as exc:  # the GGUF package missing, for one
-        pytest.skip(f"embedded model unavailable: {exc}")
-
-
-def exact_logprob(rows: torch.Tensor, ids: Sequence[int]) -> float:
-    return float(sum(rows[i, t] for i, t in enumerate(ids)))
-
-
-__all__ = ["FakeBackend", "FullFakeBackend", "VOCAB", "exact_logprob", "math"]
-
-
-@pytest.fixture
-def make_fake():
-    """The fake backends' factory, for tests that need more than one or other options."""
-    return make_fake_backend
+    return (FullBackend if full else TopKBackend)(*args, **kwargs)

@@ -1,20 +1,15 @@
-"""Servers for the API tests: a real llama.cpp server (session-scoped) and a small scripted
-HTTP server on loopback that plays the dialects and faults a real server cannot show."""
+"""A small scripted HTTP server on loopback that plays the API dialects and faults a real
+server cannot show (the real llama.cpp server is :mod:`loomtests.llama_server`)."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
-
-import pytest
-from loomtests import llama_server as llama_server_mod
-from loomtests.llama_server import LlamaServer, free_port  # noqa: F401 - used by tests
 
 #: A key no real service issues; tests grep written files for it.
 FAKE_KEY = "sk-loomtui-test-9f8e7d6c5b4a39281706"
@@ -155,41 +150,3 @@ class ScriptedServer:
         self._closing.set()
         self._server.shutdown()
         self._server.server_close()
-
-
-@pytest.fixture
-def scripted() -> Iterator[ScriptedServer]:
-    server = ScriptedServer()
-    yield server
-    server.close()
-
-
-# -- the real llama.cpp server (the one launcher: loomtests.llama_server) -------------------
-
-
-def _start_llama(gguf: Path, log: Path, api_key: str | None = None) -> LlamaServer:
-    why = llama_server_mod.missing()
-    if why:
-        pytest.skip(why)
-    try:
-        return llama_server_mod.start(gguf, log, api_key=api_key)
-    except llama_server_mod.LlamaServerError as exc:
-        pytest.fail(str(exc))
-
-
-@pytest.fixture(scope="session")
-def llama_server(smollm_gguf, tmp_path_factory) -> Iterator[LlamaServer]:
-    """A real ``llama_cpp.server`` serving the embedded GGUF on a free loopback port."""
-    log = tmp_path_factory.mktemp("llama") / "server.log"
-    server = _start_llama(smollm_gguf, log)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def llama_server_with_key(smollm_gguf, tmp_path_factory) -> Iterator[LlamaServer]:
-    """A second server that demands ``SERVER_KEY``."""
-    log = tmp_path_factory.mktemp("llama-key") / "server.log"
-    server = _start_llama(smollm_gguf, log, api_key=SERVER_KEY)
-    yield server
-    server.stop()
