@@ -299,14 +299,9 @@ class Engine:
             session.goto(existing[0].id)
             return existing[0]
         original = node.tokens[offset]
-        token = Token(
-            text=alt.text,
-            bytes=alt.bytes,
-            token_id=alt.token_id,
-            logprob=alt.logprob,
-            top=original.top,
-            entropy=original.entropy,
-            dist=original.dist,
+        # The same distribution (top-k, entropy, raw or sampled), another token drawn from it.
+        token = dataclasses.replace(
+            original, text=alt.text, bytes=alt.bytes, token_id=alt.token_id, logprob=alt.logprob
         )
         return self.add(
             node_id,

@@ -9,17 +9,13 @@ from ..instruments.compare import compare
 from ..render.text import one_line
 from ._instr import print_json, session_branch
 from .common import backend_from_args, model_options
-from .params import Args
+from .params import Args, node_option
 
 PARAMS: list[click.Parameter] = [
     *model_options(multiple=True),
     click.Option(["--text"], default=None, help="the text to score"),
     click.Option(["--session"], default=None, help="a session file: score a branch of it"),
-    click.Option(
-        ["--node"],
-        default=None,
-        help="the branch's last node (id or unique prefix; default: current)",
-    ),
+    node_option("the branch's last node"),
     click.Option(["--top"], type=int, default=10, help="disagreements to list"),
     click.Option(["--json"], is_flag=True, help="print JSON"),
 ]

@@ -9,16 +9,11 @@ import click
 from ..core.errors import LoomError
 from ..core.export import FORMATS, export
 from ..core.sessionfile import load_session
-from .params import Args
+from .params import Args, node_option
 
 PARAMS: list[click.Parameter] = [
     click.Argument(["session"], metavar="SESSION"),
-    click.Option(
-        ["--node"],
-        metavar="ID",
-        default=None,
-        help="the branch ending at this node (id or unique prefix; default: the current node)",
-    ),
+    node_option(),
     click.Option(["--all"], is_flag=True, help="every leaf's full text (under --node if given)"),
     click.Option(
         ["--format"],

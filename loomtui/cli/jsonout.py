@@ -28,8 +28,9 @@ from typing import Any
 from ..core.tokens import Alt, Token, decode, join_bytes
 
 
-def alt_json(alt: Alt) -> dict[str, Any]:
-    """One alternative: ``{"text", "bytes", "token_id", "logprob"}``."""
+def alt_json(alt: Alt | Token) -> dict[str, Any]:
+    """One alternative (or a token's own four fields): ``{"text", "bytes", "token_id",
+    "logprob"}``."""
     return {
         "text": alt.text,
         "bytes": alt.bytes.hex(),
@@ -41,10 +42,7 @@ def alt_json(alt: Alt) -> dict[str, Any]:
 def token_json(token: Token) -> dict[str, Any]:
     """One token: ``{"text", "bytes", "token_id", "logprob", "entropy", "top"}``."""
     return {
-        "text": token.text,
-        "bytes": token.bytes.hex(),
-        "token_id": token.token_id,
-        "logprob": token.logprob,
+        **alt_json(token),
         "entropy": token.entropy,
         "top": [alt_json(a) for a in token.top],
     }

@@ -105,3 +105,15 @@ def parse_args(params: Sequence[click.Parameter], argv: Sequence[str] = ()) -> A
     command = click.Command("loomtui", params=list(params))
     with command.make_context("loomtui", list(argv)) as ctx:
         return merged_args(ctx)
+
+
+def node_option(
+    what: str = "the branch ending at this node", default: str = "the current node"
+) -> click.Option:
+    """``--node ID``: one node of a session, by id or unique prefix (``Session.find``)."""
+    return click.Option(
+        ["--node"],
+        metavar="ID",
+        default=None,
+        help=f"{what} (id or unique prefix; default: {default})",
+    )

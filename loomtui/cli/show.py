@@ -13,16 +13,11 @@ import click
 from ..core.errors import LoomError
 from ..core.scale import DEFAULT_THEME, ThemeError, list_themes, load_theme
 from ..core.sessionfile import load_session
-from .params import Args
+from .params import Args, node_option
 
 PARAMS: list[click.Parameter] = [
     click.Argument(["session"], metavar="SESSION"),
-    click.Option(
-        ["--node"],
-        metavar="ID",
-        default=None,
-        help="the branch ending at this node (id or unique prefix; default: the current node)",
-    ),
+    node_option(),
     click.Option(["--no-color"], is_flag=True, help="plain text, no colour"),
     click.Option(
         ["--theme"],

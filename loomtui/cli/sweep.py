@@ -13,7 +13,7 @@ from ..instruments.sweep import sweep
 from ..render.text import one_line
 from ._instr import print_json, session_branch
 from .common import backend_from_args, model_options, none_if_empty
-from .params import Args
+from .params import Args, node_option
 
 PARAMS: list[click.Parameter] = [
     *model_options(),
@@ -25,11 +25,7 @@ PARAMS: list[click.Parameter] = [
         "model continues --prompt greedily first",
     ),
     click.Option(["--session"], default=None, help="or: a session file"),
-    click.Option(
-        ["--node"],
-        default=None,
-        help="with --session: the node (id or unique prefix; default current)",
-    ),
+    node_option("with --session: the node"),
     click.Option(
         ["--position"], type=int, default=0, help="token index to perturb (in --text, or in --node)"
     ),
