@@ -1,28 +1,237 @@
-"""The user's config file (TOML) and the platform directories loomtui uses.
+"""The user's config: one typed declaration (:class:`Config`), the TOML file it is read from,
+``LOOMTUI_*`` environment overrides, and the platform directories loomtui uses.
 
-``LOOMTUI_CONFIG`` overrides the config file path; ``LOOMTUI_DATA_DIR`` and
-``LOOMTUI_CACHE_DIR`` override the data dir (new sessions) and cache dir (converted weights).
-Sections: ``[generation]`` defaults, ``[presets.NAME]``, ``[profiles.NAME]`` (API base URL,
-model, key variable, mode, capability overrides), ``[keymap]`` (binding id -> keys),
-``[ui]`` (theme, scale...). A config holding a key is kept at mode 0600.
+:class:`Config` is the only declaration of what a config file may say; the JSON Schema
+(``loomtui config --schema``) is derived from it. Sections: ``[generation]`` defaults,
+``[presets.NAME]`` (generation settings over those defaults), ``[profiles.NAME]`` (API base URL,
+model, key variable, mode, capability overrides), ``[ui]`` (theme, scale...) and ``[keymap]``
+(binding id -> keys). An unknown key anywhere is refused with one line naming the file and the
+nearest valid name.
+
+Why pydantic (v2 models, not pydantic-settings, not msgspec): the models validate, refuse
+unknown keys (``extra="forbid"``) and produce the JSON Schema from the same classes, and
+pydantic is installed wherever loomtui is. pydantic-settings would add ~0.1 s to every start
+(it imports asyncio, dotenv and cloud secret providers) and its environment source silently
+ignores a misspelt ``LOOMTUI_`` variable, while a misspelt variable deserves the same refusal
+as a misspelt key; the scheme below is a few lines here. msgspec is faster still but is not
+available on the machines this project runs on.
+
+Environment: ``LOOMTUI_<SECTION>__<KEY>`` (``__`` between levels, case-insensitive) overrides the
+file, e.g. ``LOOMTUI_GENERATION__TEMPERATURE=0.5``, ``LOOMTUI_UI__THEME=mono``,
+``LOOMTUI_PROFILES__GPU__MODEL=m`` (a keymap id's ``-`` may be written ``_``:
+``LOOMTUI_KEYMAP__SIBLING_PREV=comma``). A value starting with ``[`` or ``{`` is read as TOML
+(``LOOMTUI_GENERATION__STOP='["\\n"]'``). ``LOOMTUI_CONFIG`` overrides the config file path;
+``LOOMTUI_DATA_DIR`` and ``LOOMTUI_CACHE_DIR`` the data dir (new sessions) and cache dir
+(converted weights); ``LOOMTUI_DEBUG`` lets library warnings and tracebacks through.
+
+Command-line flags go into a runtime copy (:meth:`Config.with_flags`), never into the file:
+:func:`save_preset` rewrites the file from what the file itself says. A profile names the
+environment variable that holds its key (``api_key_env``); a key written into the file
+(``api_key``) is accepted only with a warning unless the file is mode 0600, and is never shown.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import stat
 import sys
 import tomllib
+import types
+import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from platformdirs import user_cache_dir, user_config_dir, user_data_dir
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from .backends.base import GenerationSettings
 from .core.errors import LoomError
+from .core.scale import DEFAULT_THEME
 
 APP = "loomtui"
+ENV_PREFIX = "LOOMTUI_"
+
+_D = GenerationSettings()  # the defaults are the engine's own: one place for each number
 
 
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
+class GenerationConfig(_Section):
+    """``[generation]`` and each ``[presets.NAME]``: how to sample (the fields of
+    :class:`~loomtui.backends.base.GenerationSettings`)."""
+
+    max_tokens: int = Field(_D.max_tokens, ge=1, description="tokens per continuation")
+    n: int = Field(_D.n, ge=1, description="continuations per generation")
+    temperature: float = Field(_D.temperature, ge=0, description="0 = greedy")
+    top_p: float = Field(_D.top_p, gt=0, le=1)
+    top_k: int = Field(_D.top_k, ge=0, description="sample from the k most likely (0 = off)")
+    seed: int | None = Field(_D.seed, description="fixed seed (absent = random)")
+    stop: list[str] = Field(default_factory=list, description="stop at any of these texts")
+    logprobs_k: int = Field(_D.logprobs_k, ge=0, description="alternatives stored per token")
+    chat: bool = Field(_D.chat, description="use the model's chat template")
+    context_policy: Literal["refuse", "truncate"] = Field(
+        "refuse", description="a branch longer than the model's window"
+    )
+
+    def settings(self) -> GenerationSettings:
+        """The engine's settings object."""
+        return GenerationSettings.from_dict(self.model_dump())
+
+    @classmethod
+    def of(cls, settings: GenerationSettings) -> GenerationConfig:
+        """The settings, validated (a bad value is a ValueError naming the field)."""
+        return cls.model_validate(settings.to_dict())
+
+
+class ProfileConfig(_Section):
+    """``[profiles.NAME]``: an OpenAI-compatible server. Every capability left out is detected
+    (from the URL, then ``/models``); one given here wins over detection."""
+
+    api_base: str | None = Field(None, description="e.g. http://gpu-box:8000/v1")
+    model: str | None = Field(None, description="the model's name on the server")
+    api_key_env: str | None = Field(None, description="environment variable holding the key")
+    api_key: SecretStr | None = Field(
+        None, description="the key itself: only in a file of mode 0600 (prefer api_key_env)"
+    )
+    mode: Literal["completion", "chat"] | None = None
+    server: str | None = Field(None, description="openai, vllm, llama.cpp, ollama, ...")
+    max_logprobs: int | None = Field(None, ge=0)
+    supports_echo: bool | None = None
+    supports_n: bool | None = None
+    supports_top_k: bool | None = None
+    stream: bool | None = None
+    timeout: float | None = Field(None, gt=0, description="seconds")
+    vocab_size: int | None = Field(None, ge=1)
+    context_length: int | None = Field(None, ge=1)
+    extra_body: dict[str, Any] | None = Field(None, description="sent with every request")
+
+    def for_backend(self) -> dict[str, Any]:
+        """The table the API backend takes: the fields given, the key (if any) revealed.
+        (The backends never read the config; this is what the front end passes down.)"""
+        out = self.model_dump(exclude_none=True)
+        if self.api_key is not None:
+            out["api_key"] = self.api_key.get_secret_value()
+        return out
+
+
+class UIConfig(_Section):
+    """``[ui]``: how the app looks and behaves."""
+
+    theme: str = Field(DEFAULT_THEME, description="colour theme (loomtui show --help lists them)")
+    scale: Literal["logprob", "prob"] | None = Field(
+        None, description="colour by logprob or by probability (default: the theme's)"
+    )
+    preset: str | None = Field(None, description="the [presets.NAME] the app starts with")
+    auto_continue: bool = Field(True, description="after picking an alternative, continue")
+
+
+def _keys_text(value: Any) -> Any:
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return ",".join(v.strip() for v in value)
+    return value
+
+
+class Config(_Section):
+    """Everything a config file may say (the only declaration of it)."""
+
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    presets: dict[str, GenerationConfig] = Field(
+        default_factory=dict, description="named generation settings, over [generation]"
+    )
+    profiles: dict[str, ProfileConfig] = Field(default_factory=dict)
+    ui: UIConfig = Field(default_factory=UIConfig)
+    keymap: dict[str, str] = Field(
+        default_factory=dict,
+        description='binding id -> keys, e.g. generate = "ctrl+r" (several: "f5,ctrl+r")',
+    )
+
+    @field_validator("keymap", mode="before")
+    @classmethod
+    def _keymap_lists(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: _keys_text(v) for k, v in value.items()}
+        return value
+
+    def generation_settings(self) -> GenerationSettings:
+        """The settings a new session starts with: ``[generation]``, and over it the preset
+        ``[ui] preset`` names (only the keys the preset gives)."""
+        base = self.generation.model_dump()
+        preset = self.presets.get(self.ui.preset or "")
+        if preset is not None:
+            base.update(preset.model_dump(include=preset.model_fields_set))
+        return GenerationSettings.from_dict(base)
+
+    def with_flags(self, **ui: Any) -> Config:
+        """A runtime copy with command-line flags over ``[ui]`` (``None`` = not given). The
+        copy is never written: :func:`save_preset` works from the file."""
+        given = {k: v for k, v in ui.items() if v is not None}
+        if not given:
+            return self
+        return self.model_copy(update={"ui": UIConfig.model_validate(self.ui.model_dump() | given)})
+
+    def holds_key(self) -> bool:
+        return any(p.api_key is not None for p in self.profiles.values())
+
+
+def as_config(value: Config | Mapping[str, Any] | None) -> Config:
+    """A :class:`Config` from what a caller has: the object itself, a dict of the file's shape
+    (validated: tests and embedders), or None (the defaults)."""
+    if value is None:
+        return Config()
+    if isinstance(value, Config):
+        return value
+    try:
+        return Config.model_validate(dict(value))
+    except ValidationError as exc:
+        raise LoomError(_one_line("config", exc)) from None
+
+
+def restore_settings(saved: Any, defaults: GenerationSettings) -> GenerationSettings:
+    """The settings a session was last used with (a dict its file keeps, see
+    :data:`loomtui.core.tree.SETTINGS_META`) over ``defaults``. Fields this version does not
+    know, or values it would refuse, are skipped one by one: an old or foreign file never
+    stops a session from opening."""
+    if not isinstance(saved, Mapping):
+        return defaults
+    merged = defaults.to_dict()
+    known = GenerationConfig.model_fields
+    for name, value in saved.items():
+        if name not in known:
+            continue
+        try:
+            checked = GenerationConfig.model_validate({**merged, name: value})
+        except ValidationError:
+            continue
+        merged[name] = getattr(checked, name)
+    return GenerationSettings.from_dict(merged)
+
+
+def _plain(node: Any) -> Any:
+    # Docstrings become descriptions: drop their reST markup (``x``, :class:`~a.b.C`).
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, str):
+        node = re.sub(r":\w+:`~?(?:[\w.]+\.)?([^`.]+)`", r"\1", node)
+        return " ".join(node.replace("``", "`").split())
+    return node
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of the config file, derived from :class:`Config`."""
+    schema = _plain(Config.model_json_schema())
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "loomtui config.toml"
+    return schema
+
+
+# --------------------------------------------------------------------------- directories
 def config_path() -> Path:
     env = os.environ.get("LOOMTUI_CONFIG")
     return Path(env) if env else Path(user_config_dir(APP)) / "config.toml"
@@ -42,53 +251,195 @@ def sessions_dir() -> Path:
     return data_dir() / "sessions"
 
 
-def load_config(path: Path | None = None) -> dict[str, Any]:
-    """The config as a dict ({} when there is no file). A malformed file is a LoomError."""
+# --------------------------------------------------------------------------- reading
+def _shown(path: Path) -> str:
+    home = str(Path.home())
+    text = str(path)
+    return (
+        "~" + text[len(home) :]
+        if home not in ("", "/") and text.startswith(home + os.sep)
+        else text
+    )
+
+
+def read_config_file(path: Path | None = None) -> dict[str, Any]:
+    """The file's own tables, unvalidated ({} when there is no file). Unreadable or
+    malformed TOML is a one-line LoomError."""
     path = path or config_path()
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise LoomError(f"cannot read config {path}: {exc.strerror}") from None
+        raise LoomError(f"cannot read config {_shown(path)}: {exc.strerror}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise LoomError(f"config {path} is not valid TOML: {exc}") from None
-    _warn_if_key_exposed(path, data)
-    return data
+        raise LoomError(f"config {_shown(path)} is not valid TOML: {exc}") from None
 
 
-def _holds_key(data: dict[str, Any]) -> bool:
-    for profile in (data.get("profiles") or {}).values():
-        if isinstance(profile, dict) and profile.get("api_key"):
-            return True
-    return False
+def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, tuple[str, Any]]:
+    """``LOOMTUI_A__B=v`` as ``{"a.b": ("LOOMTUI_A__B", value)}`` (the dotted key path)."""
+    environ = os.environ if environ is None else environ
+    out: dict[str, tuple[str, Any]] = {}
+    for name, raw in environ.items():
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or "__" not in upper:
+            continue  # LOOMTUI_CONFIG, LOOMTUI_DEBUG...: not config keys
+        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
+        if parts[0] == "keymap" and len(parts) == 2:
+            parts[1] = parts[1].replace("_", "-")
+        value: Any = raw
+        if raw.strip()[:1] in ("[", "{"):
+            try:
+                value = tomllib.loads(f"v = {raw}")["v"]
+            except tomllib.TOMLDecodeError:
+                pass  # left as text: the model says what is wrong with it
+        out[".".join(parts)] = (name, value)
+    return out
 
 
-def _warn_if_key_exposed(path: Path, data: dict[str, Any]) -> None:
-    if not _holds_key(data) or os.name != "posix":
+def _merge(data: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = node[key] = {}
+        node = child
+    node[keys[-1]] = value
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class whose field the last element of ``loc`` would be."""
+    model: Any = Config
+    for part in loc[:-1]:
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            field = model.model_fields.get(str(part))
+            if field is None:
+                return None
+            model = field.annotation
+        elif typing.get_origin(model) is dict:
+            model = typing.get_args(model)[1]
+        else:
+            return None
+        if isinstance(model, types.UnionType) or typing.get_origin(model) is typing.Union:
+            model = next((a for a in typing.get_args(model) if a is not type(None)), None)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _describe(err: Mapping[str, Any]) -> str:
+    loc = tuple(err.get("loc", ()))
+    dotted = ".".join(str(p) for p in loc)
+    if err.get("type") == "extra_forbidden" and loc:
+        model = _model_at(loc)
+        names = list(model.model_fields) if model is not None else []
+        close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.5)
+        hint = (
+            f" (did you mean {close[0]!r}?)"
+            if close
+            else (f" (valid: {', '.join(names)})" if names else "")
+        )
+        return f"unknown key {dotted!r}{hint}"
+    # The message only, never the input: it could be a key.
+    return f"{dotted}: {err.get('msg', 'invalid')}" if dotted else str(err.get("msg", "invalid"))
+
+
+def _one_line(source: str, exc: ValidationError, more: bool = True) -> str:
+    errors = exc.errors(include_url=False, include_input=False)
+    extra = f" (and {len(errors) - 1} more)" if more and len(errors) > 1 else ""
+    return f"{source}: {_describe(errors[0])}{extra}"
+
+
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """The config: the file (none is fine) with ``LOOMTUI_*`` overrides, validated. Anything
+    wrong is one LoomError line naming the file (or the variable) and the key."""
+    path = path or config_path()
+    data = read_config_file(path)
+    try:
+        file_config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise LoomError(_one_line(f"config {_shown(path)}", exc)) from None
+    if file_config.holds_key():
+        _warn_if_key_exposed(path)
+    overrides = env_overrides(environ)
+    if not overrides:
+        return file_config
+    for dotted, (_, value) in overrides.items():
+        _merge(data, dotted, value)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        names = [
+            var
+            for dotted, (var, _) in overrides.items()
+            if where == dotted or where.startswith(dotted + ".") or dotted.startswith(where + ".")
+        ]
+        source = f"environment {names[0]}" if names else "environment (LOOMTUI_*)"
+        raise LoomError(_one_line(source, exc, more=False)) from None
+
+
+def _warn_if_key_exposed(path: Path) -> None:
+    if os.name != "posix":
         return
-    mode = stat.S_IMODE(path.stat().st_mode)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return
     if mode & 0o077:
         print(
             f"loomtui: warning: {path} holds an API key but is readable by others "
-            f"(mode {mode:o}); run: chmod 600 {path}",
+            f"(mode {mode:o}); run: chmod 600 {path} (or name a variable: api_key_env)",
             file=sys.stderr,
         )
 
 
-def save_config(data: dict[str, Any], path: Path | None = None) -> Path:
-    """Write the config atomically, mode 0600 (it may hold a key)."""
+# --------------------------------------------------------------------------- writing
+def save_config(data: Mapping[str, Any] | Config, path: Path | None = None) -> Path:
+    """Write a config atomically, mode 0600 (it may hold a key). A dict is validated first:
+    nothing the declaration refuses is ever written."""
     import tomli_w
 
+    if isinstance(data, Config):
+        config = data
+    else:
+        try:
+            config = Config.model_validate(dict(data))
+        except ValidationError as exc:
+            raise LoomError(_one_line("cannot save config", exc)) from None
     path = path or config_path()
+    table = config.model_dump(mode="json", exclude_none=True, exclude_unset=True)
+    for name, profile in config.profiles.items():
+        if profile.api_key is not None:
+            table["profiles"][name]["api_key"] = profile.api_key.get_secret_value()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
-        fh.write(tomli_w.dumps(data).encode("utf-8"))
+        fh.write(tomli_w.dumps(table).encode("utf-8"))
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     return path
+
+
+def save_preset(
+    name: str,
+    settings: GenerationSettings,
+    *,
+    auto_continue: bool | None = None,
+    path: Path | None = None,
+) -> Path:
+    """Add (or replace) ``[presets.NAME]`` in the file and make it ``[ui] preset``. The file is
+    rewritten from what it says itself: flags and environment overrides never reach it."""
+    path = path or config_path()
+    data = read_config_file(path)
+    preset = GenerationConfig.of(settings).model_dump(exclude_none=True)
+    data.setdefault("presets", {})[name] = preset
+    ui = data.setdefault("ui", {})
+    ui["preset"] = name
+    if auto_continue is not None:
+        ui["auto_continue"] = auto_continue
+    return save_config(data, path)

@@ -361,6 +361,10 @@ class Engine:
         sibling; see :meth:`Session.edit_branch`). Saved when anything changed."""
         before = self.session.current_id
         node = self.session.edit_branch(node_id, text)
+        parent = self.session.nodes.get(node.parent or "")
+        if node.id != node_id and node.origin == "edit" and parent is not None:
+            if parent.parent is None:  # nothing before it: text typed at the start
+                node.origin = "prompt"
         if node.id != node_id or self.session.current_id != before:
             self._changed()
         return node

@@ -13,6 +13,7 @@ ours so regenerating inside a long branch reuses the prefix instead of re-readin
 
 from __future__ import annotations
 
+import inspect
 import secrets
 import threading
 import time
@@ -27,6 +28,7 @@ from transformers import DynamicCache
 
 from ..core.tokens import DIST_RAW, U32, PackedTop, Token, decode
 from .base import (
+    FULL_BATCH,
     Backend,
     BackendError,
     Context,
@@ -47,6 +49,17 @@ from .tokenbytes import token_bytes_table
 #: GPT-2-style document separator: the natural "start of text" for scoring when the
 #: tokenizer adds no BOS (SmolLM2 was trained with it between documents).
 DOC_SEPARATOR = "<|endoftext|>"
+
+
+def _cache_argument(model: Any) -> str:
+    """The name the model's ``forward`` takes its KV cache by: ``cache`` from transformers 5.2x
+    on (the old ``past_key_values`` still works there, with a FutureWarning on every call),
+    ``past_key_values`` before."""
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in params else "past_key_values"
 
 
 class LocalBackend(Backend, FullDistribution):
@@ -81,6 +94,7 @@ class LocalBackend(Backend, FullDistribution):
         self._doc_id: int | None = tokenizer.get_vocab().get(DOC_SEPARATOR)
         self._lock = threading.RLock()
         self.kv = PrefixCache(kv_budget_bytes, config=model.config)
+        self._cache_arg = _cache_argument(model)
         #: Facts about the last generation, for ``generate --json``'s timing and prompt ids.
         self.last_stats: dict[str, Any] = {}
 
@@ -215,13 +229,18 @@ class LocalBackend(Backend, FullDistribution):
     # ------------------------------------------------------------------ model calls
     def _forward(self, ids: torch.Tensor, cache: Any, keep: int = 1, **kw: Any) -> Any:
         with self._lock, torch.no_grad():
-            return self.model(
+            out = self.model(
                 input_ids=ids.to(self.device),
-                past_key_values=cache,
                 use_cache=cache is not None,
                 logits_to_keep=keep,
+                **{self._cache_arg: cache},
                 **kw,
             )
+        return out
+
+    def _kv(self, out: Any) -> Any:
+        """The cache a forward pass returned, by whichever name the model uses."""
+        return getattr(out, self._cache_arg, None)
 
     def _prefill(self, ids: list[int]) -> tuple[torch.Tensor, DynamicCache, int]:
         """Logits after ``ids`` (1, V) and a batch-1 cache covering ``ids``; reuses the
@@ -230,7 +249,7 @@ class LocalBackend(Backend, FullDistribution):
         if cache is None:
             cache = DynamicCache(config=self.model.config)
         out = self._forward(torch.tensor([ids[covered:]]), cache)
-        return out.logits[:, -1, :].float(), out.past_key_values, covered
+        return out.logits[:, -1, :].float(), self._kv(out), covered
 
     # ------------------------------------------------------------------ generation
     def generate(
@@ -297,7 +316,7 @@ class LocalBackend(Backend, FullDistribution):
                     if alive[r]:
                         fed[r].append(c_ids[r])
                 out = self._forward(chosen[:, None], cache)
-                cache = out.past_key_values
+                cache = self._kv(out)
                 last = out.logits[:, -1, :].float()
             reason = "cancelled" if cancel.is_set() else "length"
             for r in range(n):

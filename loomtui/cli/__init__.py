@@ -37,6 +37,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "sweep": ("sweep", "attractor sweep: perturb a token and continue greedily"),
     "replay": ("replay", "re-run a session's generations with another model"),
     "examples": ("examples", "list the example sessions that ship with loomtui"),
+    "config": ("config_cmd", "print the config in force, its path (--path) or its schema (--schema)"),
 }
 
 _HELP = """Open SESSION in the terminal UI, or run a VERB (loomtui VERB --help for each).

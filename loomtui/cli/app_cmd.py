@@ -47,7 +47,10 @@ def app_options() -> list[click.Parameter]:
             help="open the session without writing it (e.g. while another loomtui process has it open)",
         ),
         click.Option(
-            ["--theme"], default=None, metavar="NAME", help="colour theme (loomtui show --help lists them)"
+            ["--theme"],
+            default=None,
+            metavar="NAME",
+            help="colour theme (loomtui show --help lists them)",
         ),
         click.Option(
             ["--recent"], is_flag=True, help="list the sessions under the data dir, newest first"
@@ -111,9 +114,8 @@ def run(args: Args) -> int:
         args.session, readonly = str(example_path(example)), True
     elif args.session and not names_a_session(args.session):
         raise LoomError(f"{args.session!r} is no session file; {new_session_rule(args.session)}")
-    config = load_config()
-    if args.theme:
-        config.setdefault("ui", {})["theme"] = args.theme
+    # The flags go into a runtime copy; the file keeps what it says (see Config.with_flags).
+    config = load_config().with_flags(theme=args.theme)
     model_given = bool(args.model or args.api_base or args.profile)
     if args.session:
         path = Path(args.session).expanduser()

@@ -66,19 +66,31 @@ def model_options(*, multiple: bool = False) -> list[click.Parameter]:
 
 
 def sampling_options() -> list[click.Parameter]:
-    """How ``generate`` samples: the fields of :class:`GenerationSettings`."""
+    """How ``generate`` samples: the fields of :class:`GenerationSettings`. An option not
+    given takes the config's ``[generation]`` value (:func:`settings_from_args`)."""
     d = GenerationSettings()
+
+    def default(value: Any) -> str:
+        return f"default: [generation] in the config, else {value}"
+
     return [
         click.Option(["--chat"], is_flag=True, help="use the model's chat template"),
-        click.Option(["--max-tokens"], type=int, default=d.max_tokens, show_default=True),
-        click.Option(["--n"], type=int, default=d.n, help="number of continuations"),
-        click.Option(["--temperature"], type=float, default=d.temperature, help="0 = greedy"),
-        click.Option(["--top-p"], type=float, default=d.top_p, show_default=True),
+        click.Option(["--max-tokens"], type=int, default=None, help=default(d.max_tokens)),
+        click.Option(
+            ["--n"], type=int, default=None, help=f"number of continuations ({default(d.n)})"
+        ),
+        click.Option(
+            ["--temperature"],
+            type=float,
+            default=None,
+            help=f"0 = greedy ({default(d.temperature)})",
+        ),
+        click.Option(["--top-p"], type=float, default=None, help=default(d.top_p)),
         click.Option(
             ["--top-k"],
             type=int,
-            default=d.top_k,
-            help="sample only from the k most likely tokens (0 = off)",
+            default=None,
+            help=f"sample only from the k most likely tokens, 0 = off ({default(d.top_k)})",
         ),
         click.Option(["--seed"], type=int, default=None),
         click.Option(
@@ -87,31 +99,41 @@ def sampling_options() -> list[click.Parameter]:
         click.Option(
             ["--logprobs"],
             type=int,
-            default=d.logprobs_k,
+            default=None,
             metavar="K",
-            help=f"alternatives stored per token (default {d.logprobs_k})",
+            help=f"alternatives stored per token ({default(d.logprobs_k)})",
         ),
         click.Option(
             ["--context-policy"],
             type=click.Choice(["refuse", "truncate"]),
-            default=d.context_policy,
-            help="a branch longer than the model's window: refuse (default) or drop the oldest tokens",
+            default=None,
+            help="a branch longer than the model's window: refuse or drop the oldest tokens "
+            f"({default(d.context_policy)})",
         ),
     ]
 
 
-def settings_from_args(args: Args) -> GenerationSettings:
+def settings_from_args(
+    args: Args, defaults: GenerationSettings | None = None
+) -> GenerationSettings:
+    """The options given, over ``defaults`` (by default the config's ``[generation]``)."""
+    base = defaults if defaults is not None else load_config().generation.settings()
+
+    def given(name: str, fallback: Any) -> Any:
+        value = getattr(args, name, None)
+        return fallback if value is None else value
+
     return GenerationSettings(
-        max_tokens=args.max_tokens,
-        n=args.n,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        top_k=args.top_k,
-        seed=args.seed,
-        stop=list(args.stop),
-        logprobs_k=args.logprobs,
-        chat=args.chat,
-        context_policy=getattr(args, "context_policy", "refuse"),
+        max_tokens=given("max_tokens", base.max_tokens),
+        n=given("n", base.n),
+        temperature=given("temperature", base.temperature),
+        top_p=given("top_p", base.top_p),
+        top_k=given("top_k", base.top_k),
+        seed=given("seed", base.seed),
+        stop=list(getattr(args, "stop", None) or base.stop),
+        logprobs_k=given("logprobs", base.logprobs_k),
+        chat=bool(getattr(args, "chat", False)) or base.chat,
+        context_policy=given("context_policy", base.context_policy),
     )
 
 
@@ -123,19 +145,19 @@ def stderr_progress(message: str, fraction: float | None) -> None:
 
 
 def resolve_profile(name: str | None, api_base: str | None = None) -> dict[str, Any] | None:
-    """The ``[profiles.NAME]`` table of the user's config, for the backend (None when no
-    profile is named). The backends never read the config: the front ends resolve it here.
+    """The ``[profiles.NAME]`` of the user's config as the table the backend takes (None when
+    no profile is named). The backends never read the config: the front ends resolve it here.
     A key the profile holds is passed through to the backend's HTTP client, nowhere else."""
     if not name:
         return None
-    profiles = load_config().get("profiles") or {}
-    if name not in profiles or not isinstance(profiles[name], dict):
+    profiles = load_config().profiles
+    if name not in profiles:
         known = ", ".join(sorted(profiles)) or "none"
         raise BackendError(f"no profile {name!r} in the config (profiles: {known})")
-    profile = dict(profiles[name])
-    if not (api_base or profile.get("api_base")):
+    profile = profiles[name]
+    if not (api_base or profile.api_base):
         raise BackendError(f"profile {name!r} has no api_base")
-    return profile
+    return profile.for_backend()
 
 
 def backend_from_args(

@@ -16,26 +16,71 @@ from .tree import Node, Session
 
 FORMATS = ("text", "markdown", "jsonl")
 
-_WHO = {"prompt": "you", "edit": "you (edit)", "model": "model", "import": "imported"}
+#: What to export from a point: its branch, every leaf under it, every leaf of the tree.
+SCOPES = ("branch", "under", "tree")
+
+_WHO = {
+    "prompt": "you",
+    "edit": "you (edit)",
+    "pick": "you (pick)",
+    "model": "model",
+    "import": "imported",
+}
+
+
+def true_origin(node: Node) -> str:
+    """Who made ``node``: ``prompt``, ``model``, ``edit`` (typed text), ``pick`` (a top-k
+    alternative chosen by hand: stored as an edit that holds a token) or ``import``."""
+    if node.origin == "edit" and (
+        node.tokens is not None or "picked_rank" in (node.settings or {})
+    ):
+        return "pick"
+    return node.origin
 
 
 def branch_nodes(
-    session: Session, node_id: str | None = None, all_leaves: bool = False
+    session: Session,
+    node_id: str | None = None,
+    all_leaves: bool = False,
+    *,
+    scope: str | None = None,
 ) -> list[Node]:
-    """The nodes whose branches to export: every leaf (depth-first order), or one node."""
-    if all_leaves:
-        under = session.find(node_id).id if node_id is not None else None
-        return session.leaves(under)
-    return [session.find(node_id)]
+    """The nodes whose branches to export (leaves in depth-first order).
+
+    ``scope`` (one of :data:`SCOPES`) says which, from the point ``node_id`` (None: the
+    current node): ``branch`` that one node, ``under`` every leaf under it, ``tree`` every
+    leaf of the tree. Without a scope, ``all_leaves`` chooses: every leaf under ``node_id``
+    when given, else of the tree (``loomtui export --all [--node]``), or the one node.
+    """
+    if scope is None:
+        if not all_leaves:
+            scope = "branch"
+        else:
+            scope = "under" if node_id is not None else "tree"
+    if scope == "tree":
+        return session.leaves()
+    if scope == "under":
+        return session.leaves(session.find(node_id).id)
+    if scope == "branch":
+        return [session.find(node_id)]
+    raise ValueError(f"unknown export scope {scope!r} (use {', '.join(SCOPES)})")
+
+
+def _labels(session: Session, node: Node) -> list[str]:
+    """The labels on the branch ending at ``node``, root first."""
+    return [n.label for n in session.path(node.id) if n.label]
 
 
 def export_text(session: Session, nodes: Sequence[Node]) -> bytes:
-    """One branch: its bytes exactly. Several: each after a ``--- node ID ---`` line."""
+    """One branch: its bytes exactly. Several: each after a ``--- node ID ---`` line that
+    names the branch's labels (``--- node ID: label / label ---``)."""
     if len(nodes) == 1:
         return session.branch_bytes(nodes[0].id)
     parts = []
     for node in nodes:
-        parts.append(f"--- node {node.id} ---\n".encode("utf-8", "surrogatepass"))
+        labels = " / ".join(_labels(session, node))
+        head = f"--- node {node.id}" + (f": {labels}" if labels else "") + " ---\n"
+        parts.append(head.encode("utf-8", "surrogatepass"))
         parts.append(session.branch_bytes(node.id))
         parts.append(b"\n")
     return b"".join(parts)
@@ -48,9 +93,14 @@ def _fence(text: str) -> str:
 
 
 def _who(node: Node) -> str:
-    who = _WHO.get(node.origin, node.origin)
-    if node.origin == "model" and node.model:
+    origin = true_origin(node)
+    who = _WHO.get(origin, origin)
+    if origin == "model" and node.model:
         who += f" ({node.model})"
+    elif origin == "pick":
+        rank = (node.settings or {}).get("picked_rank")
+        if isinstance(rank, int):
+            who = f"you (pick, rank {rank})"
     return who
 
 
@@ -69,6 +119,8 @@ def export_markdown(session: Session, nodes: Sequence[Node]) -> str:
             if not text:
                 continue
             mark = " *(bookmark)*" if seg.bookmark else ""
+            if seg.label and seg is not node:
+                mark += f" *(label: {seg.label})*"
             if seg.error:
                 mark += f" *(failed: {seg.error})*"
             out.append(f"**{_who(seg)}** `{seg.id}`{mark}\n")
@@ -85,7 +137,7 @@ def branch_record(session: Session, node: Node) -> dict[str, object]:
         "node": node.id,
         "text": decode(data),
         "depth": len(path) - 1,
-        "origins": [n.origin for n in path],
+        "origins": [true_origin(n) for n in path],
         "nodes": [n.id for n in path],
     }
     try:
@@ -104,6 +156,9 @@ def branch_record(session: Session, node: Node) -> dict[str, object]:
         record["models"] = models
     if node.label:
         record["label"] = node.label
+    labels = {n.id: n.label for n in path if n.label}
+    if labels:
+        record["labels"] = labels  # every label on the branch, by node id
     if node.bookmark:
         record["bookmark"] = True
     return record
@@ -115,10 +170,16 @@ def export_jsonl(session: Session, nodes: Sequence[Node]) -> str:
 
 
 def export(
-    session: Session, fmt: str, node_id: str | None = None, all_leaves: bool = False
+    session: Session,
+    fmt: str,
+    node_id: str | None = None,
+    all_leaves: bool = False,
+    *,
+    scope: str | None = None,
 ) -> bytes:
-    """Export in ``fmt`` (one of :data:`FORMATS`) as bytes ready to write."""
-    nodes = branch_nodes(session, node_id, all_leaves)
+    """Export in ``fmt`` (one of :data:`FORMATS`) as bytes ready to write; which branches:
+    see :func:`branch_nodes`."""
+    nodes = branch_nodes(session, node_id, all_leaves, scope=scope)
     if fmt == "text":
         return export_text(session, nodes)
     if fmt == "markdown":

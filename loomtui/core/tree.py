@@ -20,6 +20,10 @@ from .metrics import joint_logprob
 from .tokens import Token, decode, join_bytes
 
 ORIGINS = ("prompt", "model", "edit", "import")
+#: ``Session.meta`` key for the generation settings last chosen for this session (a dict of
+#: GenerationSettings' fields), restored over the config's defaults when it is reopened.
+#: Files without it (every older one) open with the defaults.
+SETTINGS_META = "settings"
 
 
 class TreeError(LoomError, ValueError):
@@ -97,6 +101,15 @@ class Session:
     root_id: str
     current_id: str
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def chosen_settings(self) -> dict[str, Any] | None:
+        """The generation settings last chosen for this session (see SETTINGS_META)."""
+        value = self.meta.get(SETTINGS_META)
+        return dict(value) if isinstance(value, dict) else None
+
+    def choose_settings(self, settings: dict[str, Any]) -> None:
+        """Keep ``settings`` with the session (the caller saves, as after any change)."""
+        self.meta[SETTINGS_META] = dict(settings)
 
     # ------------------------------------------------------------------ creation
     @classmethod

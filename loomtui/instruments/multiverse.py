@@ -9,6 +9,7 @@ logprobs from the prompt, so its probability is the product along the path.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from ..backends.base import Backend, Context, Distribution
 from ..core.tokens import Alt, Token, decode
 from ..core.tree import Node
 from ..engine import Engine
+from .progress import Progress, check, report
 
 
 @dataclass(eq=False)
@@ -112,12 +114,20 @@ def _effective_k(backend: Backend, top_k: int) -> int:
 
 
 def expand(
-    backend: Backend, context: Context, depth: int, top_k: int, batched: bool = True
+    backend: Backend,
+    context: Context,
+    depth: int,
+    top_k: int,
+    batched: bool = True,
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
 ) -> Multiverse:
     """Expand the ``top_k`` most likely tokens to ``depth`` levels after ``context``.
 
     ``batched=False`` asks for one distribution at a time (the benchmark's baseline); the
-    numbers are the same either way.
+    numbers are the same either way. ``progress`` is told ``(levels done, depth)``; a set
+    ``cancel`` stops the expansion between levels with :class:`~.progress.Cancelled`.
     """
     if depth < 1 or top_k < 1:
         raise ValueError("depth and top-k must be at least 1")
@@ -129,8 +139,10 @@ def expand(
             return backend.next_distributions(contexts, top_k=k)
         return [backend.next_distribution(c, top_k=k) for c in contexts]
 
+    check(cancel)
     root_dist = fetch([context])[0]
     calls = 1
+    report(progress, 1, depth)
     mv = Multiverse(
         context=context,
         prompt_token_ids=list(context.token_ids) if context.token_ids is not None else None,
@@ -142,9 +154,10 @@ def expand(
     )
     mv.children = [Branch(alt=a, path_logprob=a.logprob) for a in root_dist.top[:k]]
     frontier = list(mv.children)
-    for _level in range(1, depth):
+    for level in range(1, depth):
         if not frontier:
             break
+        check(cancel)
         contexts = [_extend(context, [b.alt for b in br.path()]) for br in frontier]
         dists = fetch(contexts)
         calls += 1 if batched else len(contexts)
@@ -157,6 +170,7 @@ def expand(
             ]
             nxt.extend(br.children)
         frontier = nxt
+        report(progress, level + 1, depth)
     mv.calls = calls
     return mv
 

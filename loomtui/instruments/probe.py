@@ -15,6 +15,7 @@ result says so.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..backends.base import (
+    FULL_BATCH,
     Backend,
     BackendError,
     Context,
@@ -36,6 +38,7 @@ from ..core.metrics import (
     joint_logprob,
     kl_from_uniform,
 )
+from .progress import Progress, check, report
 
 RULE_DIGIT = "digit"
 RULE_NONE = "none"
@@ -146,8 +149,15 @@ def probe(
     prompt: str | Context,
     candidates: Sequence[str],
     rule: str = RULE_NONE,
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
 ) -> ProbeResult:
-    """Score every answer in ``candidates`` after ``prompt`` (exactly where possible)."""
+    """Score every answer in ``candidates`` after ``prompt`` (exactly where possible).
+
+    ``progress`` is told ``(answers scored, answers)`` as batches finish; a set ``cancel``
+    stops the run between batches with :class:`~.progress.Cancelled`.
+    """
     if rule not in RULE_TEXT:
         raise ValueError(f"unknown end rule {rule!r}")
     if not candidates:
@@ -167,14 +177,25 @@ def probe(
         model=info.name,
     )
     if isinstance(backend, FullDistribution) and context.token_ids:
-        _probe_full(backend, context, list(candidates), rule, result)
+        _probe_full(backend, context, list(candidates), rule, result, progress, cancel)
     else:
-        _probe_topk(backend, context, list(candidates), rule, result)
+        _probe_topk(backend, context, list(candidates), rule, result, progress, cancel)
     return result
 
 
+# Answers per full_logprobs call: the local backend's own batch size, so the batches (and
+# their padding) are the ones a single call would make and every number stays the same.
+FULL_BATCH = 16
+
+
 def _probe_full(
-    backend: Backend, context: Context, answers: list[str], rule: str, result: ProbeResult
+    backend: Backend,
+    context: Context,
+    answers: list[str],
+    rule: str,
+    result: ProbeResult,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
 ) -> None:
     assert isinstance(backend, FullDistribution)  # the caller's test, for the type checker
     prompt_ids = list(context.token_ids or [])
@@ -185,7 +206,11 @@ def _probe_full(
             raise BackendError(f"answer {text!r} has no tokens")
         seqs.append(prompt_ids + ids)
     start = len(prompt_ids)
-    rows_list = backend.full_logprobs(seqs, start)
+    rows_list: list[np.ndarray] = []
+    for b in range(0, len(seqs), FULL_BATCH):
+        check(cancel)
+        rows_list.extend(backend.full_logprobs(seqs[b : b + FULL_BATCH], start))
+        report(progress, len(rows_list), len(seqs))
     mask = backend.digit_start_mask() if rule == RULE_DIGIT else None
     for text, seq, rows in zip(answers, seqs, rows_list, strict=True):
         ans = seq[start:]
@@ -231,13 +256,21 @@ def _walk(backend: Backend, context: Context, text: str, k: int) -> tuple[float,
 
 
 def _probe_topk(
-    backend: Backend, context: Context, answers: list[str], rule: str, result: ProbeResult
+    backend: Backend,
+    context: Context,
+    answers: list[str],
+    rule: str,
+    result: ProbeResult,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
 ) -> None:
     """Scores from :meth:`Backend.score` (or, where the server cannot score a prompt, from
     top-k lists followed token by token); the end rule bounded from a top-k list."""
     info = backend.info()
     k = min(20, info.max_logprobs) if info.max_logprobs else 20
-    for text in answers:
+    for done, text in enumerate(answers):
+        check(cancel)
+        report(progress, done, len(answers))
         scored = backend.score(text, top_k=k, prefix=context)
         ids = [t.token_id for t in scored.tokens]
         t_bounds = None
@@ -284,6 +317,8 @@ def _probe_topk(
             )
         )
         result.exact = result.exact and exact
+    check(cancel)
+    report(progress, len(answers), len(answers))
     if not result.exact:
         result.notes.append(
             "some numbers are bounds from top-k lists: prob is the midpoint of its bounds"

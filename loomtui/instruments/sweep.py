@@ -10,6 +10,7 @@ and where each one first rejoins the most common ending.
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from ..backends.base import GenerationSettings
 from ..core.tokens import Alt
 from ..core.tree import Node
 from ..engine import Engine
+from .progress import Cancelled, Progress, check, report
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
@@ -134,17 +136,26 @@ def sweep(
     edits: Sequence[str] | None = None,
     max_tokens: int = 48,
     include_original: bool = True,
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
 ) -> SweepResult:
     """Replace the token at ``(node_id, offset)`` and continue each variant greedily.
 
     ``edits`` replaces the top-k alternatives with texts the user typed. The original token
     is continued too (greedily, from itself) unless ``include_original`` is False, so every
     variant is compared on equal terms.
+
+    ``progress`` is told ``(variants done, variants)``. A set ``cancel`` stops the sweep
+    (within the running continuation) and raises :class:`~.progress.Cancelled` after every
+    branch it added is deleted again and the current node restored: a cancelled sweep
+    leaves the tree as it found it, but for the node boundary at the token.
     """
     session = engine.session
     node = session.node(node_id)
     if node.tokens is None or not 0 <= offset < len(node.tokens):
         raise ValueError("the sweep needs a model token at the point (none there)")
+    check(cancel)
     original = node.tokens[offset]
     # Make the token the first of its own node, so every pick below is at offset 0.
     head = engine.split(node_id, offset)
@@ -153,11 +164,27 @@ def sweep(
     settings = GenerationSettings(
         max_tokens=max_tokens, n=1, temperature=0.0, logprobs_k=max(top_k, 5)
     )
+    if include_original:
+        engine.split(orig_node.id, 1)  # where its continuation hangs (generate would cut it)
+    # What a cancel must leave (the split is kept: it changes no text); the rest is ours.
+    before, current = set(session.nodes), session.current_id
     variants: list[Variant] = []
+    alts: list[Alt] = []
+    if not edits:
+        alts = [
+            a
+            for a in original.top
+            if not (a.token_id == original.token_id and a.bytes == original.bytes)
+        ][:top_k]
+    total = int(include_original) + (len(edits) if edits else len(alts))
+
+    def generate(start_id: str, offset: int | None) -> Node:
+        res = engine.generate(start_id, offset, settings, cancel=cancel)
+        check(cancel)  # a continuation cut short by the cancel is not a variant
+        return res.nodes[0]
 
     def run(start: Node, label: str, is_original: bool) -> None:
-        res = engine.generate(start.id, 1, settings)
-        cont = res.nodes[0]
+        cont = generate(start.id, 1)  # after the variant's one token
         variants.append(
             Variant(
                 label=label,
@@ -168,24 +195,43 @@ def sweep(
                 finish_reason=cont.finish_reason,
             )
         )
+        report(progress, len(variants), total)
 
-    if include_original:
-        run(orig_node, original.text, True)
-    if edits:
-        for text in edits:
-            new = engine.add(head_id, plain=text, origin="edit", goto=False)
-            res = engine.generate(new.id, None, settings)
-            cont = res.nodes[0]
-            variants.append(
-                Variant(text, new.id, cont.id, cont.text, finish_reason=cont.finish_reason)
-            )
-    else:
-        alts: list[Alt] = [
-            a
-            for a in original.top
-            if not (a.token_id == original.token_id and a.bytes == original.bytes)
-        ][:top_k]
-        for alt in alts:
-            picked = engine.pick(orig_node.id, 0, alt)
-            run(picked, alt.text, False)
+    try:
+        if include_original:
+            check(cancel)
+            run(orig_node, original.text, True)
+        if edits:
+            for text in edits:
+                check(cancel)
+                new = engine.add(head_id, plain=text, origin="edit", goto=False)
+                cont = generate(new.id, None)
+                variants.append(
+                    Variant(text, new.id, cont.id, cont.text, finish_reason=cont.finish_reason)
+                )
+                report(progress, len(variants), total)
+        else:
+            for alt in alts:
+                check(cancel)
+                picked = engine.pick(orig_node.id, 0, alt)
+                run(picked, alt.text, False)
+    except Cancelled:
+        _undo(engine, before, current)
+        raise
     return SweepResult(variants=variants, head_id=head_id)
+
+
+def _undo(engine: Engine, before: set[str], current: str) -> None:
+    """Delete every subtree the sweep added (the new nodes whose parent was there before)
+    and go back to ``current``; saved once by the engine's delete."""
+    session = engine.session
+    added = [
+        nid
+        for nid, n in session.nodes.items()
+        if nid not in before and (n.parent is None or n.parent in before)
+    ]
+    for nid in added:
+        session.delete(nid)
+    if current in session:
+        session.goto(current)
+    engine.save()

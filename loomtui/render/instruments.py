@@ -20,8 +20,9 @@ from ..instruments.sweep import SweepResult
 from .text import bar, one_line
 
 
-def probe_table(results: list[ProbeResult], titles: list[str]) -> Group:
-    """One table: the answers down, a probability and a bar per result (side by side)."""
+def probe_table(results: list[ProbeResult], titles: list[str], bar_width: int = 24) -> Group:
+    """One table: the answers down, a probability and a bar per result (side by side),
+    then the summary lines; ``bar_width`` cells per bar (narrower for several results)."""
     table = Table(box=None, expand=False, pad_edge=False)
     table.add_column("answer", no_wrap=True)
     for title in titles:
@@ -35,7 +36,7 @@ def probe_table(results: list[ProbeResult], titles: list[str]) -> Group:
             c = r.candidates[i]
             mark = "" if c.exact else "≈"
             row.append(Text(f"{mark}{c.prob:.2e}"))
-            row.append(Text(f"{sh[i]:6.1%} ") + Text(bar(sh[i]), style="green"))
+            row.append(Text(f"{sh[i]:6.1%} ") + Text(bar(sh[i], bar_width), style="green"))
         table.add_row(*row)
     lines = [Text(f"rule: {RULE_TEXT[first.rule]}", style="dim")]
     for r, title in zip(results, titles, strict=True):

@@ -1,4 +1,6 @@
-"""What the keys do: generation, the top-k menu, editing, moving in the tree, saving.
+"""What the keys do: the top-k menu, editing, moving in the tree, saving. A generation's
+lifecycle (start, a press queued while loading, streaming, cancel, end) is
+:class:`loomtui.ui.generation.Generation`'s; ctrl+g here only says where.
 
 A mixin of :class:`loomtui.ui.app.LoomApp`, kept apart so app.py stays about layout. Every
 change to the tree goes through the :class:`Engine` or a :class:`Session` operation, then
@@ -7,15 +9,13 @@ change to the tree goes through the :class:`Engine` or a :class:`Session` operat
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from ..backends.base import BackendError, Context
 from ..core.errors import LoomError
 from ..core.scale import list_themes, load_theme
 from ..core.tokens import Alt, join_bytes
-from .messages import GenerationFinished, TokensArrived
+from .editing import LeaveEditScreen, char_offset, point_at_char
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..core.store import SessionStore
     from ..core.tree import Session
     from ..engine import Engine
+    from .generation import Generation
     from .widgets.token_view import TokenView
 
     _Base = App[Any]
@@ -52,22 +53,19 @@ class LoomActions(_Base):
     scale_theme: Theme
     scale_mode: str
     loading: str | None
-    cancel_event: threading.Event | None
+    generation: Generation
     save_error: str | None
-    queued_generation: tuple[str, int | None] | None
     instruments: dict[str, Any]
     auto_continue: bool
+    _edit_base: tuple[str, str] | None  # (node id, text) the editor was opened on
 
     # ------------------------------------------------------------------ helpers
     @property
     def generating(self) -> bool:
-        return self.cancel_event is not None
+        return self.generation.running
 
     def _busy(self) -> bool:
-        if self.generating:
-            self.notify("generating… (escape cancels)", severity="warning", timeout=2)
-            return True
-        return False
+        return self.generation.busy()
 
     def go_to(self, node_id: str, *, descend: bool) -> None:
         """Show the branch through ``node_id``, with the cursor at that node's start."""
@@ -82,29 +80,68 @@ class LoomActions(_Base):
             self.view.move_cursor(idx)
 
     # ------------------------------------------------------------------ editor
+    @property
+    def editing(self) -> bool:
+        """The editor is open (on the main screen)."""
+        return bool(self.editor.display)
+
     def open_editor(self) -> None:
-        """Show the branch text in a text editor; saving makes the edit a new sibling."""
+        """Show the branch text in a text editor, its cursor just after the token under the
+        token cursor (the point ctrl+g generates from). Saving makes the edit a sibling."""
         editor = self.editor
-        editor.load_text(self.session.branch_text(self.session.current_id))
+        text = self.session.branch_text(self.session.current_id)
+        self._edit_base = (self.session.current_id, text)
+        editor.load_text(text)
+        unit = self.view.current_unit()
+        at = len(text)
+        if unit is not None and unit.node_id in self.session:
+            at = min(at, char_offset(self.session, unit.node_id, unit.end))
         self.view.display = False
         editor.display = True
-        editor.move_cursor(editor.document.end)
+        editor.move_cursor(editor.document.get_location_from_index(at))
         editor.focus()
+        self.refresh_bindings()
+
+    def edit_changed(self) -> bool:
+        """The editor's text differs from the branch it was opened on."""
+        return self._edit_base is None or self.editor.text != self._edit_base[1]
+
+    def _close_editor(self) -> None:
+        self.editor.display = False
+        self.view.display = True
+        self.view.focus()
+        self.refresh_bindings()
+
+    def discard_editor(self) -> None:
+        """Close the editor and keep the tree as it was (the token cursor stays put)."""
+        if not self.editing:
+            return
+        self._close_editor()
+        self.refresh_all(cursor=self.view.cursor)
 
     def commit_editor(self) -> bool:
-        """Apply the editor's text as an edit (original kept) and return to the view.
-        Returns True when the tree changed."""
+        """Apply the editor's text as an edit (original kept) and return to the view, the
+        token cursor at the edit point: the unit just before the editor's cursor (never
+        before the edit), so ctrl+g continues from there. Returns True when the tree changed."""
         editor = self.editor
         if not editor.display:
             return False
-        editor.display = False
-        self.view.display = True
-        self.view.focus()
         text = editor.text
+        at = editor.document.get_index_from_location(editor.cursor_location)
+        self._close_editor()
         before = self.session.current_id
         node = self.engine.edit_branch(before, text)
         changed = node.id != before or self.session.current_id != before
+        at = max(0, min(at, len(text)))
+        if changed and node.parent is not None and node.id != before:
+            at = max(at, char_offset(self.session, node.id, 0))
         self.refresh_all()
+        point = point_at_char(self.session, self.session.current_id, at - 1)
+        if point is None:  # at the very start, or past the end
+            self.view.move_cursor(0 if at == 0 else len(self.view.units) - 1)
+        else:
+            idx = self.view.layout_.unit_at_point(*point)
+            self.view.move_cursor(0 if idx is None else idx)
         return changed
 
     def action_edit(self) -> None:
@@ -112,83 +149,71 @@ class LoomActions(_Base):
             return
         self.open_editor()
 
+    def action_edit_save(self) -> None:
+        """ctrl+s in the editor: commit the edit (after the keys typed before it)."""
+        # Priority keys run before the editor has handled the keys queued ahead of them:
+        # a callback on the editor's own queue runs after them, so nothing typed is lost.
+        self.editor.call_later(self._edit_save_now)
+
+    def _edit_save_now(self) -> None:
+        if not self.editing:
+            return
+        changed = self.commit_editor()
+        self.notify("edit saved as a new branch" if changed else "nothing changed", timeout=2)
+
+    def action_edit_leave(self) -> None:
+        """Escape in the editor: close it if nothing changed, else ask what to do."""
+        if not self.editing:
+            return
+        if not self.edit_changed():
+            self.discard_editor()
+            return
+
+        def chosen(choice: str | None) -> None:
+            if choice == "discard":
+                self.discard_editor()
+            elif choice == "commit":
+                self.commit_editor()
+            else:
+                self.editor.focus()
+
+        self.push_screen(LeaveEditScreen(), chosen)
+
     # ------------------------------------------------------------------ generation
     def action_generate(self) -> None:
-        """Generate from the token cursor (or the end, from the editor)."""
-        if self.editor.display:
+        """Generate from the token cursor (from the editor: commit, then from the edit point)."""
+        if self.editing:
+            # As for ctrl+s: commit once the editor has handled every key typed before.
+            self.editor.call_later(self._generate_after_edit)
+            return
+        self._generate_here()
+
+    def _generate_after_edit(self) -> None:
+        if self.editing:
             self.commit_editor()
-            self.view.move_cursor(len(self.view.units) - 1)
-        if self._busy():
-            return
-        if self.engine.backend is None:
-            if self.loading:
-                # Remember the press: generation starts as soon as the model is ready.
-                unit = self.view.current_unit()
-                self.queued_generation = (
-                    (unit.node_id, unit.end)
-                    if unit is not None
-                    else (self.session.current_id, None)
-                )
-                self.notify(
-                    f"the model is still loading ({self.loading}); "
-                    "generation will start when it is ready",
-                    timeout=3,
-                )
-            else:
-                try:
-                    self.engine.require_backend()
-                except BackendError as exc:
-                    self.notify(str(exc), severity="warning", timeout=5)
-            return
+        self._generate_here()
+
+    def _generate_here(self) -> None:
+        self.generation.request(self.generation_point())
+
+    def generation_point(self) -> tuple[str, int | None]:
+        """Where ctrl+g generates from: just after the unit under the token cursor (None
+        for a node's end), or the end of the current node in an empty document."""
         unit = self.view.current_unit()
         if unit is None:
-            node_id, offset = self.session.current_id, None
-        else:
-            node_id, offset = unit.node_id, unit.end
-            if offset >= len(self.session.node(node_id)):
-                offset = None
-        self.start_generation(node_id, offset)
-
-    def start_generation(self, node_id: str, offset: int | None) -> None:
-        self.cancel_event = threading.Event()
-        self._gen_count = 0
-        self._gen_start = time.perf_counter()
-        self._gen_target = self.settings.max_tokens * self.settings.n
-        self.view.follow = True
-        self.run_worker(
-            lambda: self._generate_thread(node_id, offset, self.cancel_event),
-            thread=True,
-            group="generate",
-            exit_on_error=False,
-        )
-        self.refresh_status()
-
-    def _generate_thread(self, node_id: str, offset: int | None, cancel: Any) -> None:
-        def on_token(node: Any, token: Any) -> None:
-            self._gen_count += 1
-            # Coalesce: at most one TokensArrived waits in the queue, so the UI never
-            # throttles the model (no call_from_thread per token).
-            if not self._pending_tokens.is_set():
-                self._pending_tokens.set()
-                self.post_message(TokensArrived())
-
-        result = self.engine.generate(
-            node_id, offset, self.settings, cancel=cancel, on_token=on_token
-        )
-        self.post_message(GenerationFinished(result))
-
-    def live_progress(self) -> str:
-        elapsed = max(1e-6, time.perf_counter() - self._gen_start)
-        rate = self._gen_count / elapsed
-        return f"generating {self._gen_count}/{self._gen_target} {rate:.1f} tok/s"
+            return self.session.current_id, None
+        node_id, offset = unit.node_id, unit.end
+        if offset >= len(self.session.node(node_id)):
+            return node_id, None
+        return node_id, offset
 
     def action_cancel(self) -> None:
-        """Escape: cancel a generation (keeping its tokens), or close the editor."""
-        if self.cancel_event is not None:
-            self.cancel_event.set()
+        """Escape: cancel a generation (keeping its tokens), or leave the editor (asking
+        first when the text changed)."""
+        if self.generation.cancel():
             self.notify("cancelling: the partial text is kept", timeout=2)
-        elif self.editor.display:
-            self.commit_editor()
+        elif self.editing:
+            self.action_edit_leave()
 
     # ------------------------------------------------------------------ top-k
     def action_topk(self) -> None:
@@ -226,7 +251,7 @@ class LoomActions(_Base):
         self.refresh_all()
         self.view.move_cursor(len(self.view.units) - 1)
         if self.auto_continue and self.engine.backend is not None:
-            self.start_generation(new.id, None)
+            self.generation.start(new.id, None)
 
     # ------------------------------------------------------------------ tree moves
     def action_sibling(self, step: int) -> None:
@@ -295,8 +320,10 @@ class LoomActions(_Base):
 
     def _score_thread(self, backend: Any) -> None:
         # Computes only: the scores are applied to the tree on the app's thread (_scored).
-        path = [(n.id, n.tokens is None and bool(n.plain), n.plain, n.data)
-                for n in self.session.path(self.session.current_id)]
+        path = [
+            (n.id, n.tokens is None and bool(n.plain), n.plain, n.data)
+            for n in self.session.path(self.session.current_id)
+        ]
         model = backend.info().name
         scored = []
         before = b""
@@ -333,8 +360,9 @@ class LoomActions(_Base):
             self.save_error = str(exc)
 
     def action_save(self) -> None:
-        if self.editor.display:
-            self.commit_editor()
+        if self.editing:
+            self.action_edit_save()
+            return
         if self.path is None:
             self.notify("no file for this session", severity="warning")
             return
@@ -357,9 +385,15 @@ class LoomActions(_Base):
             self.notify(f"saved {self.path}", timeout=2)
 
     async def action_quit(self) -> None:
-        if self.cancel_event is not None:
-            self.cancel_event.set()
-        if self.editor.display:
+        if self.editing:
+            # Quitting keeps what was typed (committed, after every key typed before ctrl+q).
+            self.editor.call_later(self._quit_now)
+            return
+        self._quit_now()
+
+    def _quit_now(self) -> None:
+        self.generation.cancel()
+        if self.editing:
             self.commit_editor()
         self.engine.save()
         self.exit()
@@ -378,7 +412,7 @@ class LoomActions(_Base):
     def action_export(self) -> None:
         from .screens.export import ExportScreen
 
-        self.push_screen(ExportScreen())
+        self.push_screen(ExportScreen(self._cursor_node()))
 
     def action_toggle_side(self) -> None:
         side = self.query_one("#side")
@@ -401,6 +435,31 @@ class LoomActions(_Base):
         self.query_one(Legend).show_theme(self.scale_theme, self.scale_mode)
 
     def action_instrument(self, name: str) -> None:
+        """Open an instrument's screen from the cursor, with its typed inputs (the screen
+        is given the engine, the point and callbacks, never the app)."""
+        from .screens.instruments import InstrumentInputs
+
         spec = self.instruments.get(name)
-        if spec is not None:
-            self.push_screen(spec.factory(self))
+        if spec is None:
+            return
+        view = self.view
+        node_id, offset = self.cursor_point()
+        after: tuple[str, int | None] = (node_id, None)
+        unit = view.current_unit()
+        if unit is not None and unit.node_id in self.session:
+            end = len(self.session.node(unit.node_id))
+            after = (unit.node_id, None if unit.end >= end else unit.end)
+
+        def jump_to(target: str, at: int) -> None:
+            idx = view.layout_.unit_at_point(target, at)
+            if idx is not None:
+                view.move_cursor(idx)
+
+        inputs = InstrumentInputs(
+            engine=self.engine,
+            point=(node_id, offset),
+            after=after,
+            tree_changed=self.refresh_all,
+            jump_to=jump_to,
+        )
+        self.push_screen(spec.factory(inputs))

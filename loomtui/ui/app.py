@@ -5,28 +5,31 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, TextArea
 from textual.worker import Worker, WorkerState
 
 from ..backends.base import Backend, GenerationSettings, ProgressCallback
+from ..config import Config, as_config, restore_settings
 from ..core.errors import LoomError
 from ..core.scale import ThemeError, load_theme
 from ..core.tree import Session
 from ..engine import Engine
 from .actions import LoomActions
 from .commands import loom_commands
+from .generation import Generation
 from .messages import GenerationFinished, LoadProgress, ModelLoaded, TokensArrived
 from .widgets.branches import BranchPanel
 from .widgets.legend import Legend
-from .widgets.status import InfoLine, StatusBar
+from .widgets.status import InfoLine, StatusBar, short_path
 from .widgets.token_view import TokenView
 from .widgets.tree_panel import TreePanel
 
@@ -52,7 +55,10 @@ class LoomApp(LoomActions, App[None]):
         Binding("ctrl+g", "generate", "Generate", id="generate", priority=True),
         Binding("ctrl+k", "topk", "Top-k", id="topk", priority=True),
         Binding("escape", "cancel", "Cancel/close", id="cancel"),
+        # In the editor (shown there instead of the two above, see check_action):
+        Binding("escape", "edit_leave", "Close (asks)", id="edit-leave"),
         Binding("ctrl+s", "save", "Save", id="save", priority=True),
+        Binding("ctrl+s", "edit_save", "Save edit", id="edit-save", priority=True),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
         Binding("f1", "help", "Help", id="help"),
         Binding("e", "edit", "Edit", id="edit"),
@@ -79,7 +85,7 @@ class LoomApp(LoomActions, App[None]):
         backend: Backend | None = None,
         backend_factory: BackendFactory | None = None,
         model_label: str | None = None,
-        config: dict[str, Any] | None = None,
+        config: Config | Mapping[str, Any] | None = None,
         new_session: bool | None = None,
         store: Any | None = None,
     ) -> None:
@@ -87,8 +93,8 @@ class LoomApp(LoomActions, App[None]):
         self.store = store  # a loomtui.core.store.SessionStore: lock, journal, autosave
         if store is not None:
             session, path = store.session, store.path
-        self.config_data: dict[str, Any] = config if config is not None else {}
-        ui = self.config_data.get("ui", {})
+        self.config: Config = as_config(config)  # the runtime copy: flags over the file
+        ui = self.config.ui
         self.session = session or Session.new()
         self.path = path
         self.new_session = (session is None) if new_session is None else new_session
@@ -99,27 +105,42 @@ class LoomApp(LoomActions, App[None]):
             self.engine.on_change = self._autosave
         else:
             self.engine = Engine(self.session, backend, on_change=self._autosave)
-        self.settings = GenerationSettings.from_dict(self.config_data.get("generation", {}))
-        preset = ui.get("preset")
-        if preset and preset in self.config_data.get("presets", {}):
-            self.settings = GenerationSettings.from_dict(self.config_data["presets"][preset])
-        self.auto_continue: bool = bool(ui.get("auto_continue", True))
+        # The config's defaults, then what this session was last used with (settings dialog).
+        self.settings: GenerationSettings = restore_settings(
+            self.session.chosen_settings(), self.config.generation_settings()
+        )
+        self.auto_continue: bool = ui.auto_continue
         try:
-            self.scale_theme = load_theme(ui.get("theme", "green-red"))
+            self.scale_theme = load_theme(ui.theme)
         except ThemeError:
             self.scale_theme = load_theme()
-        self.scale_mode: str = ui.get("scale", self.scale_theme.mode)
+        self.scale_mode: str = ui.scale or self.scale_theme.mode
         self.loading: str | None = "loading model…" if backend_factory else None
-        self.cancel_event: threading.Event | None = None
-        self.gen_progress = ""
+        self.generation = Generation(self)  # start, queued press, streaming, cancel, end
         self.note = ""
-        self._pending_tokens = threading.Event()  # a TokensArrived is queued
-        self._gen_count = 0
-        self._gen_start = 0.0
-        self._gen_target = 0
         self.save_error: str | None = None
-        self.queued_generation: tuple[str, int | None] | None = None
+        self._edit_base: tuple[str, str] | None = None  # (node id, text) the editor opened on
         self.instruments = dict(INSTRUMENTS)
+
+    #: Actions that mean something else (or nothing) while the editor is open.
+    _NOT_IN_EDITOR = frozenset({"save", "topk", "edit", "sibling", "parent", "child"})
+    _EDITOR_ONLY = frozenset({"edit_save", "edit_leave"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """While the editor is open, ctrl+s saves the edit and escape leaves it (asking when
+        changed); the footer shows those instead of Save and Cancel/close."""
+        if action not in self._NOT_IN_EDITOR | self._EDITOR_ONLY | {"cancel"}:
+            return True
+        if not self.screen_stack or not self.query("#editor"):
+            return action not in self._EDITOR_ONLY
+        editing = bool(self.editor.display)
+        if action in self._EDITOR_ONLY and self.screen is not self.screen_stack[0]:
+            return False  # a dialog is up (e.g. "unsaved edit"): its own keys answer
+        if action == "cancel":
+            return self.generating or not editing
+        if action in self._EDITOR_ONLY:
+            return editing and not self.generating
+        return not editing
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -144,7 +165,7 @@ class LoomApp(LoomActions, App[None]):
         return self.query_one("#editor", TextArea)
 
     def on_mount(self) -> None:
-        keymap = self.config_data.get("keymap", {})
+        keymap = self.config.keymap
         if keymap:
             self.set_keymap({str(k): str(v) for k, v in keymap.items()})
         for name, spec in self.instruments.items():
@@ -196,39 +217,39 @@ class LoomApp(LoomActions, App[None]):
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.loading = None
         if message.backend is None:
-            self.notify(f"model failed to load: {message.error}", severity="error", timeout=8)
+            self.notify(
+                f"model failed to load: {message.error}", severity="error", timeout=8, markup=False
+            )
             self.note = "no model (load failed)"
         else:
             self.engine.backend = message.backend
             self.model_label = message.backend.info().name
-            self.notify(f"model ready: {self.model_label}", timeout=2)
-            queued, self.queued_generation = self.queued_generation, None
-            if queued is not None and queued[0] in self.session and not self.generating:
-                node_id, offset = queued
-                if offset is not None and offset >= len(self.session.node(node_id)):
-                    offset = None
-                self.start_generation(node_id, offset)
+            self.notify(f"model ready: {self.model_label}", timeout=2, markup=False)
+            self.generation.model_ready()
         self.refresh_status()
 
+    # ------------------------------------------------------------------ generation
+    @property
+    def cancel_event(self) -> threading.Event | None:
+        """Set while a generation runs (tests wait for it to clear)."""
+        return self.generation.cancel_event
+
     def on_tokens_arrived(self, message: TokensArrived) -> None:
-        self._pending_tokens.clear()
+        self.generation.tokens_arrived()
+
+    def on_generation_finished(self, message: GenerationFinished) -> None:
+        self.generation.finished(message)
+
+    # What the Generation asks of its host (see loomtui.ui.generation.GenerationHost).
+    def generation_started(self) -> None:
+        self.view.follow = True
+        self.refresh_status()
+
+    def tokens_shown(self) -> None:
         self.view.show(self.session, self.session.current_id)
         self.refresh_status()
 
-    def on_generation_finished(self, message: GenerationFinished) -> None:
-        self.cancel_event = None
-        self._pending_tokens.clear()
-        gc.freeze()  # the new tokens join the long-lived objects (see on_mount)
-        result = message.result
-        if result is not None:
-            rate = result.tokens_per_s
-            what = "cancelled" if result.cancelled else "done"
-            self.gen_progress = f"{what}: {result.tokens} tok {rate:.1f} tok/s"
-            for err in result.errors[:1]:
-                self.notify(f"generation failed: {err}", severity="error", timeout=6)
-        if message.error:
-            self.gen_progress = "failed"
-            self.notify(message.error, severity="error", timeout=6)
+    def generation_ended(self) -> None:
         self.refresh_all()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -239,9 +260,9 @@ class LoomApp(LoomActions, App[None]):
                 str(error) if isinstance(error, LoomError) else f"{type(error).__name__}: {error}"
             )
             if event.worker.group == "generate":
-                self.post_message(GenerationFinished(None, text))
+                self.generation.worker_failed(text)
             else:
-                self.notify(text, severity="error", timeout=6)
+                self.notify(text, severity="error", timeout=6, markup=False)
 
     # ------------------------------------------------------------------ panels
     def on_token_view_cursor_moved(self, message: TokenView.CursorMoved) -> None:
@@ -276,6 +297,7 @@ class LoomApp(LoomActions, App[None]):
         elif self.session.current.error:
             error = self.session.current.error
         self.query_one(InfoLine).update(describe_unit(unit, error))
+        self.call_after_refresh(self._place_toasts)
 
     def refresh_status(self) -> None:
         if self.loading:
@@ -285,13 +307,27 @@ class LoomApp(LoomActions, App[None]):
             model, backend = info.name, info.backend
         else:
             model, backend = "no model (replay)", ""
-        progress = self.gen_progress
-        if self.cancel_event is not None:
-            progress = self.live_progress()
-        note = self.note or (str(self.path) if self.path else "unsaved")
+        progress = self.generation.progress()
+        note = self.note or (short_path(self.path) if self.path else "unsaved")
         self.query_one(StatusBar).update_status(
             model=model, backend=backend, settings=self.settings, progress=progress, note=note
         )
+        self.call_after_refresh(self._place_toasts)
+
+    def _place_toasts(self) -> None:
+        """Keep toasts above the bottom lines (info, legend, status, footer), which grow to
+        two lines when their text would not fit."""
+        if not self.screen_stack:
+            return
+        main = self.screen_stack[0]
+        try:
+            rack = main.query_one("ToastRack")
+            below = sum(w.outer_size.height for w in main.query("InfoLine, Legend, StatusBar"))
+            below += sum(w.outer_size.height for w in main.query(Footer))
+        except NoMatches:
+            return
+        if below and rack.styles.margin.bottom != below:
+            rack.styles.margin = (0, 0, below, 0)
 
     # ------------------------------------------------------------------ palette
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -305,11 +341,12 @@ def make_app(
     *,
     backend: Backend | None = None,
     backend_factory: BackendFactory | None = None,
-    config: dict[str, Any] | None = None,
+    config: Config | Mapping[str, Any] | None = None,
     new_session: bool | None = None,
     store: Any | None = None,
 ) -> LoomApp:
-    """The one way to build the app, shared by the CLI and the tests."""
+    """The one way to build the app, shared by the CLI and the tests. ``config`` is the typed
+    config (a dict of the file's shape is validated into one; None = the defaults)."""
     return LoomApp(
         session,
         path,

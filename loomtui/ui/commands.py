@@ -44,6 +44,6 @@ def loom_commands(app: App[Any], instruments: Mapping[str, Any]) -> Iterator[Sys
     for name, spec in instruments.items():
         yield SystemCommand(
             f"Instrument: {spec.title}",
-            getattr(spec, "description", "") or f"open the {name} instrument",
+            spec.description or f"open the {name} instrument",
             partial(app.run_action, f"instrument('{name}')"),
         )

@@ -51,7 +51,7 @@ def test_a_file_named_like_a_verb_opens_with_a_path(tmp_path, monkeypatch, capsy
 def test_existing_file_opens_and_options_go_after_session(tmp_path, launched, capsys):
     example = resources.example_path("are-bugs-real")
     assert main([str(example), "--theme", "mono"]) == 0
-    assert launched[-1]["config"]["ui"]["theme"] == "mono"
+    assert launched[-1]["config"].ui.theme == "mono"
     assert launched[-1]["store"].readonly  # a packaged example
     assert main(["--example", "random-number"]) == 0
     assert launched[-1]["store"].example

@@ -84,3 +84,44 @@ def test_contracts_hold_and_catch_an_upward_import(copy_of_package: Path, module
         target.write_text(original)
     assert broken.returncode != 0, broken.stdout[-3000:]
     assert "BROKEN" in broken.stdout or "broken" in broken.stdout.lower()
+
+
+def test_no_import_cycles_anywhere_in_the_package() -> None:
+    """No module imports one that (directly or not) imports it back: each room stands alone.
+    Lazy and type-only imports count too (grimp sees every import statement)."""
+    import grimp
+
+    graph = grimp.build_graph("loomtui")
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.find_modules_directly_imported_by(v):
+            if w not in graph.modules:
+                continue
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    assert cycles == []

@@ -167,7 +167,7 @@ def test_config_with_a_key_is_private_and_wider_modes_warn(tmp_path, capsys):
     path = tmp_path / "cfg" / "config.toml"
     save_config({"profiles": {"p": {"api_base": "http://x/v1", "api_key": KEY}}}, path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert load_config(path)["profiles"]["p"]["api_key"] == KEY
+    assert load_config(path).profiles["p"].api_key.get_secret_value() == KEY
     assert "warning" not in capsys.readouterr().err
     os.chmod(path, 0o644)
     load_config(path)

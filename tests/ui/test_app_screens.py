@@ -100,7 +100,7 @@ async def test_streaming_is_incremental_and_matches_full_layout():
         await pilot.press("ctrl+g")
         await wait_idle(app, pilot)
         streamed = [list(line) for line in app.view.layout_.lines]
-        from loomtui.ui.layout import DocLayout
+        from loomtui.ui.document import DocLayout
 
         full = DocLayout(app.view.layout_.width)
         full.load(app.session, app.session.current_id)

@@ -1,5 +1,6 @@
-"""Snapshot tests of the instrument screens, on the deterministic fake backend (the screens
-are what is under test here; the numbers are checked against the real model elsewhere)."""
+"""Snapshot tests of the instrument screens at 80x24, on the deterministic fake backend (the
+screens are what is under test here; the numbers are checked against the real model
+elsewhere). The screens are built from typed inputs, never from an app."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from loomtui.core.tree import Session
 from loomtui.engine import Engine
 from loomtui.ui.screens import instruments as ins
 
-SIZE = (110, 32)
+SIZE = (80, 24)
 
 
 class Host(App[None]):
-    """The least an app must offer the instrument screens: a session, an engine, a point."""
+    """A bare app with a session and an engine; the screens see only their inputs."""
 
     def __init__(self, backend, point_offset: int | None = 2) -> None:
         super().__init__()
@@ -29,9 +30,15 @@ class Host(App[None]):
         self.node = gen.nodes[0]
         self.offset = point_offset
         self.refreshed = 0
+        self.jumps: list[tuple[str, int]] = []
 
-    def cursor_point(self):
-        return self.node.id, self.offset
+    def inputs(self) -> ins.InstrumentInputs:
+        return ins.InstrumentInputs.at(
+            self.engine,
+            (self.node.id, self.offset),
+            tree_changed=self.refresh_all,
+            jump_to=lambda node_id, offset: self.jumps.append((node_id, offset)),
+        )
 
     def refresh_all(self) -> None:
         self.refreshed += 1
@@ -42,7 +49,7 @@ class Host(App[None]):
 
 async def _open(pilot, name: str, *args) -> None:
     app = pilot.app
-    screen = ins.INSTRUMENTS[name].factory(app, *args)
+    screen = ins.INSTRUMENTS[name].factory(app.inputs(), *args)
     await app.push_screen(screen)
     await pilot.pause()
     await app.workers.wait_for_complete()
@@ -114,8 +121,7 @@ async def test_sweep_screen_tries_typed_edits(fake):
         first = len(screen.variants)
         original = next(v for v in screen.variants if v.is_original)
         head = host.session.node(original.node_id).parent
-        await pilot.click("#edits")
-        await pilot.press(*" the dog| a mat", "enter")
+        await pilot.press(*" the dog| a mat", "enter")  # the input has the focus
         await pilot.pause()
         await host.workers.wait_for_complete()
         await pilot.pause()
@@ -133,6 +139,22 @@ def test_entropy_screen(snap_compare, fake):
         await _open(pilot, "entropy")
 
     assert snap_compare(Host(fake), terminal_size=SIZE, run_before=run)
+
+
+async def test_entropy_jump_cycles_from_the_cursor(fake):
+    """n jumps to the most uncertain token, and from there (the cursor now on it) to the
+    next one: the cycle needs no memory in the app."""
+    host = Host(fake, point_offset=None)
+    async with host.run_test(size=SIZE) as pilot:
+        await _open(pilot, "entropy")
+        await pilot.press("n")
+        await pilot.pause()
+        assert len(host.jumps) == 1 and not isinstance(host.screen, ins.InstrumentScreen)
+        host.node, host.offset = host.session.node(host.jumps[0][0]), host.jumps[0][1]
+        await _open(pilot, "entropy")
+        await pilot.press("n")
+        await pilot.pause()
+        assert len(host.jumps) == 2 and host.jumps[1] != host.jumps[0]
 
 
 async def test_instrument_keys_in_the_real_app(fake, tmp_path):
@@ -176,3 +198,31 @@ def test_replay_screen(snap_compare, fake, make_fake):
     replayed = [n for n in host.session.nodes.values() if "replay_of" in n.meta]
     assert len(replayed) == 1 and replayed[0].model == "new"
     assert host.refreshed == 1
+
+
+def test_probe_screen_1_to_100_at_its_end(snap_compare, fake):
+    """The seeds' experiment: 100 answers typed at once, scrolled to the summary."""
+
+    async def run(pilot):
+        await _open(pilot, "probe")
+        await pilot.press(*"1-100", "enter")
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("end")
+        await pilot.pause()
+
+    assert snap_compare(Host(fake), terminal_size=SIZE, run_before=run)
+
+
+def test_probe_screen_side_by_side(snap_compare, fake):
+    """Two prompts side by side fit 80 columns (narrower bars)."""
+
+    async def run(pilot):
+        await _open(pilot, "probe")
+        await pilot.press("tab", *"The cat", "enter")
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(Host(fake), terminal_size=SIZE, run_before=run)

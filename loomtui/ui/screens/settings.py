@@ -1,7 +1,9 @@
-"""Generation settings, saved as named presets in the config file."""
+"""Generation settings: applied to this session (kept in its file, restored when it is
+reopened) and, with "Save preset", saved as a named preset in the config file."""
 
 from __future__ import annotations
 
+from pydantic import ValidationError
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -9,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label
 
 from ...backends.base import GenerationSettings
-from ...config import save_config
+from ...config import GenerationConfig, UIConfig, save_preset
 from ...core.errors import LoomError
 
 #: (field, label, type) of the numeric fields
@@ -24,9 +26,13 @@ FIELDS: list[tuple[str, str, type]] = [
 ]
 
 
-def settings_from_form(values: dict[str, str], chat: bool) -> GenerationSettings:
-    """Parse the form; a bad field raises ValueError naming it."""
-    out: dict[str, object] = {"chat": chat}
+def settings_from_form(
+    values: dict[str, str], chat: bool, base: GenerationSettings | None = None
+) -> GenerationSettings:
+    """Parse the form over ``base`` (the fields the form does not show, such as stop texts,
+    are kept); a bad field raises ValueError naming it. The rules are the config's own."""
+    out: dict[str, object] = {**(base or GenerationSettings()).to_dict(), "chat": chat}
+    labels = {name: label for name, label, _ in FIELDS}
     for name, label, kind in FIELDS:
         raw = values.get(name, "").strip()
         if name == "seed" and not raw:
@@ -36,10 +42,12 @@ def settings_from_form(values: dict[str, str], chat: bool) -> GenerationSettings
             out[name] = kind(raw)
         except ValueError:
             raise ValueError(f"{label}: not a number: {raw!r}") from None
-    s = GenerationSettings.from_dict(out)
-    if s.n < 1 or s.max_tokens < 1 or s.temperature < 0 or not 0 < s.top_p <= 1:
-        raise ValueError("need n >= 1, max tokens >= 1, temperature >= 0, 0 < top-p <= 1")
-    return s
+    try:
+        return GenerationConfig.model_validate(out).settings()
+    except ValidationError as exc:
+        err = exc.errors(include_url=False, include_input=False)[0]
+        field = str(err["loc"][0]) if err.get("loc") else ""
+        raise ValueError(f"{labels.get(field, field)}: {err['msg']}") from None
 
 
 class SettingsScreen(ModalScreen[None]):
@@ -68,16 +76,20 @@ class SettingsScreen(ModalScreen[None]):
                 id="set-continue",
             )
             yield Label("preset name")
-            ui = self.app.config_data.get("ui", {})  # type: ignore[attr-defined]
-            yield Input(str(ui.get("preset", "default")), id="set-preset")
+            preset = self.app.config.ui.preset  # type: ignore[attr-defined]
+            yield Input(preset or "default", id="set-preset")
             with Horizontal():
                 yield Button("Apply", id="apply", variant="primary")
                 yield Button("Save preset", id="save")
                 yield Button("Cancel", id="cancel")
 
+    def on_mount(self) -> None:
+        self.query_one(f"#set-{FIELDS[0][0]}", Input).focus()  # typing works at once
+
     def _read(self) -> GenerationSettings:
         values = {name: self.query_one(f"#set-{name}", Input).value for name, _, _ in FIELDS}
-        return settings_from_form(values, self.query_one("#set-chat", Checkbox).value)
+        chat = self.query_one("#set-chat", Checkbox).value
+        return settings_from_form(values, chat, self.app.settings)  # type: ignore[attr-defined]
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         app = self.app
@@ -87,24 +99,32 @@ class SettingsScreen(ModalScreen[None]):
         try:
             settings = self._read()
         except ValueError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return
         app.settings = settings  # type: ignore[attr-defined]
-        app.auto_continue = self.query_one("#set-continue", Checkbox).value  # type: ignore[attr-defined]
+        auto_continue = self.query_one("#set-continue", Checkbox).value
+        app.auto_continue = auto_continue  # type: ignore[attr-defined]
+        # Kept with the session, so reopening it brings these back (over the config's).
+        app.session.choose_settings(settings.to_dict())  # type: ignore[attr-defined]
+        app.engine.save()  # type: ignore[attr-defined]
         if event.button.id == "save":
             name = self.query_one("#set-preset", Input).value.strip() or "default"
-            config = app.config_data  # type: ignore[attr-defined]
-            config.setdefault("presets", {})[name] = {
-                k: v for k, v in settings.to_dict().items() if v is not None
-            }
-            ui = config.setdefault("ui", {})
-            ui["preset"] = name
-            ui["auto_continue"] = app.auto_continue  # type: ignore[attr-defined]
             try:
-                path = save_config(config)
+                # From the file's own content: command-line flags never reach it.
+                path = save_preset(name, settings, auto_continue=auto_continue)
             except (LoomError, OSError) as exc:
-                self.notify(f"could not save config: {exc}", severity="error")
+                self.notify(f"could not save config: {exc}", severity="error", markup=False)
                 return
-            self.notify(f"preset {name!r} saved to {path}", timeout=3)
+            config = app.config  # type: ignore[attr-defined]
+            ui = UIConfig.model_validate(
+                config.ui.model_dump() | {"preset": name, "auto_continue": auto_continue}
+            )
+            app.config = config.model_copy(  # type: ignore[attr-defined]
+                update={
+                    "presets": {**config.presets, name: GenerationConfig.of(settings)},
+                    "ui": ui,
+                }
+            )
+            self.notify(f"preset {name!r} saved to {path}", timeout=3, markup=False)
         app.refresh_status()  # type: ignore[attr-defined]
         self.dismiss(None)

@@ -24,6 +24,12 @@ class MultiverseBlocks(Widget, can_focus=True):
         self.mv: Multiverse | None = None
         self.zoom: Branch | None = None
         self.selected: Branch | None = None
+        self.message = "expanding…"  # shown until there is a multiverse
+
+    def set_message(self, text: str) -> None:
+        """What to show while there is no multiverse (expanding, cancelled)."""
+        self.message = text
+        self.refresh()
 
     def set_multiverse(self, mv: Multiverse) -> None:
         self.mv = mv
@@ -77,7 +83,7 @@ class MultiverseBlocks(Widget, can_focus=True):
     # ------------------------------------------------------------------ drawing
     def render(self) -> Text:
         if self.mv is None:
-            return Text("expanding…", style="dim")
+            return Text(self.message, style="dim")
         return multiverse_blocks(
             self.mv, self.zoom, self.selected, self.size.width, self.size.height, self.col_width
         )

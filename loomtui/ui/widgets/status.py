@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from rich.text import Text
 from textual.widgets import Static
@@ -10,7 +11,7 @@ from textual.widgets import Static
 from ...backends.base import GenerationSettings
 from ...core.display import visible, visible_token
 from ...core.tokens import DIST_SAMPLING
-from ..layout import Unit
+from ..document import Unit
 
 
 def describe_unit(unit: Unit | None, node_error: str | None = None) -> Text:
@@ -36,14 +37,17 @@ def describe_unit(unit: Unit | None, node_error: str | None = None) -> Text:
         out.append(f"  H={tok.entropy:.2f} nats")
     out.append("  (sampling dist)" if tok.dist == DIST_SAMPLING else "  (raw dist)", style="dim")
     if node_error:
-        out.append(f"  failed: {visible(node_error, keep_newlines=False)}", style="red")
+        # Wrapped onto the next line by InfoLine when long: the reason is never cut.
+        out.append("  failed: ", style="red")
+        out.append(visible(node_error, keep_newlines=False), style="red")
     return out
 
 
 class InfoLine(Static):
     """The token under the cursor, described exactly."""
 
-    DEFAULT_CSS = "InfoLine { height: 1; background: $panel; padding: 0 1; }"
+    # One line, two when a failure reason or a long token needs them (wrapped, never cut).
+    DEFAULT_CSS = "InfoLine { height: auto; max-height: 2; background: $panel; padding: 0 1; }"
 
 
 def settings_summary(s: GenerationSettings) -> str:
@@ -52,10 +56,27 @@ def settings_summary(s: GenerationSettings) -> str:
     return f"T={s.temperature:g} p={s.top_p:g} max={s.max_tokens} n={s.n} k={s.logprobs_k}{seed} {mode}"
 
 
+def short_path(path: Path, limit: int = 40) -> str:
+    """``path`` as the status line shows it: relative to the working directory when under
+    it, and no longer than ``limit`` (``…/parent/name`` then), so the line fits 80 columns."""
+    text = str(path)
+    try:
+        text = str(path.absolute().relative_to(Path.cwd().absolute()))
+    except (ValueError, OSError):
+        pass
+    if len(text) <= limit:
+        return text
+    tail = f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+    return "…/" + tail
+
+
 class StatusBar(Static):
     """Model, backend, settings, generation progress and tokens/s."""
 
-    DEFAULT_CSS = "StatusBar { height: 1; background: $primary-background; padding: 0 1; }"
+    # Wraps onto a second line at narrow widths (80 columns, a long model name or path).
+    DEFAULT_CSS = (
+        "StatusBar { height: auto; max-height: 2; background: $primary-background; padding: 0 1; }"
+    )
 
     def update_status(
         self,
@@ -66,7 +87,7 @@ class StatusBar(Static):
         progress: str = "",
         note: str = "",
     ) -> None:
-        text = Text(no_wrap=True, overflow="ellipsis")
+        text = Text(overflow="fold")
         text.append(visible(model, keep_newlines=False), style="bold")
         if backend:
             text.append(f" [{backend}]")

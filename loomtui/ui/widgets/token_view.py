@@ -4,6 +4,9 @@ Like toolong's log view, each visible line is rendered once into a :class:`Strip
 an LRU cache; ``virtual_size`` comes from the layout, so scrolling a 20,000-token branch only
 renders the lines on screen. Each segment carries its unit index in ``Style(meta=...)``, so a
 click resolves to a token with no geometry maths.
+
+The cursor is a unit and the visual line it is on (a unit may span lines); Up/Down keep a goal
+column across repeated presses, like an editor, and go to the unit nearest it on the next line.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from textual.strip import Strip
 from ...core.scale import Theme, load_theme
 from ...core.tree import Session
 from ...render.tokens import token_style, unscored_style
-from ..layout import DocLayout, Unit
+from ..document import DocLayout, Unit
 
 _CACHE_LINES = 2000
 
@@ -68,6 +71,8 @@ class TokenView(ScrollView, can_focus=True):
         self._base_style: Style | None = None
         self._frame_width = 0
         self._sized = False
+        self._cursor_line: int | None = None  # the line Up/Down/a click put the cursor on
+        self._goal: int | None = None  # the column Up/Down aim for (kept across presses)
 
     # ------------------------------------------------------------------ content
     @property
@@ -135,11 +140,26 @@ class TokenView(ScrollView, can_focus=True):
             return self.units[self.cursor]
         return None
 
-    def move_cursor(self, index: int) -> None:
+    @property
+    def cursor_line(self) -> int:
+        """The visual line the cursor is on (0 in an empty document)."""
+        if not 0 <= self.cursor < len(self.units):
+            return 0
+        line = self._cursor_line
+        if line is not None and self.layout_.on_line(self.cursor, line):
+            return line
+        return self.layout_.home_line(self.cursor)
+
+    def move_cursor(self, index: int, *, line: int | None = None, keep_goal: bool = False) -> None:
+        """Put the cursor on unit ``index`` (on visual ``line`` when given: a unit may span
+        lines). Any move but Up/Down forgets the goal column."""
         n = len(self.units)
         index = max(-1 if n == 0 else 0, min(index, n - 1))
         old = self.cursor
         self.cursor = index
+        self._cursor_line = line
+        if not keep_goal:
+            self._goal = None
         self.follow = index == n - 1
         for i in (old, index):
             if 0 <= i < n:
@@ -152,7 +172,7 @@ class TokenView(ScrollView, can_focus=True):
     def scroll_to_cursor(self) -> None:
         if not 0 <= self.cursor < len(self.units):
             return
-        line = self.layout_.unit_line[self.cursor]
+        line = self.cursor_line
         top = round(self.scroll_y)
         height = max(1, self.scrollable_content_region.height)
         if line < top:
@@ -180,18 +200,18 @@ class TokenView(ScrollView, can_focus=True):
     def _move_lines(self, step: int) -> None:
         if not self.units:
             return
-        lines = self.layout_.lines
-        target = max(0, min(len(lines) - 1, self.layout_.unit_line[self.cursor] + step))
-        # First unit starting on (or after) the target line.
-        for idx, _ in lines[target]:
-            self.move_cursor(idx)
-            return
-        self.move_cursor(self.cursor)
+        layout = self.layout_
+        line = self.cursor_line
+        if self._goal is None:
+            self._goal = layout.column(self.cursor, line)
+        found = layout.line_step(line, self._goal, step)
+        if found is not None:
+            self.move_cursor(found[0], line=found[1], keep_goal=True)
 
     def on_click(self, event: events.Click) -> None:
         unit = event.style.meta.get("u") if event.style else None
         if unit is not None:
-            self.move_cursor(int(unit))
+            self.move_cursor(int(unit), line=round(self.scroll_y) + event.y)
         self.focus()
 
     # ------------------------------------------------------------------ rendering

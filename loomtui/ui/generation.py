@@ -1,0 +1,192 @@
+"""The generation lifecycle in one unit: start, a press queued while the model loads,
+streaming, cancel, finish and errors.
+
+The app owns one :class:`Generation` and routes to it what concerns a generation: ctrl+g
+(:meth:`Generation.request`), the model becoming ready (:meth:`Generation.model_ready`),
+the worker's messages (:meth:`Generation.tokens_arrived`, :meth:`Generation.finished`) and
+a failed worker (:meth:`Generation.worker_failed`). Tokens are produced on a worker thread by
+:meth:`Engine.generate`; the thread posts coalesced messages, never calls into the UI.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..backends.base import BackendError, GenerationSettings
+from ..engine import Engine
+from .messages import GenerationFinished, TokensArrived
+
+if TYPE_CHECKING:
+    from textual.message import Message
+    from textual.notifications import SeverityLevel
+
+#: A point of the tree: ``(node_id, offset)``; None: the node's end.
+Point = tuple[str, int | None]
+
+
+class GenerationHost(Protocol):
+    """What a :class:`Generation` needs from the app that holds it."""
+
+    engine: Engine
+    settings: GenerationSettings
+    loading: str | None
+
+    def run_worker(self, work: Callable[[], None], **kw: Any) -> Any: ...
+
+    def post_message(self, message: Message) -> bool: ...
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None: ...
+
+    def generation_started(self) -> None:
+        """A generation began: the view follows its end."""
+
+    def tokens_shown(self) -> None:
+        """New tokens are in the tree: show them (and the progress)."""
+
+    def generation_ended(self) -> None:
+        """A generation ended: bring every view in line with the tree."""
+
+
+class Generation:
+    """One app's generations: at most one runs at a time; a press while the model is still
+    loading is remembered (the point it was made at) and started when the model is ready."""
+
+    def __init__(self, host: GenerationHost) -> None:
+        self.host = host
+        self.cancel_event: threading.Event | None = None
+        self.queued: Point | None = None  # a press made while the model loaded
+        self.last = ""  # how the last generation ended ("done: 6 tok 120 tok/s")
+        self._pending = threading.Event()  # a TokensArrived is queued
+        self._count = 0
+        self._start = 0.0
+        self._target = 0
+
+    # ------------------------------------------------------------------ state
+    @property
+    def running(self) -> bool:
+        return self.cancel_event is not None
+
+    def busy(self) -> bool:
+        """True (and says so) when a generation is running: other changes wait."""
+        if self.running:
+            self.host.notify("generating… (escape cancels)", severity="warning", timeout=2)
+            return True
+        return False
+
+    def progress(self) -> str:
+        """The status line's part: live counts while running, else how the last one ended."""
+        if not self.running:
+            return self.last
+        elapsed = max(1e-6, time.perf_counter() - self._start)
+        rate = self._count / elapsed
+        return f"generating {self._count}/{self._target} {rate:.1f} tok/s"
+
+    # ------------------------------------------------------------------ start
+    def request(self, point: Point) -> None:
+        """ctrl+g at ``point``: start now, or when the model is ready if it is loading."""
+        if self.busy():
+            return
+        engine = self.host.engine
+        if engine.backend is None:
+            if self.host.loading:
+                self.queued = point
+                self.host.notify(
+                    "the model is still loading: generation starts when it is ready",
+                    timeout=3,
+                )
+                return
+            try:
+                engine.require_backend()
+            except BackendError as exc:
+                self.host.notify(str(exc), severity="warning", timeout=5, markup=False)
+            return
+        self.start(*point)
+
+    def model_ready(self) -> None:
+        """The backend is attached: start the press that waited for it, if any (and its
+        point still exists)."""
+        queued, self.queued = self.queued, None
+        session = self.host.engine.session
+        if queued is None or queued[0] not in session or self.running:
+            return
+        node_id, offset = queued
+        if offset is not None and offset >= len(session.node(node_id)):
+            offset = None
+        self.start(node_id, offset)
+
+    def start(self, node_id: str, offset: int | None) -> None:
+        """Generate from ``(node_id, offset)`` on a worker thread, with the host's settings."""
+        settings = self.host.settings
+        cancel = self.cancel_event = threading.Event()
+        self._count = 0
+        self._start = time.perf_counter()
+        self._target = settings.max_tokens * settings.n
+        self.host.generation_started()
+        self.host.run_worker(
+            lambda: self._thread(node_id, offset, settings, cancel),
+            thread=True,
+            group="generate",
+            exit_on_error=False,
+        )
+
+    def _thread(
+        self, node_id: str, offset: int | None, settings: GenerationSettings, cancel: Any
+    ) -> None:
+        def on_token(node: Any, token: Any) -> None:
+            self._count += 1
+            # Coalesce: at most one TokensArrived waits in the queue, so the UI never
+            # throttles the model (no call_from_thread per token).
+            if not self._pending.is_set():
+                self._pending.set()
+                self.host.post_message(TokensArrived())
+
+        result = self.host.engine.generate(
+            node_id, offset, settings, cancel=cancel, on_token=on_token
+        )
+        self.host.post_message(GenerationFinished(result))
+
+    # ------------------------------------------------------------------ stop
+    def cancel(self) -> bool:
+        """Cancel the running generation (its tokens are kept). False when none runs."""
+        if self.cancel_event is None:
+            return False
+        self.cancel_event.set()
+        return True
+
+    # ------------------------------------------------------------------ messages
+    def tokens_arrived(self) -> None:
+        self._pending.clear()
+        self.host.tokens_shown()
+
+    def finished(self, message: GenerationFinished) -> None:
+        self.cancel_event = None
+        self._pending.clear()
+        gc.freeze()  # the new tokens join the long-lived objects (see LoomApp.on_mount)
+        result = message.result
+        if result is not None:
+            what = "cancelled" if result.cancelled else "done"
+            self.last = f"{what}: {result.tokens} tok {result.tokens_per_s:.1f} tok/s"
+            for err in result.errors[:1]:
+                self.host.notify(
+                    f"generation failed: {err}", severity="error", timeout=6, markup=False
+                )
+        if message.error:
+            self.last = "failed"
+            self.host.notify(message.error, severity="error", timeout=6, markup=False)
+        self.host.generation_ended()
+
+    def worker_failed(self, text: str) -> None:
+        """The worker raised (a bug or a backend crash): end as a failed generation."""
+        self.host.post_message(GenerationFinished(None, text))

@@ -1,0 +1,49 @@
+"""The model diff screen: this branch scored under a second model, token by token."""
+
+from __future__ import annotations
+
+import threading
+
+from textual.app import ComposeResult
+from textual.widgets import Input
+
+from ....backends.base import Backend
+from ....instruments import compare
+from ....instruments.progress import Progress
+from ....render.instruments import diff_text
+from .base import InstrumentInputs, InstrumentScreen
+
+
+class CompareScreen(InstrumentScreen):
+    TITLE_TEXT = "Model diff: this branch under a second model"
+    HINT_TEXT = "green: B likes it more, red: less; enter scores; esc cancels or closes"
+
+    def __init__(self, inputs: InstrumentInputs, other: Backend | None = None) -> None:
+        super().__init__(inputs)
+        self.other = other
+
+    def compose_inputs(self) -> ComposeResult:
+        yield Input(placeholder="second model (a hub id, a folder, a .gguf); enter", id="model_b")
+
+    def begin(self) -> None:
+        if self.other is not None:
+            self.run_compare()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.other = None
+        self.run_compare(event.value.strip())
+
+    def run_compare(self, spec: str | None = None) -> None:
+        backend, other, open_model = self.backend, self.other, self.inputs.open_model
+        text = self.session.branch_text(self.session.current_id)
+
+        def work(progress: Progress, cancel: threading.Event) -> compare.Comparison:
+            b = other if other is not None else open_model(spec or "")
+            return compare.compare(backend, b, text)  # type: ignore[arg-type]
+
+        self.start(work, "scoring under both models")
+
+    def show_result(self, result: compare.Comparison) -> None:
+        self.show(diff_text(result))
+        self.set_status(f"{len(result.segments)} segments")
+        self.query_one("#body").focus()
