@@ -161,6 +161,11 @@ def starts_with_digit(data: bytes) -> bool:
     return bool(data) and 0x30 <= data[0] <= 0x39
 
 
+#: Sequences per batch in :meth:`FullDistribution.full_logprobs`: callers that feed it in
+#: pieces (for progress) use the same size, so the batches and their padding are the same.
+FULL_BATCH = 16
+
+
 @runtime_checkable
 class FullDistribution(Protocol):
     """The capability of a backend that holds the whole vocabulary's distribution at every

@@ -421,7 +421,7 @@ class LocalBackend(Backend, FullDistribution):
 
     # ------------------------------------------------------------------ FullDistribution
     def full_logprobs(
-        self, sequences: Sequence[list[int]], start: int, batch_size: int = 16
+        self, sequences: Sequence[list[int]], start: int, batch_size: int = FULL_BATCH
     ) -> list[np.ndarray]:
         """Whole-vocabulary log-softmax rows for each token-id sequence: row ``r`` is the
         distribution after ``seq[:start + r]`` (so the last row follows the whole sequence);

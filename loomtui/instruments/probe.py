@@ -183,11 +183,6 @@ def probe(
     return result
 
 
-# Answers per full_logprobs call: the local backend's own batch size, so the batches (and
-# their padding) are the ones a single call would make and every number stays the same.
-FULL_BATCH = 16
-
-
 def _probe_full(
     backend: Backend,
     context: Context,
