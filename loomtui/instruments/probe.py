@@ -20,8 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from ..backends.base import (
     FULL_BATCH,
     Backend,
@@ -192,6 +190,8 @@ def _probe_full(
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> None:
+    import numpy as np  # here, not at the top: the app imports the probe at start-up
+
     assert isinstance(backend, FullDistribution)  # the caller's test, for the type checker
     prompt_ids = list(context.token_ids or [])
     seqs: list[list[int]] = []

@@ -27,6 +27,7 @@ from .actions import LoomActions
 from .commands import loom_commands
 from .generation import Generation
 from .messages import GenerationFinished, LoadProgress, ModelLoaded, TokensArrived
+from .screens.instruments import INSTRUMENTS
 from .widgets.branches import BranchPanel
 from .widgets.legend import Legend
 from .widgets.status import InfoLine, StatusBar, short_path
@@ -35,10 +36,6 @@ from .widgets.tree_panel import TreePanel
 
 BackendFactory = Callable[[ProgressCallback], Backend]
 
-try:  # instrument screens plug in here when a colleague's module is present
-    from .screens.instruments import INSTRUMENTS
-except ImportError:  # pragma: no cover - depends on another module
-    INSTRUMENTS = {}
 
 
 #: Seconds after mounting before the model starts loading (see on_mount).
