@@ -437,7 +437,7 @@ class LoomActions(_Base):
     def action_instrument(self, name: str) -> None:
         """Open an instrument's screen from the cursor, with its typed inputs (the screen
         is given the engine, the point and callbacks, never the app)."""
-        from .screens.instruments import InstrumentInputs
+        from .screens.instruments.base import InstrumentInputs
 
         spec = self.instruments.get(name)
         if spec is None:

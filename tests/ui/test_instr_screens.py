@@ -13,6 +13,8 @@ from loomtui.backends.base import GenerationSettings
 from loomtui.core.tree import Session
 from loomtui.engine import Engine
 from loomtui.ui.screens import instruments as ins
+from loomtui.ui.screens.instruments.base import InstrumentInputs, InstrumentScreen
+from loomtui.ui.widgets.instr_multiverse import MultiverseBlocks
 
 SIZE = (80, 24)
 
@@ -32,8 +34,8 @@ class Host(App[None]):
         self.refreshed = 0
         self.jumps: list[tuple[str, int]] = []
 
-    def inputs(self) -> ins.InstrumentInputs:
-        return ins.InstrumentInputs.at(
+    def inputs(self) -> InstrumentInputs:
+        return InstrumentInputs.at(
             self.engine,
             (self.node.id, self.offset),
             tree_changed=self.refresh_all,
@@ -75,7 +77,7 @@ async def test_multiverse_zoom_and_insert(fake):
     async with host.run_test(size=SIZE) as pilot:
         await _open(pilot, "multiverse")
         screen = host.screen
-        blocks = screen.query_one(ins.MultiverseBlocks)
+        blocks = screen.query_one(MultiverseBlocks)
         await pilot.press("down", "z")
         assert blocks.zoom is screen.mv.children[1]
         chosen = blocks.selected
@@ -149,7 +151,7 @@ async def test_entropy_jump_cycles_from_the_cursor(fake):
         await _open(pilot, "entropy")
         await pilot.press("n")
         await pilot.pause()
-        assert len(host.jumps) == 1 and not isinstance(host.screen, ins.InstrumentScreen)
+        assert len(host.jumps) == 1 and not isinstance(host.screen, InstrumentScreen)
         host.node, host.offset = host.session.node(host.jumps[0][0]), host.jumps[0][1]
         await _open(pilot, "entropy")
         await pilot.press("n")
@@ -176,7 +178,7 @@ async def test_instrument_keys_in_the_real_app(fake, tmp_path):
             await pilot.pause()
             await app.workers.wait_for_complete()
             await pilot.pause()
-            assert isinstance(app.screen, ins.InstrumentScreen), name
+            assert isinstance(app.screen, InstrumentScreen), name
             if name == "multiverse":
                 before = len(session.nodes)
                 await pilot.press("enter")

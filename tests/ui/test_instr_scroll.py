@@ -143,7 +143,8 @@ async def test_dialogs_take_typing_at_once(tmp_path):
 
 async def test_nothing_is_cut_at_80_columns(tmp_path):
     """Every instrument screen's title, hint and input placeholders are on screen whole."""
-    from loomtui.ui.screens.instruments import INSTRUMENTS, InstrumentScreen
+    from loomtui.ui.screens.instruments import INSTRUMENTS
+    from loomtui.ui.screens.instruments.base import InstrumentScreen
 
     app = _app(tmp_path, FullBackend())
     async with app.run_test(size=SIZE) as pilot:

@@ -2,65 +2,78 @@
 diff, attractor sweep, replay and entropy strip, each opened from the cursor.
 
 The app imports :data:`INSTRUMENTS` and adds a binding and a palette command per entry; a
-spec's ``factory`` builds the screen from :class:`InstrumentInputs` (the engine, the cursor
-point and a few callbacks), never from the app.
+spec's ``factory`` builds the screen from :class:`~.base.InstrumentInputs` (the engine, the
+cursor point and a few callbacks), never from the app. A screen's module (and what it draws
+with) is imported when the screen is first opened, not at start-up: the app's first frame
+waits for none of them.
 """
 
 from __future__ import annotations
 
-from ...widgets.instr_multiverse import MultiverseBlocks
-from .base import InstrumentInputs, InstrumentScreen, InstrumentSpec, ResultView
-from .compare import CompareScreen
-from .entropy import EntropyScreen
-from .multiverse import MultiverseScreen
-from .probe import ProbeScreen
-from .replay import ReplayScreen
-from .sweep import SweepScreen
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "INSTRUMENTS",
-    "CompareScreen",
-    "EntropyScreen",
-    "InstrumentInputs",
-    "InstrumentScreen",
-    "InstrumentSpec",
-    "MultiverseBlocks",
-    "MultiverseScreen",
-    "ProbeScreen",
-    "ReplayScreen",
-    "ResultView",
-    "SweepScreen",
-]
+if TYPE_CHECKING:
+    from textual.screen import Screen
+
+    from .base import InstrumentInputs
+
+__all__ = ["INSTRUMENTS", "InstrumentSpec"]
+
+
+@dataclass(frozen=True)
+class InstrumentSpec:
+    """An instrument as the app sees it: a key, a title, a line of help, a screen factory
+    (called with the :class:`~.base.InstrumentInputs`)."""
+
+    key: str
+    title: str
+    description: str
+    factory: Callable[..., Screen[Any]]
+
+
+def screen(module: str, name: str) -> Callable[..., Screen[Any]]:
+    """A factory for the screen class ``name`` of the submodule ``module``, imported on first use."""
+
+    def build(inputs: InstrumentInputs, *args: Any) -> Screen[Any]:
+        cls = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        return cls(inputs, *args)
+
+    build.__qualname__ = f"screen({module}.{name})"
+    return build
+
 
 INSTRUMENTS: dict[str, InstrumentSpec] = {
     "multiverse": InstrumentSpec(
         "v",
         "Block multiverse",
         "top-k futures to depth 3 as blocks sized by probability",
-        MultiverseScreen,
+        screen("multiverse", "MultiverseScreen"),
     ),
     "probe": InstrumentSpec(
-        "p", "Distribution probe", "score a set of answers (e.g. 1-10) exactly", ProbeScreen
+        "p", "Distribution probe", "score a set of answers (e.g. 1-10) exactly", screen("probe", "ProbeScreen")
     ),
     "compare": InstrumentSpec(
-        "d", "Model diff", "score this branch under a second model", CompareScreen
+        "d", "Model diff", "score this branch under a second model", screen("compare", "CompareScreen")
     ),
     "sweep": InstrumentSpec(
         "w",
         "Attractor sweep",
         "swap this token for its alternatives, continue greedily",
-        SweepScreen,
+        screen("sweep", "SweepScreen"),
     ),
     "replay": InstrumentSpec(
         "R",
         "Replay with another model",
         "re-run every generation point with another model",
-        ReplayScreen,
+        screen("replay", "ReplayScreen"),
     ),
     "entropy": InstrumentSpec(
         "u",
         "Entropy strip",
         "entropy along the branch; jump to the most uncertain tokens",
-        EntropyScreen,
+        screen("entropy", "EntropyScreen"),
     ),
 }

@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
@@ -82,17 +82,6 @@ class InstrumentInputs:
     @property
     def backend(self) -> Backend | None:
         return self.engine.backend
-
-
-@dataclass(frozen=True)
-class InstrumentSpec:
-    """An instrument as the app sees it: a key, a title, a line of help, a screen factory
-    (called with the :class:`InstrumentInputs`)."""
-
-    key: str
-    title: str
-    description: str
-    factory: Callable[[InstrumentInputs], Screen[Any]]
 
 
 def context_before(session: Session, backend: Backend, node_id: str, offset: int | None) -> Context:
