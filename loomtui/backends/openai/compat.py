@@ -202,11 +202,14 @@ class APIBackend(Backend):
             launch(req)
         try:
             while running:
+                if cancel.is_set():
+                    # Nothing queued after the cancel reaches the caller: the requests stop,
+                    # and every unfinished continuation ends "cancelled" below.
+                    stop.set()
+                    break
                 try:
                     kind, payload = events.get(timeout=0.05)
                 except queue.Empty:
-                    if cancel.is_set():
-                        stop.set()
                     continue
                 if kind == "token":
                     index, token = payload
