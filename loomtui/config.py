@@ -400,6 +400,8 @@ def _warn_if_key_exposed(path: Path) -> None:
 def save_config(data: Mapping[str, Any] | Config, path: Path | None = None) -> Path:
     """Write a config atomically, mode 0600 (it may hold a key). A dict is validated first:
     nothing the declaration refuses is ever written."""
+    import tempfile
+
     import tomli_w
 
     if isinstance(data, Config):
@@ -415,13 +417,22 @@ def save_config(data: Mapping[str, Any] | Config, path: Path | None = None) -> P
         if profile.api_key is not None:
             table["profiles"][name]["api_key"] = profile.api_key.get_secret_value()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(tomli_w.dumps(table).encode("utf-8"))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    # A config that is a link (a dotfiles checkout) keeps being one: its target is written.
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    # Created exclusively, mode 0600, under a fresh name: never through a planted link.
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(tomli_w.dumps(table).encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
     return path
 
 

@@ -40,6 +40,9 @@ VERBS: dict[str, tuple[str, str]] = {
     "config": ("config_cmd", "print the config in force, its path (--path) or its schema (--schema)"),
 }
 
+#: Verbs that only read SESSION: told when its journal holds work the file does not have yet.
+READS_SESSION = frozenset({"info", "show", "export"})
+
 _HELP = """Open SESSION in the terminal UI, or run a VERB (loomtui VERB --help for each).
 
 \b
@@ -80,7 +83,10 @@ class LoomGroup(click.Group):
 
         module_name, help_text = VERBS[cmd_name]
         module = importlib.import_module(f"loomtui.cli.{module_name}")
-        return build_command(cmd_name, module, help_text)
+        command = build_command(cmd_name, module, help_text)
+        if cmd_name in READS_SESSION and command.callback is not None:
+            command.callback = _warning_unapplied(command.callback)
+        return command
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
@@ -106,6 +112,19 @@ class LoomGroup(click.Group):
         # From the table, without importing every verb (and the model code behind them).
         with formatter.section("Verbs"):
             formatter.write_dl([(verb, help_text) for verb, (_, help_text) in VERBS.items()])
+
+
+def _warning_unapplied(callback: Any) -> Any:
+    """A reading verb's callback, saying first when its session has unapplied journal work
+    (one place for every such verb)."""
+
+    def run(**kw: Any) -> Any:
+        from .common import warn_unapplied_journal
+
+        warn_unapplied_journal(click.get_current_context().params.get("session"))
+        return callback(**kw)
+
+    return run
 
 
 def _app_command() -> click.Command:
@@ -185,6 +204,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:
+        # The system refused something (disk full, permissions): what, on which file. A
+        # session's store never drops its journal on a failure, so no work is lost to it.
+        where = f" ({safe_line(os.fsdecode(exc.filename), 200)})" if isinstance(exc.filename, (str, bytes)) else ""
+        print(
+            f"loomtui: {safe_line(exc.strerror or str(exc), 200)}{where}; unsaved session work "
+            "is kept in its journal and recovered when the session is opened again",
+            file=sys.stderr,
+        )
+        return 2
     except Exception as exc:
         # Last resort: one line, no traceback (it could hold a key or model text).
         if os.environ.get("LOOMTUI_DEBUG"):

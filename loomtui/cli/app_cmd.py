@@ -17,6 +17,7 @@ import click
 
 from ..config import load_config, sessions_dir
 from ..core import resources
+from ..core.display import visible
 from ..core.errors import LoomError
 from .common import model_options
 from .params import Args
@@ -96,14 +97,19 @@ def _color_system() -> None:
         os.environ["TEXTUAL_COLOR_SYSTEM"] = "truecolor" if truecolor else "256"
 
 
+def _line(text: str) -> str:
+    """A file name as one inert line: a name may hold escapes, newlines or bidi controls."""
+    return visible(text, keep_newlines=False)
+
+
 def run(args: Args) -> int:
     if args.recent:
         files = recent_sessions()
         if not files:
-            print(f"no sessions yet under {sessions_dir()}")
+            print(f"no sessions yet under {_line(str(sessions_dir()))}")
         for path in files:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
-            print(f"{when}  {path}")
+            print(f"{when}  {_line(str(path))}")
         return 0
 
     readonly = bool(getattr(args, "readonly", False))
@@ -150,7 +156,7 @@ def run(args: Args) -> int:
     finally:
         store.close()
     if store.path.exists():
-        print(f"session: {store.path}")
+        print(f"session: {_line(str(store.path))}")
     return code
 
 

@@ -184,3 +184,24 @@ def backend_from_args(
     if progress is stderr_progress and sys.stderr.isatty():
         print("\r\x1b[2K", end="", file=sys.stderr, flush=True)
     return backend
+
+
+def warn_unapplied_journal(path: str | None) -> None:
+    """One line on stderr when ``path`` has journal records its file does not hold yet (a
+    loomtui process stopped before saving them): a verb that only reads the file would
+    otherwise show less than the session has, without a word."""
+    if not path:
+        return
+    from ..core.display import safe_line
+    from ..core.store import pending_journal_records
+
+    try:
+        count = pending_journal_records(path)
+    except Exception:  # noqa: BLE001 - a note, never a reason to fail the verb
+        return
+    if count:
+        print(
+            f"loomtui: {safe_line(str(path), 200)}: {count} journal record"
+            f"{'s' if count != 1 else ''} not yet applied; open it in loomtui to recover them",
+            file=sys.stderr,
+        )

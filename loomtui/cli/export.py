@@ -1,4 +1,9 @@
-"""``loomtui export SESSION``: a branch's full text (or every leaf's) to stdout or a file."""
+"""``loomtui export SESSION``: a branch's full text (or every leaf's) to stdout or a file.
+
+The bytes are exact to a pipe or a file (``-o`` replaces the file atomically: an error such
+as a full disk leaves the old one intact). To a terminal, control characters and escapes are
+shown as visible symbols (a token could otherwise retitle or repaint the terminal) unless
+``--raw`` asks for the bytes as they are."""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import sys
 
 import click
 
+from ..core.atomicfile import replace_file
+from ..core.display import visible, visible_bytes
 from ..core.errors import LoomError
 from ..core.export import FORMATS, export
 from ..core.sessionfile import load_session
@@ -24,6 +31,11 @@ PARAMS: list[click.Parameter] = [
     click.Option(
         ["-o", "--output"], metavar="FILE", default=None, help="write to FILE instead of stdout"
     ),
+    click.Option(
+        ["--raw"],
+        is_flag=True,
+        help="to a terminal too, write the exact bytes (escapes and controls included)",
+    ),
 ]
 
 
@@ -32,11 +44,15 @@ def run(args: Args) -> int:
     data = export(session, args.format, args.node, args.all)
     if args.output:
         try:
-            with open(args.output, "wb") as fh:
-                fh.write(data)
+            replace_file(args.output, data)
         except OSError as exc:
-            raise LoomError(f"{args.output}: cannot write ({exc.strerror})") from None
+            name = visible(str(args.output), keep_newlines=False)
+            raise LoomError(
+                f"{name}: cannot write ({exc.strerror or exc}); the old file is unchanged"
+            ) from None
         return 0
+    if sys.stdout.isatty() and not getattr(args, "raw", False):
+        data = visible_bytes(data).encode("utf-8")
     # Bytes, not str: partial UTF-8 and control characters reach the pipe unchanged.
     out = getattr(sys.stdout, "buffer", None)
     if out is None:

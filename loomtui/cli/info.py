@@ -17,6 +17,11 @@ PARAMS: list[click.Parameter] = [
 ]
 
 
+def _line(text: str) -> str:
+    """Text from the file (ids, names, paths) as one inert line: a node id is data too."""
+    return visible(text, keep_newlines=False)
+
+
 def run(args: Args) -> int:
     session = load_session(args.session)
     stats = session.stats()
@@ -28,20 +33,21 @@ def run(args: Args) -> int:
         print(json.dumps(stats, ensure_ascii=True))
         return 0
     created = session.meta.get("created")
-    print(f"session     {visible(str(args.session), keep_newlines=False)}")
+    print(f"session     {_line(str(args.session))}")
     if isinstance(imported, str):
-        print(f"imported    from {visible(imported, keep_newlines=False)}")
+        print(f"imported    from {_line(imported)}")
     if isinstance(created, (int, float)) and created > 0:
         print(f"created     {time.strftime('%Y-%m-%d %H:%M', time.localtime(created))}")
     print(f"nodes       {stats['nodes']}")
     print(f"leaves      {stats['leaves']}")
     print(f"depth       {stats['depth']}")
     print(f"tokens      {stats['tokens']}")
-    models = ", ".join(visible(m, keep_newlines=False) for m in stats["models"]) or "-"
+    models = ", ".join(_line(m) for m in stats["models"]) or "-"
     print(f"models      {models}")
     marks = stats["bookmarks"]
-    print(f"bookmarks   {len(marks)}" + (f": {', '.join(marks[:10])}" if marks else ""))
+    shown = ", ".join(_line(m) for m in marks[:10])
+    print(f"bookmarks   {len(marks)}" + (f": {shown}" if marks else ""))
     if len(marks) > 10:
         print(f"            ... and {len(marks) - 10} more")
-    print(f"current     {session.current_id}")
+    print(f"current     {_line(session.current_id)}")
     return 0

@@ -22,18 +22,47 @@ _COMBINING_RUN = re.compile(
     "\ufe20-\ufe2f]{" + str(MAX_COMBINING + 1) + ",}"
 )
 
-# Format characters that reorder or hide text: shown as ‹U+XXXX›.
+# Which characters are made visible is decided by Unicode category, not by a hand list:
+# Cc (controls), Cf (format: bidi, zero-width, tags), Zl/Zp (line/paragraph separators), Zs
+# other than the plain space (no-break, em, ideographic... spaces: a token explorer must tell
+# them from " "), Co (private use), Cs (lone surrogates, e.g. from surrogateescape) and Cn
+# (unassigned). That is exactly what ``str.isprintable()`` rejects, so the fast path is one
+# C call. On top come the characters of other categories that draw nothing (the Unicode
+# default-ignorable and blank-looking ones), named here.
+#: Category prefixes / categories shown as ‹U+XXXX› (besides tab and newline).
+SHOWN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Zs", "Co", "Cs", "Cn"})
+
 # fmt: off
-_BIDI_AND_INVISIBLE = {
-    0x200B, 0x200C, 0x200D, 0x200E, 0x200F,  # zero-width space/joiners, LRM, RLM
-    0x202A, 0x202B, 0x202C, 0x202D, 0x202E,  # embeddings and overrides
-    0x2066, 0x2067, 0x2068, 0x2069,  # isolates
-    0x2028, 0x2029, 0xFEFF, 0x00AD, 0x061C, 0x180E,
+#: Letters, marks and symbols that draw nothing: shown as ‹U+XXXX› wherever they stand.
+BLANK_LOOKING = frozenset({
     0x034F,  # combining grapheme joiner
     0x115F, 0x1160, 0x3164, 0xFFA0,  # Hangul fillers: letters that draw nothing
-    0x2800,  # braille blank
-}
+    0x17B4, 0x17B5,  # Khmer inherent vowels (default-ignorable)
+    0x180B, 0x180C, 0x180D, 0x180F,  # Mongolian free variation selectors
+    0x2800,  # braille pattern blank
+    0x16FE4,  # Khitan small script filler
+    0x1D159,  # musical symbol null notehead
+})
 # fmt: on
+
+#: Variation selectors pick a glyph for the character before them (❤ + U+FE0F is the
+#: emoji). One right after a shown character passes; a stray or repeated one is shown
+#: (runs of them can smuggle hidden text).
+_VARIATION_SELECTORS = frozenset(range(0xFE00, 0xFE10)) | frozenset(range(0xE0100, 0xE01F0))
+
+_NEEDS_SLOW_PATH = re.compile(
+    "[" + "".join(re.escape(chr(cp)) for cp in sorted(BLANK_LOOKING)) + "\ufe00-\ufe0f"
+    "\U000e0100-\U000e01ef]"
+)
+
+
+def is_shown_as_code_point(ch: str) -> bool:
+    """Whether ``ch`` (any character but tab and newline) is shown as a symbol or code
+    point rather than drawn: a control, format, separator, unusual space, private-use,
+    surrogate or unassigned character, or one of :data:`BLANK_LOOKING`. (Variation
+    selectors depend on what precedes them; see :func:`visible`.)"""
+    cp = ord(ch)
+    return cp in BLANK_LOOKING or (ch != " " and unicodedata.category(ch) in SHOWN_CATEGORIES)
 
 
 def _visible_char(ch: str, keep_newlines: bool, keep_tabs: bool) -> str:
@@ -46,15 +75,29 @@ def _visible_char(ch: str, keep_newlines: bool, keep_tabs: bool) -> str:
         return chr(0x2400 + cp)  # Control Pictures: ␀ ␁ ... ␟
     if cp == 0x7F:
         return "␡"
-    if 0x80 <= cp <= 0x9F:
-        return f"‹U+{cp:04X}›"
-    if 0xD800 <= cp <= 0xDFFF:
-        return f"‹U+{cp:04X}›"
-    if cp in _BIDI_AND_INVISIBLE:
-        return f"‹U+{cp:04X}›"
-    if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cn") and cp > 0xFF:
+    if is_shown_as_code_point(ch):
         return f"‹U+{cp:04X}›"
     return ch
+
+
+def _visible_slow(text: str, keep_newlines: bool, keep_tabs: bool) -> str:
+    out: list[str] = []
+    prev_drawn = False  # whether the previous character was drawn as itself
+    prev_vs = False
+    for ch in text:
+        if ord(ch) in _VARIATION_SELECTORS:
+            if prev_drawn and not prev_vs:
+                out.append(ch)
+                prev_vs = True
+            else:
+                out.append(f"‹U+{ord(ch):04X}›")
+                prev_drawn = prev_vs = False
+            continue
+        shown = _visible_char(ch, keep_newlines, keep_tabs)
+        out.append(shown)
+        prev_drawn = shown == ch and not ch.isspace()
+        prev_vs = False
+    return "".join(out)
 
 
 def visible(
@@ -64,19 +107,21 @@ def visible(
     keep_tabs: bool = False,
     max_chars: int | None = None,
 ) -> str:
-    """``text`` with every control or invisible formatting character made visible.
+    """``text`` with every control or invisible character made visible.
 
     Newlines are kept (the layout needs them) unless ``keep_newlines`` is False; tabs become
-    ``→`` unless ``keep_tabs``. Printable text, emoji and combining marks pass unchanged,
-    except runs of more than :data:`MAX_COMBINING` marks, shown as ‹U+XXXX›. With
-    ``max_chars``, longer text is cut and ends with ``…‹+N chars›`` (see :func:`clip`).
+    ``→`` unless ``keep_tabs``; other C0 controls become Control Pictures (␛, ␀...) and DEL
+    ␡; every other character of :data:`SHOWN_CATEGORIES` (but the plain space) or of
+    :data:`BLANK_LOOKING` becomes ‹U+XXXX›. Printable text, emoji and combining marks pass
+    unchanged, except runs of more than :data:`MAX_COMBINING` marks, shown as ‹U+XXXX›.
+    With ``max_chars``, longer text is cut and ends with ``…‹+N chars›`` (see :func:`clip`).
     """
     if max_chars is not None:
         text = clip(text, max_chars)
-    if text.isprintable() and "\u00ad" not in text:
+    if text.isprintable() and not _NEEDS_SLOW_PATH.search(text):
         out = text
     else:
-        out = "".join(_visible_char(ch, keep_newlines, keep_tabs) for ch in text)
+        out = _visible_slow(text, keep_newlines, keep_tabs)
     if _COMBINING_RUN.search(out):
         out = _COMBINING_RUN.sub(_show_combining, out)
     return out
@@ -112,23 +157,45 @@ def visible_token(text: str, data: bytes, max_chars: int | None = 200) -> str:
     return visible(text, keep_newlines=False, max_chars=max_chars)
 
 
+_ESCAPED_BYTES = re.compile("[\udc80-\udcff]+")
+
+
+def visible_bytes(data: bytes, *, keep_newlines: bool = True, keep_tabs: bool = True) -> str:
+    """Raw bytes (an export, a file) as text fit for a terminal: UTF-8 decoded, every
+    undecodable byte run shown as hex in ‹›, controls made visible (see :func:`visible`);
+    newlines and tabs kept unless asked otherwise. Never clipped."""
+    text = data.decode("utf-8", "surrogateescape")
+    parts = _ESCAPED_BYTES.split(text)
+    if len(parts) == 1:
+        return visible(text, keep_newlines=keep_newlines, keep_tabs=keep_tabs)
+    runs = _ESCAPED_BYTES.findall(text)
+    out = [visible(parts[0], keep_newlines=keep_newlines, keep_tabs=keep_tabs)]
+    for run, part in zip(runs, parts[1:], strict=True):
+        out.append("‹" + " ".join(f"{ord(c) - 0xDC00:02x}" for c in run) + "›")
+        out.append(visible(part, keep_newlines=keep_newlines, keep_tabs=keep_tabs))
+    return "".join(out)
+
+
 def _visible_partial(data: bytes) -> str:
     """Decode what decodes; show each undecodable byte run as hex in ‹›."""
     out: list[str] = []
+    run: list[str] = []  # decoded characters, made visible together (a selector needs its base)
     i = 0
     while i < len(data):
         try:
             ch_len = _utf8_len(data[i])
             chunk = data[i : i + ch_len]
-            ch = chunk.decode("utf-8")
-            out.append(visible(ch, keep_newlines=False))
+            run.append(chunk.decode("utf-8"))
             i += ch_len
         except (UnicodeDecodeError, ValueError):
             j = i + 1
             while j < len(data) and 0x80 <= data[j] <= 0xBF:
                 j += 1
+            out.append(visible("".join(run), keep_newlines=False))
+            run = []
             out.append("‹" + " ".join(f"{b:02x}" for b in data[i:j]) + "›")
             i = j
+    out.append(visible("".join(run), keep_newlines=False))
     return "".join(out)
 
 

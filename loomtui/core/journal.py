@@ -3,12 +3,23 @@
 Records are absolute upserts (a node's fields, or token ``i`` of a node), so replaying a
 journal over the file it was written against always gives the same tree. Bytes are base64'd
 and text is ASCII-escaped: every record is one exact line.
+
+A write of several records (a checkpoint) is framed: a ``{"op": "batch", "n": K}`` line, then
+the K records. A batch cut short by a kill or a power cut is dropped whole on replay, so a
+replay never sees half of a change (a split whose new node is missing, say). Records are
+parsed strictly (:func:`loomtui.core.sessionfile.parse_json`: no NaN, no infinities); a bad
+line anywhere but at the very end, or a record of the wrong shape, makes the journal
+:class:`JournalDamage` (it does not apply; the store keeps it aside).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import errno
 import json
+import math
+import os
 from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any
@@ -17,6 +28,33 @@ from .tokens import Alt, Token, VocabTable
 from .tree import Node, Session
 
 JOURNAL_VERSION = 1
+
+#: Logprobs are clamped to what the session file stores (-inf is "could not be picked").
+_LP_FLOOR = -100_000.0
+
+
+class JournalDamage(ValueError):
+    """A journal whose records do not apply to its session (wrong shape, broken tree)."""
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd``: ``os.write`` may write less than it was given (a
+    nearly full disk, a signal); the rest is written until done. Raises OSError when the
+    system refuses (the caller cuts the file back to the last whole record)."""
+    view = memoryview(data)
+    done = 0
+    while done < len(view):
+        n = os.write(fd, view[done:])
+        if n <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        done += n
+
+
+def _finite(x: float | None) -> float | None:
+    """A float JSON can hold (the session file's own clamping: -inf/NaN to the floor)."""
+    if x is None or type(x) is int or math.isfinite(x):
+        return x
+    return -_LP_FLOOR if x > 0 else _LP_FLOOR
 
 
 def _b64(data: bytes) -> str:
@@ -29,21 +67,62 @@ def token_record(tok: Token) -> dict[str, Any]:
         "x": tok.text,
         "b": _b64(tok.bytes),
         "id": tok.token_id,
-        "lp": tok.logprob,
-        "top": [[a.text, _b64(a.bytes), a.token_id, a.logprob] for a in tok.top],
-        "e": tok.entropy,
+        "lp": _finite(tok.logprob),
+        "top": [[a.text, _b64(a.bytes), a.token_id, _finite(a.logprob)] for a in tok.top],
+        "e": _finite(tok.entropy),
         "d": tok.dist,
     }
+
+
+def _num(x: Any, *, none: bool = True) -> bool:
+    return (x is None and none) or (type(x) in (int, float) and math.isfinite(x))
+
+
+def _id(x: Any) -> bool:
+    return x is None or type(x) is int
+
+
+def _check_token(rec: Any) -> None:
+    """Refuse a token record of the wrong shape (JournalDamage naming the field)."""
+    if not isinstance(rec, dict):
+        raise JournalDamage("a token is not an object")
+    if not isinstance(rec.get("x"), str) or not isinstance(rec.get("b"), str):
+        raise JournalDamage("a token's text or bytes is not a string")
+    if not _id(rec.get("id")) or not _num(rec.get("lp")) or not _num(rec.get("e")):
+        raise JournalDamage("a token's id, logprob or entropy is not a number")
+    if not isinstance(rec.get("d", "raw"), str):
+        raise JournalDamage("a token's dist is not a string")
+    top = rec.get("top") or []
+    if not isinstance(top, list):
+        raise JournalDamage("a token's top-k is not a list")
+    for alt in top:
+        if not (
+            isinstance(alt, list)
+            and len(alt) == 4
+            and isinstance(alt[0], str)
+            and isinstance(alt[1], str)
+            and _id(alt[2])
+            and _num(alt[3], none=False)
+        ):
+            raise JournalDamage("a token's top-k holds a malformed alternative")
+
+
+def _unb64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise JournalDamage("a token's bytes are not base64") from None
 
 
 def token_from_record(rec: dict[str, Any], table: VocabTable | None = None) -> Token:
     """The token of a record; with ``table``, its top-k list comes back packed (as the
     backends hand them over: a replayed session saves as fast as a fresh one)."""
-    alts = (Alt(t, base64.b64decode(b), i, lp) for t, b, i, lp in rec.get("top") or ())
+    _check_token(rec)
+    alts = (Alt(t, _unb64(b), i, lp) for t, b, i, lp in rec.get("top") or ())
     top: Any = tuple(alts) if table is None or not rec.get("top") else table.pack(alts)
     return Token(
         text=rec["x"],
-        bytes=base64.b64decode(rec["b"]),
+        bytes=_unb64(rec["b"]),
         token_id=rec.get("id"),
         logprob=rec.get("lp"),
         top=top,
@@ -83,37 +162,108 @@ def _fingerprint(node: Node) -> tuple[Any, ...]:
 
 
 # --------------------------------------------------------------------------- replay
+def read_records(lines: list[bytes], source: str) -> tuple[list[dict[str, Any]], str | None]:
+    """The records of a journal's lines (after its header), whole batches only, and the
+    problem that stopped the reading (None when it read to the end).
+
+    The last line may be cut short by a kill mid-write, and the last batch may lack some of
+    its records: both are dropped silently. A bad line before the end is not a cut but
+    damage: reading stops there and says so (the records before it are whole and apply).
+    """
+    from .errors import SessionFileError
+    from .sessionfile import parse_json
+
+    body = [raw for raw in lines if raw.strip()]
+    records: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []  # the batch being read
+    want = 0  # records the open batch still needs
+    for k, raw in enumerate(body):
+        where = f"{source} record line {k + 1}"
+        try:
+            rec = parse_json(raw, where)
+        except SessionFileError as exc:
+            if k == len(body) - 1:
+                break  # the tail a kill cut: nothing after it was written
+            return records, str(exc)
+        if not isinstance(rec, dict):
+            return records, f"{where}: not an object"
+        if want:
+            pending.append(rec)
+            want -= 1
+            if not want:
+                records.extend(pending)
+                pending = []
+            continue
+        if rec.get("op") == "batch":
+            n = rec.get("n")
+            if type(n) is not int or n < 1:
+                return records, f"{where}: a batch of no records"
+            want = n
+            continue
+        records.append(rec)
+    return records, None  # an unfinished batch (``pending``) is dropped whole
+
+
 def apply_records(session: Session, records: Iterable[dict[str, Any]]) -> None:
-    """Apply journal records to ``session`` in order (absolute upserts: replay is safe)."""
+    """Apply journal records to ``session`` in order (absolute upserts: replay is safe).
+
+    A record of the wrong shape raises :class:`JournalDamage`; the caller validates the
+    whole tree afterwards (a record can be well formed and still break it)."""
     table = VocabTable()
-    for rec in records:
+    for k, rec in enumerate(records):
         op = rec.get("op")
         try:
             if op == "tok":
                 node = session.nodes.get(rec["n"])
+                i = rec["i"]
+                if type(i) is not int or i < 0:
+                    raise JournalDamage("a token index is not a whole number")
                 if node is None or node.tokens is None:
                     continue
-                i = int(rec["i"])
                 if i > len(node.tokens):
                     continue  # a gap: the record before it was lost; never invent order
+                tok = token_from_record(rec["t"], table)
                 del node.tokens[i:]
-                node.tokens.append(token_from_record(rec["t"], table))
+                node.tokens.append(tok)
             elif op == "node":
                 _apply_node(session, rec, table)
             elif op == "del":
-                for nid in rec["ids"]:
+                ids = rec["ids"]
+                if not isinstance(ids, list) or not all(isinstance(n, str) for n in ids):
+                    raise JournalDamage("a deletion does not name node ids")
+                for nid in ids:
                     session.nodes.pop(nid, None)
             elif op == "sess":
-                session.root_id = rec["root"]
-                session.current_id = rec["current"]
-                session.meta = dict(rec.get("meta") or {})
-        except (KeyError, TypeError, ValueError):
-            continue  # a damaged record: skip it rather than refuse the whole session
+                root, current, meta = rec["root"], rec["current"], rec.get("meta") or {}
+                if not (isinstance(root, str) and isinstance(current, str)):
+                    raise JournalDamage("root and current are not node ids")
+                if not isinstance(meta, dict):
+                    raise JournalDamage("the session's meta is not an object")
+                session.root_id, session.current_id, session.meta = root, current, dict(meta)
+        except JournalDamage as exc:
+            raise JournalDamage(f"record {k + 1} ({str(op)[:10]}): {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            what = f"missing {exc}" if isinstance(exc, KeyError) else type(exc).__name__
+            raise JournalDamage(f"record {k + 1} ({str(op)[:10]}): malformed ({what})") from None
     _repair(session)
 
 
 def _apply_node(session: Session, rec: dict[str, Any], table: VocabTable | None = None) -> None:
     nid = rec["id"]
+    if not isinstance(nid, str) or not nid:
+        raise JournalDamage("a node id is not a string")
+    children = rec.get("children", [])
+    if not isinstance(children, list) or not all(isinstance(c, str) for c in children):
+        raise JournalDamage(f"node {nid[:40]!r}: children is not a list of ids")
+    meta = rec.get("meta")
+    if meta is not None and not isinstance(meta, dict):
+        raise JournalDamage(f"node {nid[:40]!r}: meta is not an object")
+    tokens = rec.get("tokens")
+    if tokens is not None and not isinstance(tokens, list):
+        raise JournalDamage(f"node {nid[:40]!r}: tokens is not a list")
+    keep = rec.get("keep") or 0
+    if type(keep) is not int or keep < 0:
+        raise JournalDamage(f"node {nid[:40]!r}: keep is not a whole number")
     node = session.nodes.get(nid)
     if node is None:
         node = Node(id=nid)
@@ -123,12 +273,11 @@ def _apply_node(session: Session, rec: dict[str, Any], table: VocabTable | None 
             setattr(node, name, rec[name])
     node.children = list(node.children or [])
     node.meta = dict(node.meta or {})
-    if rec.get("tokens") is None:
+    if tokens is None:
         node.tokens = None
     else:
-        keep = int(rec.get("keep") or 0)
         base = node.tokens[:keep] if node.tokens is not None else []
-        node.tokens = base + [token_from_record(t, table) for t in rec["tokens"]]
+        node.tokens = base + [token_from_record(t, table) for t in tokens]
 
 
 def mark_interrupted(session: Session) -> int:
@@ -151,20 +300,28 @@ def mark_interrupted(session: Session) -> int:
 
 
 def _repair(session: Session) -> None:
-    """Keep the tree consistent after a replay cut short: drop dangling child ids, fix the
-    current node."""
+    """Drop dangling child ids (a journal written before batches were framed may end in the
+    middle of one) and point a lost current node at the root. A missing or moved root is
+    not repaired: that is damage, which the store's validation refuses."""
     nodes = session.nodes
     for node in nodes.values():
         if any(c not in nodes for c in node.children):
             node.children = [c for c in node.children if c in nodes]
-    if session.root_id not in nodes:
-        roots = [n.id for n in nodes.values() if n.parent is None or n.parent not in nodes]
-        if roots:
-            session.root_id = roots[0]
-    if session.current_id not in nodes:
+    if session.current_id not in nodes and session.root_id in nodes:
         session.current_id = session.root_id
 
 
 def line(rec: dict[str, Any]) -> bytes:
+    """One record as one line. ValueError for what JSON cannot hold (NaN in a node's
+    meta, say): such a record could never be read back, so it is never written."""
     # ensure_ascii keeps lone surrogates and controls escaped: one record, one line, exact.
-    return json.dumps(rec, separators=(",", ":"), default=str).encode("ascii") + b"\n"
+    data = json.dumps(rec, separators=(",", ":"), default=str, allow_nan=False)
+    return data.encode("ascii") + b"\n"
+
+
+def frame(records: list[dict[str, Any]]) -> bytes:
+    """The bytes of one write: a single record as is, several as one batch."""
+    body = b"".join(line(r) for r in records)
+    if len(records) > 1:
+        return line({"op": "batch", "n": len(records)}) + body
+    return body

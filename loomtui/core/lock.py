@@ -5,12 +5,13 @@ Used by :mod:`store` (the app, ``generate -o``) and by the verbs that write a se
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import time
 from pathlib import Path
 
-from .errors import SessionLockedError
+from .errors import LoomError, SessionLockedError
 
 
 def lock_path(path: Path) -> Path:
@@ -90,16 +91,41 @@ class SessionLock:
                     continue
                 pid, host = holder
                 where = f" on {host}" if host and host != socket.gethostname() else ""
+                # The app's way to look meanwhile, spelled as a whole command: the verbs that
+                # write a session have no --readonly of their own.
                 raise SessionLockedError(
                     f"{self.session_path} is open in another loomtui process "
-                    f"(pid {pid}{where}); open it read-only with --readonly, "
+                    f"(pid {pid}{where}); wait for it to finish (to look at the session "
+                    f"meanwhile: loomtui --readonly {self.session_path}), "
                     f"or delete {self.path} if that process is gone"
                 ) from None
-            with os.fdopen(fd, "w") as fh:
-                fh.write(f"{os.getpid()} {socket.gethostname()}\n")
+            self._write_holder(fd)
             self.held = True
             return
         raise SessionLockedError(f"could not take the lock {self.path}")
+
+    def _write_holder(self, fd: int) -> None:
+        """Write ``pid host`` into the new lock; if the disk refuses, remove the lock again
+        (an empty lock would hold the session for nobody) and say so in one line."""
+        data = f"{os.getpid()} {socket.gethostname()}\n".encode("ascii", "replace")
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    n = os.write(fd, view)
+                    if n <= 0:
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    view = view[n:]
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+            raise LoomError(
+                f"cannot take the lock {self.path} ({exc.strerror or exc}); nothing was opened"
+            ) from None
 
     def release(self) -> None:
         if not self.held:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import tempfile
 import threading
@@ -35,12 +36,23 @@ from .importers import import_foreign, refuse_binary
 from .sessioncheck import fail, gc_paused, one_line
 from .sessionread import _build_session
 from .sessionwrite import VocabWriter, first_loaded_vocab, node_to_dict, preorder
+from .strictjson import StrictJSONError, loads_strict
 from .tree import Session
 
 FORMAT = "loomtui-session"
 SCHEMA_VERSION = 1
-#: A file larger than this is refused before reading it (override with LOOMTUI_MAX_SESSION_MB).
-MAX_FILE_BYTES = 1 << 30
+#: Peak memory of a load per byte of file, in the worst case measured (peak RSS from
+#: ``resource.getrusage``): a file of empty objects or arrays (``[{},{},...]``, also what a
+#: hostile file can be) takes 26.1x its size while it is parsed (a 56-64 byte object and an
+#: 8-byte pointer per 3 bytes of file, plus the bytes and their decoded text); a real session
+#: with top-20 lists takes 5.3x.
+LOAD_MEMORY_FACTOR = 27
+#: The memory a load may take before it is refused: 4 GiB, which a laptop can spare.
+MAX_LOAD_MEMORY = 4 << 30
+#: A file larger than this (151 MiB: about 850,000 tokens with 20 alternatives each) is
+#: refused before reading it, so no file makes a load take more than MAX_LOAD_MEMORY.
+#: LOOMTUI_MAX_SESSION_MB overrides it, for a machine with memory to spare.
+MAX_FILE_BYTES = MAX_LOAD_MEMORY // LOAD_MEMORY_FACTOR
 
 #: version -> function turning a file dict of that version into one of version + 1.
 #: Add an entry (and bump SCHEMA_VERSION) whenever the layout changes.
@@ -93,14 +105,33 @@ def dumps_session(session: Session) -> bytes:
 
 
 def save_session(session: Session, path: str | os.PathLike[str]) -> None:
-    """Write ``session`` to ``path`` atomically.
+    """Write ``session`` to ``path`` atomically (:func:`write_atomic`)."""
+    write_atomic(dumps_session(session), path)
 
-    The bytes go to a temporary file in the same directory, which is fsynced and renamed over
-    ``path``; the directory is then fsynced. A crash leaves either the old file or the new
-    one, never half of one.
+
+def write_atomic(data: bytes, path: str | os.PathLike[str]) -> None:
+    """Write ``data`` as the file ``path``, atomically.
+
+    The bytes go to a temporary file created exclusively in the same directory (never
+    through a link planted at its name), which is fsynced and renamed over ``path``; the
+    directory is then fsynced. A crash leaves either the old file or the new one, never half
+    of one. A ``path`` that is a symbolic link has its target written (the link stays a
+    link); a file with no write permission is refused with one line, not replaced.
     """
     target = Path(path)
-    data = dumps_session(session)
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    if st is not None and (not st.st_mode & 0o222 or not os.access(target, os.W_OK)):
+        raise SessionFileError(
+            one_line(
+                f"{target}: read-only file (mode {st.st_mode & 0o7777:o}); not replaced "
+                "(make it writable with chmod u+w, or save elsewhere)"
+            )
+        )
     directory = target.parent if str(target.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
@@ -108,10 +139,8 @@ def save_session(session: Session, path: str | os.PathLike[str]) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        try:  # keep the permissions of the file being replaced
-            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
-        except FileNotFoundError:
-            os.chmod(tmp, 0o644)
+        # keep the permissions of the file being replaced
+        os.chmod(tmp, st.st_mode & 0o7777 if st is not None else 0o644)
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -132,10 +161,6 @@ def save_session(session: Session, path: str | os.PathLike[str]) -> None:
 
 
 # --------------------------------------------------------------------------- loading
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a valid number")
-
-
 #: JSON nesting a file may have (a loom tree nests twice per level: 25,000 levels deep).
 MAX_DEPTH = 50_000
 
@@ -151,7 +176,7 @@ def _loads_deep(text: str) -> Any:
 
     def work() -> None:
         try:
-            result.append(json.loads(text, parse_constant=_reject_constant))
+            result.append(loads_strict(text))
         except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
             error.append(exc)
 
@@ -176,7 +201,10 @@ _DEEP_LOCK = threading.Lock()
 
 
 def parse_json(raw: bytes, source: str) -> Any:
-    """Strict JSON from bytes: UTF-8 only, no NaN/Infinity; one-line errors."""
+    """Strict JSON from bytes, one-line errors: UTF-8 only; no NaN, no Infinity, no number
+    that overflows to infinity (``1e999``), no object with a key twice - nothing that could
+    not be written back (:func:`loomtui.core.strictjson.loads_strict`). The error names the
+    JSON path of the value, e.g. ``nodes[3].meta.t: 1e999 is not a finite number``."""
     if not raw.strip():
         raise fail(source, "empty file")
     try:
@@ -187,7 +215,7 @@ def parse_json(raw: bytes, source: str) -> Any:
         text = text[1:]
     try:
         try:
-            return json.loads(text, parse_constant=_reject_constant)
+            return loads_strict(text)
         except RecursionError:
             # A loom tree a few hundred levels deep nests past the default limit: parse it
             # again on a thread with a big stack and a raised limit (bounded by MAX_DEPTH).
@@ -201,32 +229,86 @@ def parse_json(raw: bytes, source: str) -> Any:
         ) from None
     except RecursionError:
         raise fail(source, "JSON nested too deeply") from None
-    except ValueError as exc:  # NaN/Infinity, or an integer with thousands of digits
+    except StrictJSONError as exc:
+        raise fail(source, str(exc)) from None
+    except ValueError as exc:  # an integer with thousands of digits
         raise fail(source, f"bad number in JSON ({str(exc).split(':')[0]})") from None
 
 
+def _size_limit() -> int:
+    env = os.environ.get("LOOMTUI_MAX_SESSION_MB", "")
+    return int(env) << 20 if env.isdigit() else MAX_FILE_BYTES
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB" if size < 10 << 20 else f"{size >> 20} MiB"
+
+
+def _not_regular(mode: int) -> str | None:
+    """Why a file of this mode is not read as a session (None for a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a session file"
+    if stat.S_ISFIFO(mode):
+        return "is a FIFO (named pipe), not a session file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device, not a session file"
+    if stat.S_ISSOCK(mode):
+        return "is a socket, not a session file"
+    return "is not a regular file"
+
+
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
-    """Read a file for loading, refusing missing, special and oversized files."""
+    """Read a file for loading: only a regular file (a link to one is followed), at most
+    the size limit (:data:`MAX_FILE_BYTES`); anything else is refused with one line before
+    a byte is read.
+
+    A FIFO would block the open and the read forever, and a link to ``/dev/zero`` would be
+    read to the limit; both are refused from ``stat``, then checked again on the opened
+    descriptor (opened non-blocking, so a FIFO swapped in between does not hang), so a
+    file replaced between the two is refused too.
+    """
     source = os.fspath(path)
-    limit = MAX_FILE_BYTES
-    env = os.environ.get("LOOMTUI_MAX_SESSION_MB")
-    if env and env.isdigit():
-        limit = int(env) << 20
+    limit = _size_limit()
     try:
         st = os.stat(source)
     except FileNotFoundError:
         raise fail(source, "no such file") from None
     except OSError as exc:
         raise fail(source, f"cannot read ({exc.strerror})") from None
-    if os.path.isdir(source):
-        raise fail(source, "is a directory, not a session file")
-    if st.st_size > limit:
-        raise fail(source, f"too large ({st.st_size >> 20} MiB; limit {limit >> 20} MiB)")
+    problem = _not_regular(st.st_mode)
+    if problem is not None:
+        raise fail(source, problem)
+    _check_size(source, st.st_size, limit)
     try:
-        with open(source, "rb") as fh:
-            return fh.read(limit + 1)
+        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise fail(source, f"cannot read ({exc.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        problem = _not_regular(st.st_mode)
+        if problem is not None:
+            raise fail(source, problem)
+        _check_size(source, st.st_size, limit)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise fail(source, f"cannot read ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+    _check_size(source, len(data), limit)  # it grew while being read
+    return data
+
+
+def _check_size(source: str, size: int, limit: int) -> None:
+    if size > limit:
+        raise fail(
+            source,
+            f"too large ({_mib(size)}; the limit is {_mib(limit)}, as loading can take "
+            f"{LOAD_MEMORY_FACTOR}x the file's size in memory; LOOMTUI_MAX_SESSION_MB "
+            "raises it)",
+        )
 
 
 def load_session(path: str | os.PathLike[str]) -> Session:

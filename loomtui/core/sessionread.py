@@ -63,7 +63,10 @@ def _check_indices(values: Any, size: int, source: str, what: str) -> None:
 
 
 def _build_vocab(data: Any, source: str) -> VocabTable:
-    """The file's ``vocab`` as a table marked ``from_file`` (its rows in the file's order)."""
+    """The file's ``vocab`` as a table marked ``from_file`` (its rows in the file's order).
+
+    A row's bytes are the truth: where they are whole UTF-8, its text is their decoding,
+    whatever the file says (``show`` and ``export`` then agree)."""
     if not isinstance(data, list):
         raise fail(source, "vocab is not a list")
     out: list[VocabRow] = []
@@ -85,6 +88,14 @@ def _build_vocab(data: Any, source: str) -> VocabTable:
                 raw = bytes.fromhex(hexed)
             except ValueError:
                 raise fail(source, f"vocab entry {i}: bytes are not hex") from None
+            try:
+                decoded = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                pass  # unfinished UTF-8: the text only labels the bytes, which show draws
+            else:
+                # Bytes are the truth: a row whose text spells something else would `show`
+                # one text and `export` another, so the text is derived from the bytes.
+                text = decoded
         else:
             raise fail(source, f"vocab entry {i}: bytes are not a hex string")
         if tid is not None and (type(tid) is not int or not 0 <= tid < 1 << 40):

@@ -17,6 +17,15 @@ A second process is refused with :class:`SessionLockedError` (naming the pid) an
 session read-only: it sees the journal too, and never writes. A lock left by a dead process is
 taken over.
 
+Nothing finished is lost to a full disk either. A journal write the system refuses (or cuts
+short) is cut back to the last whole record, and what it held is written again with the next
+change; a save that fails leaves the old file and journals the changes instead. Either way the
+store says so at once (:attr:`SessionStore.problem`, :attr:`SessionStore.on_problem`) and
+:class:`SaveFailed` names where the work is kept. A journal that does not apply to its file
+(records of the wrong shape, a tree they would break) is never replayed: it is moved aside
+(``.NAME.journal.rejected-TIME``), said in :attr:`SessionStore.warnings`, and the session
+opens as the file has it.
+
 Usage::
 
     store = SessionStore.open(path)               # lock, load, replay journal
@@ -27,11 +36,13 @@ Usage::
 
 from __future__ import annotations
 
+import errno
 import hashlib
-import json
 import os
+import stat
+import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -40,12 +51,16 @@ from .errors import LoomError, SessionFileError
 from .journal import (  # noqa: F401 - re-exported: the journal's codec is part of the store
     _NODE_FIELDS,
     JOURNAL_VERSION,
+    JournalDamage,
     _dict_fp,
     _fingerprint,
     apply_records,
+    frame,
     mark_interrupted,
+    read_records,
     token_from_record,
     token_record,
+    write_all,
 )
 from .journal import (
     line as record_line,
@@ -73,21 +88,74 @@ def _save(session: Session, path: Path) -> None:
     save_session(session, path)
 
 
+def _validated(session: Session, source: str) -> tuple[bytes, Session]:
+    """A replayed session as the bytes a save writes, and the session those bytes load as:
+    the loader's checks (tree links, types, numbers) run before anything is written.
+    SessionFileError when the replay broke the session."""
+    from .sessionfile import dumps_session, loads_session
+
+    data = dumps_session(session)
+    return data, loads_session(data, source)
+
+
+def _write_file(data: bytes, path: Path) -> None:
+    from .sessionfile import write_atomic
+
+    write_atomic(data, path)
+
+
 def _digest(path: Path) -> str | None:
     """sha256 of the file, None if absent: names the base a journal applies to."""
     try:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                h.update(chunk)
-        return h.hexdigest()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None  # a FIFO or a device: no base a journal could name (never read)
+        h = hashlib.sha256()
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+        return h.hexdigest()
+
+
+def _read_regular(path: Path, limit: int = 1 << 31) -> bytes | None:
+    """A file's bytes, never through a link and only if it is a regular file (a FIFO or a
+    link to a device planted as a journal would hang or fill memory); None when absent,
+    a link or not a regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(limit)
+    finally:
+        os.close(fd)
+
+
+def _os_problem(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
 
 # --------------------------------------------------------------------------- the store
 class ReadOnlyError(LoomError):
     """A write to a session opened read-only."""
+
+
+class SaveFailed(LoomError):
+    """A save the system refused (disk full, a read-only file...); the message says where
+    the work is kept."""
+
+
+#: what ``SessionStore.on_problem`` is called with: a one-line problem, or None when solved
+ProblemCallback = Callable[[str | None], None]
 
 
 class SessionStore:
@@ -99,6 +167,8 @@ class SessionStore:
     full_save_budget_s = 0.25
     #: ...and otherwise only when the journal has grown past this many bytes
     journal_compact_bytes = 8 << 20
+    #: seconds between attempts to restart a journal that could not be written
+    retry_interval = 1.0
 
     def __init__(self, path: Path, session: Session, *, readonly: bool) -> None:
         self.path = path
@@ -118,6 +188,16 @@ class SessionStore:
         self._sess_fp: tuple[Any, ...] = ()
         self._created_file = False
         self._dirty = False
+        #: what is not written right now (one line), None when everything is on disk
+        self.problem: str | None = None
+        #: called (from any thread) when a problem starts, with it, and with None when solved
+        self.on_problem: ProblemCallback | None = None
+        #: one-line notes about the opening for the user (a journal kept aside)
+        self.warnings: list[str] = []
+        self._journal_end = 0  # bytes of whole records in the journal
+        self._behind = False  # changes a failed journal write did not record yet
+        self._needs_save = False  # the journal cannot take records: a full save restarts it
+        self._last_retry = 0.0
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -139,6 +219,9 @@ class SessionStore:
         if not readonly:
             store.lock.acquire()
         try:
+            if not readonly:
+                remove_stale_temps(path)  # a kill during a save leaves them; we hold the lock
+                _refuse_read_only_file(path)
             store._load_and_replay(create, imported)
         except BaseException:
             store.lock.release()
@@ -179,86 +262,163 @@ class SessionStore:
         else:
             _save(self.session, path)
             self._created_file = True
-        records = self._read_journal()
+        records, problem = self._read_journal()
+        data: bytes | None = None
         if records:
-            apply_records(self.session, records)
-            self.replayed = len(records)
+            data = self._replay(records, problem)
+        elif problem:
+            self._keep_aside(problem, applied=False)
         if not self.readonly:
             # We hold the lock, so no generation is running: an unfinished leaf is one a
             # crash cut short. Say so (a visible failed node, never a silent one).
             cut = mark_interrupted(self.session)
-            if records or cut or self.journal.exists():
+            if data is not None and not cut:
+                self._save_bytes(data)  # the validated bytes: no second encoding
+            elif data is not None or cut:
                 self.save()
-            self._new_journal()
+            else:
+                self._new_journal()  # nothing to apply: the file stays byte for byte
         self._remember_all()
 
-    def _read_journal(self) -> list[dict[str, Any]]:
-        """The journal's records if it applies to the file as it is now, else []."""
+    def _replay(self, records: list[dict[str, Any]], problem: str | None) -> bytes | None:
+        """Apply the journal's records and validate the result, before anything is written.
+        A journal that does not apply is kept aside and the session stays as the file has it.
+        Returns the validated session's file bytes (None when the journal was refused)."""
         try:
-            raw = self.journal.read_bytes()
-        except FileNotFoundError:
-            return []
+            apply_records(self.session, records)
+            data, checked = _validated(self.session, self.journal.name)
+        except (JournalDamage, SessionFileError) as exc:
+            self._keep_aside(str(exc), applied=False)
+            self.session = _load(self.path)  # as it was: the file was not touched
+            return None
+        self.session = checked
+        self.replayed = len(records)
+        if problem:
+            self._keep_aside(problem, applied=True)
+        return data
+
+    def _keep_aside(self, problem: str, *, applied: bool) -> None:
+        """Say that the journal (or its end) does not apply; a writable store moves it aside
+        first (created exclusively, never over another file), a read-only one leaves it."""
+        what = (
+            "the journal's end does not apply (the records before it were recovered)"
+            if applied
+            else "the journal does not apply to the session file, which opens as saved"
+        )
+        where = ""
+        if not self.readonly:
+            aside = _move_aside(self.journal)
+            where = f"; it is kept as {aside.name}" if aside is not None else ""
+        self.warnings.append(f"{self.path.name}: {what} ({problem}){where}")
+
+    def _read_journal(self) -> tuple[list[dict[str, Any]], str | None]:
+        """The journal's records if it applies to the file as it is now, else [], and the
+        problem that stopped the reading of a damaged one (None if none)."""
+        raw = _read_regular(self.journal)
+        if not raw:
+            return [], None
         lines = raw.split(b"\n")
-        if not lines or not lines[0]:
-            return []
+        from .sessionfile import parse_json
+
         try:
-            header = json.loads(lines[0])
-        except ValueError:
-            return []
+            header = parse_json(lines[0], self.journal.name)
+        except SessionFileError:
+            return [], None  # no header: the kill came before the first write finished
+        if not isinstance(header, dict):
+            return [], None
         if header.get("op") != "base" or header.get("v") != JOURNAL_VERSION:
-            return []
+            return [], None
         if header.get("sha256") != _digest(self.path):
-            return []  # written before the last save: already in the file
-        records: list[dict[str, Any]] = []
-        # The last line may be cut short by a kill mid-write: stop at the first bad line.
-        for raw_line in lines[1:]:
-            if not raw_line:
-                continue
-            try:
-                rec = json.loads(raw_line)
-            except ValueError:
-                break
-            if not isinstance(rec, dict):
-                break
-            records.append(rec)
-        return records
+            return [], None  # written before the last save: already in the file
+        return read_records(lines[1:], self.journal.name)
 
     # ------------------------------------------------------------------ saving
     def save(self) -> None:
-        """Write the whole session atomically and start an empty journal."""
+        """Write the whole session atomically and start an empty journal.
+
+        Raises :class:`SaveFailed` when the system refuses the write: the old file stays, and
+        what changed since is journaled (the message says whether that worked)."""
         self._check_writable()
         start = time.perf_counter()
-        _save(self.session, self.path)
-        self.last_save_s = time.perf_counter() - start
-        self._new_journal()
-        self._remember_all()
+        try:
+            _save(self.session, self.path)
+        except (OSError, SessionFileError) as exc:
+            raise self._save_failed(exc) from None
+        self._saved(time.perf_counter() - start)
+
+    def _save_bytes(self, data: bytes) -> None:
+        start = time.perf_counter()
+        try:
+            _write_file(data, self.path)
+        except (OSError, SessionFileError) as exc:
+            raise self._save_failed(exc) from None
+        self._saved(time.perf_counter() - start)
+
+    def _saved(self, elapsed: float) -> None:
+        self.last_save_s = elapsed
+        self._remember_all()  # the file holds everything now
+        self._behind = False
         self._dirty = True  # the file now differs from what open() created
+        try:
+            self._new_journal()
+        except OSError as exc:
+            # The file is whole; only the journal for what comes next could not start.
+            self._needs_save = True
+            self._set_problem(
+                f"{self.path.name} was saved, but its journal could not be started "
+                f"({_os_problem(exc)}): new changes are kept in memory until it can be"
+            )
+            return
+        self._needs_save = False
+        self._set_problem(None)
+
+    def _save_failed(self, exc: OSError | SessionFileError) -> SaveFailed:
+        """Journal what the failed save held; the one line that says so."""
+        why = _os_problem(exc) if isinstance(exc, OSError) else str(exc)
+        if self._fd is not None:
+            self.checkpoint()
+            self._sync()
+        if self._fd is not None and not self._behind:
+            where = f"the work is kept in the journal {self.journal.name}"
+        else:
+            where = "the latest changes are only in memory (keep loomtui open, free space, ctrl+s)"
+        message = f"could not save {self.path.name} ({why}); {where}"
+        self._set_problem(message)
+        return SaveFailed(message)
 
     def autosave(self, session: Session | None = None) -> None:
         """Make every change so far survive a crash, cheaply.
 
         Small sessions are written whole; large ones (a save slower than
         ``full_save_budget_s``) get a journal checkpoint, and a full save once the journal
-        is big. What :meth:`loomtui.engine.Engine.over` calls after every change.
+        is big. What :meth:`loomtui.engine.Engine.over` calls after every change. Raises
+        :class:`SaveFailed` when the change could not be written anywhere but memory, or the
+        file could not be saved.
         """
         if self.readonly:
             return
         if (
             self.last_save_s < self.full_save_budget_s
             or self._journal_bytes > self.journal_compact_bytes
+            or self._needs_save
         ):
             self.save()
         else:
             self.checkpoint()
             self._sync()
+            if self._behind and self.problem:
+                raise SaveFailed(self.problem)
 
     def close(self) -> None:
-        """Save (if writable), remove the journal, release the lock. Safe to call twice."""
+        """Save (if writable), remove the journal, release the lock. Safe to call twice.
+
+        A save that fails raises :class:`SaveFailed` and keeps the journal: the next open
+        recovers from it."""
         try:
             if not self.readonly and self.lock.held:
                 if self._created_file and not self._dirty and self._is_blank():
                     _remove(self.path)  # opened a new path and did nothing: leave no file
-                elif self.checkpoint() or self._journal_bytes:
+                elif self.checkpoint() or self._journal_bytes or self._behind or self._needs_save:
                     self.save()  # something changed since the last save
                 self._close_fd()
                 _remove(self.journal)
@@ -281,18 +441,28 @@ class SessionStore:
 
     # ------------------------------------------------------------------ journal
     def _new_journal(self) -> None:
-        """Truncate the journal to one header naming the file it applies to."""
+        """Truncate the journal to one header naming the file it applies to.
+
+        The header goes to a temporary file created exclusively (never through a link
+        planted at its name), which then replaces the journal."""
         self._close_fd()
         header = {"op": "base", "v": JOURNAL_VERSION, "sha256": _digest(self.path)}
-        tmp = self.journal.with_name(self.journal.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        data = record_line(header)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f"{self.journal.name}.", suffix=".tmp", dir=self.journal.parent
+        )
         try:
-            os.write(fd, record_line(header))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.journal)
-        self._fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND)
+            try:
+                write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.journal)
+        except BaseException:
+            _remove(Path(tmp))
+            raise
+        self._fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+        self._journal_end = len(data)
         self._journal_bytes = 0
 
     def _close_fd(self) -> None:
@@ -304,21 +474,89 @@ class SessionStore:
             os.close(self._fd)
             self._fd = None
 
-    def _write(self, records: Iterable[dict[str, Any]]) -> None:
-        if self.readonly or self._fd is None:
+    def _set_problem(self, problem: str | None) -> None:
+        """Record what is not written (None: everything is) and tell ``on_problem`` when it
+        changes, once per change (a full disk does not make a message per token)."""
+        if problem == self.problem:
             return
-        data = b"".join(record_line(r) for r in records)
-        if data:
-            os.write(self._fd, data)  # one write per batch: a kill cuts at most its tail
-            self._journal_bytes += len(data)
-            self._dirty = True
+        self.problem = problem
+        if self.on_problem is not None:
+            try:
+                self.on_problem(problem)
+            except Exception:  # noqa: BLE001 - telling must never stop the writing
+                pass
+
+    def _retry_journal(self) -> bool:
+        """Restart a journal that could not be started (with a full save, which it needs to
+        name its base), at most every ``retry_interval`` seconds. True when it works again."""
+        now = time.monotonic()
+        if now - self._last_retry < self.retry_interval:
+            return False
+        self._last_retry = now
+        try:
+            self.save()
+        except SaveFailed:
+            return False
+        return self._fd is not None
+
+    def _write(self, records: list[dict[str, Any]]) -> bool:
+        """Append ``records`` to the journal in one write; True when they are on disk.
+
+        A write the system refuses or cuts short is cut back to the last whole record (no
+        half record ever stays for later ones to be appended to) and reported; the caller
+        keeps the changes as not yet written, so the next write carries them."""
+        if self.readonly or not records:
+            return False
+        if self._fd is None:
+            # A full save wrote everything, these records included.
+            return self._needs_save and self._retry_journal()
+        try:
+            data = frame(records)
+        except ValueError as exc:  # e.g. NaN in a node's meta: never written, said once
+            self._behind = True
+            self._set_problem(f"a change to {self.path.name} cannot be written ({exc})")
+            return False
+        try:
+            write_all(self._fd, data)
+        except OSError as exc:
+            self._behind = True
+            self._cut_back()
+            self._set_problem(
+                f"could not write the journal of {self.path.name} ({_os_problem(exc)}); "
+                "the latest changes are only in memory until it can be (retried with each change)"
+            )
+            return False
+        self._journal_end += len(data)
+        self._journal_bytes += len(data)
+        self._dirty = True
+        return True
+
+    def _cut_back(self) -> None:
+        """Cut the journal back to its last whole record after a failed write."""
+        assert self._fd is not None
+        try:
+            os.ftruncate(self._fd, self._journal_end)
+        except OSError:
+            # A half record may stay: no record may follow it. Only a full save (which
+            # starts a new journal) goes on from here.
+            try:
+                os.close(self._fd)
+            finally:
+                self._fd = None
+                self._needs_save = True
 
     def _sync(self, force: bool = True) -> None:
         if self._fd is None:
             return
         now = time.monotonic()
         if force or now - self._last_fsync >= self.fsync_interval:
-            os.fsync(self._fd)
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                self._set_problem(
+                    f"could not flush the journal of {self.path.name} to disk "
+                    f"({_os_problem(exc)})"
+                )
             self._last_fsync = now
 
     def _remember_all(self) -> None:
@@ -339,31 +577,46 @@ class SessionStore:
         Returns the number of records written. O(nodes); tokens already journaled are not
         written again.
         """
-        if self.readonly or self._fd is None:
+        if self.readonly or (self._fd is None and not self._needs_save):
             return 0
         s = self.session
         records: list[dict[str, Any]] = []
+        # What the records say is remembered only once they are on disk: a failed write
+        # leaves them to be written again by the next checkpoint.
         gone = [nid for nid in self._fps if nid not in s.nodes]
         if gone:
             records.append({"op": "del", "ids": gone})
-            for nid in gone:
-                self._fps.pop(nid, None)
-                self._ntok.pop(nid, None)
+        fps: dict[str, tuple[Any, ...]] = {}
+        ntoks: dict[str, int | None] = {}
         for nid, node in s.nodes.items():
             fp = _fingerprint(node)
             ntok = len(node.tokens) if node.tokens is not None else None
             if self._fps.get(nid) == fp and self._ntok.get(nid, -1) == ntok:
                 continue
             records.append(self._node_record(node, known=nid in self._fps))
-            self._fps[nid] = fp
-            self._ntok[nid] = ntok
+            fps[nid] = fp
+            ntoks[nid] = ntok
         sfp = self._session_fp()
         if sfp != self._sess_fp:
             records.append(
                 {"op": "sess", "root": s.root_id, "current": s.current_id, "meta": s.meta}
             )
-            self._sess_fp = sfp
-        self._write(records)
+        if not records:
+            return 0
+        if self._fd is None:  # a journal to restart: the full save writes it all
+            self._write(records)
+            return len(records)
+        if not self._write(records):
+            return 0
+        for nid in gone:
+            self._fps.pop(nid, None)
+            self._ntok.pop(nid, None)
+        self._fps.update(fps)
+        self._ntok.update(ntoks)
+        self._sess_fp = sfp
+        if self._behind:
+            self._behind = False
+            self._set_problem(None)  # everything in memory is in the journal again
         return len(records)
 
     def _node_record(self, node: Node, known: bool) -> dict[str, Any]:
@@ -383,9 +636,9 @@ class SessionStore:
     # ------------------------------------------------------------------ engine hooks
     def on_token(self, node: Node, token: Token) -> None:
         """Journal one token just appended to ``node`` (one write, fsync batched)."""
-        if self.readonly or self._fd is None:
+        if self.readonly or (self._fd is None and not self._needs_save):
             return
-        if node.id not in self._fps:
+        if node.id not in self._fps or self._behind or self._fd is None:
             self.checkpoint()  # the node (and the split that made room for it) first
             self._sync(force=False)
             return
@@ -394,8 +647,8 @@ class SessionStore:
         if self._ntok.get(node.id) != index:
             self.checkpoint()
             return
-        self._write([{"op": "tok", "n": node.id, "i": index, "t": token_record(token)}])
-        self._ntok[node.id] = index + 1
+        if self._write([{"op": "tok", "n": node.id, "i": index, "t": token_record(token)}]):
+            self._ntok[node.id] = index + 1
         self._sync(force=False)
 
     def on_finish(self, node: Node) -> None:
@@ -448,10 +701,75 @@ def _remove(path: Path) -> None:
         pass
 
 
+def _move_aside(journal: Path) -> Path | None:
+    """Rename a journal that does not apply to ``.NAME.journal.rejected-TIME`` (a new name,
+    taken exclusively: an existing file there is never replaced). None if it cannot be."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(100):
+        aside = journal.with_name(f"{journal.name}.rejected-{stamp}" + (f"-{n}" if n else ""))
+        try:
+            os.link(journal, aside, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+        _remove(journal)
+        return aside
+    return None
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Remove the temporary files a kill during a save left beside ``path``
+    (``.NAME.*.tmp``: the session's and the journal's): only regular files this user owns,
+    never a link. Call with the session's lock held (another process's save in flight
+    would lose its file). Returns what was removed."""
+    prefix = f".{path.name}."
+    removed: list[Path] = []
+    try:
+        names = os.listdir(path.parent if str(path.parent) else ".")
+    except OSError:
+        return removed
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        tmp = path.with_name(name)
+        try:
+            st = os.lstat(tmp)
+            if stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid():
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            continue
+    return removed
+
+
+def _refuse_read_only_file(path: Path) -> None:
+    """A session file nobody may write is not opened for writing (each save would fail, or
+    replace a file its owner protected): one line that says what to do instead."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    if stat.S_ISREG(st.st_mode) and not st.st_mode & 0o222:
+        raise SessionFileError(
+            f"{path} is read-only (mode {stat.S_IMODE(st.st_mode):o}): open it with "
+            f"loomtui --readonly, or make it writable (chmod u+w)"
+        )
+
+
+def pending_journal_records(path: str | os.PathLike[str]) -> int:
+    """How many records of ``path``'s journal are not in the file yet (0 if none apply)."""
+    probe = SessionStore(Path(path), Session.new(), readonly=True)
+    try:
+        return len(probe._read_journal()[0])
+    except OSError:
+        return 0
+
+
 def _refuse_unrecovered(path: Path) -> None:
     """Refuse to write over a file whose journal holds a crashed process's changes."""
     probe = SessionStore(path, Session.new(), readonly=True)
-    if probe._read_journal():
+    if probe._read_journal()[0]:
         raise SessionFileError(
             f"{path} has unsaved changes from a loomtui process that stopped "
             f"({journal_path(path).name}); open it once with loomtui to recover them"

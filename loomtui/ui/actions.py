@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from textual.message import Message
+
 from ..backends.base import BackendError, Context
 from ..core.errors import LoomError
 from ..core.scale import list_themes, load_theme
@@ -36,6 +38,15 @@ else:
     _Base = object
 
 
+class StoreProblem(Message):
+    """The session's store could not write (``problem``, one line) or writes again (None).
+    Posted from whichever thread the store was writing on (a generation's, or the app's)."""
+
+    def __init__(self, problem: str | None) -> None:
+        super().__init__()
+        self.problem = problem
+
+
 class LoomActions(_Base):
     """Actions bound to keys and offered in the command palette.
 
@@ -55,6 +66,7 @@ class LoomActions(_Base):
     loading: str | None
     generation: Generation
     save_error: str | None
+    note: str
     instruments: dict[str, Any]
     auto_continue: bool
     _edit_base: tuple[str, str] | None  # (node id, text) the editor was opened on
@@ -345,7 +357,8 @@ class LoomActions(_Base):
 
     # ------------------------------------------------------------------ saving
     def _autosave(self, session: Any) -> None:
-        """Engine.on_change: save after every generation and edit."""
+        """Engine.on_change: save after every generation and edit. A failure is told at once
+        (the store tells :meth:`store_problem`; a file without a store is told here)."""
         if self.path is None:
             return
         try:
@@ -357,7 +370,28 @@ class LoomActions(_Base):
                 save_session(self.session, self.path)
             self.save_error = None
         except (LoomError, OSError) as exc:
+            first = self.save_error is None
             self.save_error = str(exc)
+            if self.store is None and first:
+                self.post_message(StoreProblem(f"could not save: {exc}"))
+
+    def store_problem(self, problem: str | None) -> None:
+        """``SessionStore.on_problem`` (called on any thread): shown by the app's thread."""
+        self.post_message(StoreProblem(problem))
+
+    def on_store_problem(self, message: StoreProblem) -> None:
+        """A save or journal write failed (a toast and the status line say so at once, not
+        only at ctrl+s or quit), or writes work again."""
+        problem = message.problem
+        ours = self.note.startswith("⚠ not saved")
+        if problem is None:
+            if ours:
+                self.note = ""
+                self.notify("saving works again: nothing was lost", timeout=4)
+        else:
+            self.note = "⚠ not saved: " + problem
+            self.notify(problem, severity="error", timeout=10, markup=False)
+        self.refresh_status()
 
     def action_save(self) -> None:
         if self.editing:
@@ -380,9 +414,11 @@ class LoomActions(_Base):
             return
         self.engine.save()
         if self.save_error:
-            self.notify(f"save failed: {self.save_error}", severity="error", timeout=6)
+            self.notify(
+                f"save failed: {self.save_error}", severity="error", timeout=6, markup=False
+            )
         else:
-            self.notify(f"saved {self.path}", timeout=2)
+            self.notify(f"saved {self.path}", timeout=2, markup=False)
 
     async def action_quit(self) -> None:
         if self.editing:

@@ -19,6 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from ..backends.base import Backend, GenerationSettings, ProgressCallback
 from ..config import Config, as_config, restore_settings
+from ..core.display import visible
 from ..core.errors import LoomError
 from ..core.scale import ThemeError, load_theme
 from ..core.tree import Session
@@ -100,6 +101,7 @@ class LoomApp(LoomActions, App[None]):
         if store is not None:
             self.engine: Engine = Engine.over(store, backend)
             self.engine.on_change = self._autosave
+            store.on_problem = self.store_problem  # a failed write is told at once
         else:
             self.engine = Engine(self.session, backend, on_change=self._autosave)
         # The config's defaults, then what this session was last used with (settings dialog).
@@ -139,6 +141,26 @@ class LoomApp(LoomActions, App[None]):
             return editing and not self.generating
         return not editing
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every toast is plain text with its controls made visible, whoever calls (a
+        widget's ``notify`` asks for markup by default) and whatever ``markup`` says: a
+        message quotes server errors, model names and file names, which are data."""
+        super().notify(
+            visible(str(message)),
+            title=visible(str(title)),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
+
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -176,6 +198,8 @@ class LoomApp(LoomActions, App[None]):
             # load just after the first frame, so the first key press is never stuck behind it.
             self.set_timer(LOAD_DELAY_S, self._start_loading)
         self.refresh_all()
+        for warning in getattr(self.store, "warnings", ()):  # e.g. a journal kept aside
+            self.notify(warning, severity="warning", timeout=12, markup=False)
         # A long session is millions of small objects (tokens, alternatives); move them out
         # of the collector's view so a full GC pass does not stall scrolling (~0.3 s at 20k).
         gc.freeze()

@@ -209,6 +209,15 @@ _texts = st.text(
 )
 
 
+def _text_of(text: str, raw: bytes) -> str:
+    """The text a token with these bytes has: their decoding when they are whole UTF-8 (the
+    loader derives it so, as show and export must agree), else any label."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return text
+
+
 @st.composite
 def _tokens(draw) -> Token:
     text = draw(_texts)
@@ -223,7 +232,8 @@ def _tokens(draw) -> Token:
             max_size=3,
         )
     )
-    return Token(text, raw, tid, lp, tuple(Alt(*a) for a in top))
+    alts = tuple(Alt(_text_of(t, b), b, i, lp_) for t, b, i, lp_ in top)
+    return Token(_text_of(text, raw), raw, tid, lp, alts)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

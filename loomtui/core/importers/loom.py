@@ -37,9 +37,12 @@ def _loom_time(value: Any) -> float:
     return 0.0
 
 
-def _response_tokens(response: Any, index: Any, text: str) -> list[Token] | None:
-    """Tokens of ``response.completions[index]`` that spell exactly the end of ``text``."""
-    if not isinstance(response, dict) or not text:
+_Part = tuple[bytes, "float | None", Any]
+
+
+def _completion_parts(response: Any, index: Any) -> list[_Part] | None:
+    """``response.completions[index]``'s tokens as (bytes, logprob, counterfactuals)."""
+    if not isinstance(response, dict):
         return None
     completions = response.get("completions")
     if not isinstance(completions, list) or type(index) is not int:
@@ -49,7 +52,7 @@ def _response_tokens(response: Any, index: Any, text: str) -> list[Token] | None
     raw = completions[index].get("tokens")
     if not isinstance(raw, list):
         return None
-    parts: list[tuple[bytes, float | None, Any]] = []
+    parts: list[_Part] = []
     for entry in raw:
         gen = entry.get("generatedToken") if isinstance(entry, dict) else None
         if not isinstance(gen, dict) or not isinstance(gen.get("token"), str):
@@ -61,6 +64,24 @@ def _response_tokens(response: Any, index: Any, text: str) -> list[Token] | None
                 entry.get("counterfactuals"),
             )
         )
+    return parts
+
+
+def _response_tokens(
+    response: Any, index: Any, text: str, cache: dict[tuple[int, Any], list[_Part] | None]
+) -> list[Token] | None:
+    """Tokens of ``response.completions[index]`` that spell exactly the end of ``text``.
+
+    ``cache`` keeps each completion's parts: many nodes may name one long completion, and
+    reading it again for each would make the import quadratic."""
+    if not isinstance(response, dict) or not text:
+        return None
+    key = (id(response), index if type(index) is int else None)
+    if key not in cache:
+        cache[key] = _completion_parts(response, index)
+    parts = cache[key]
+    if parts is None:
+        return None
     want = text.encode("utf-8", "surrogatepass")
     # The completion may echo the prompt: find the token boundary where the node text begins.
     total = 0
@@ -91,6 +112,7 @@ def import_loom(data: dict[str, Any], source: str) -> Session:
     nodes: dict[str, Node] = {}
     counter = 0
     root_id = ""
+    parts_cache: dict[tuple[int, Any], list[_Part] | None] = {}
     stack: list[tuple[Any, str | None]] = [(data["root"], None)]
     while stack:
         raw, parent_id = stack.pop()
@@ -117,7 +139,11 @@ def import_loom(data: dict[str, Any], source: str) -> Session:
         model = generation.get("model")
         if not isinstance(model, str):
             model = response.get("model") if isinstance(response, dict) else None
-        tokens = _response_tokens(response, generation.get("index"), text) if generation else None
+        tokens = (
+            _response_tokens(response, generation.get("index"), text, parts_cache)
+            if generation
+            else None
+        )
         node = Node(
             id=nid,
             parent=parent_id,

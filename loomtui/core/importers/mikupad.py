@@ -17,11 +17,11 @@ that is not "user" as the model's). Older versions stored llama.cpp's chunk as i
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 from ..sessioncheck import fail, gc_paused
+from ..strictjson import StrictJSONError, loads_strict
 from ..tokens import Alt, Token, decode
 from ..tree import Session
 from ._common import api_token_bytes
@@ -89,10 +89,6 @@ def is_mikupad(data: Any) -> bool:
     return all(v is None or isinstance(v, (str, int, float)) for v in data.values())
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a valid number")
-
-
 def _mikupad_value(data: dict[str, Any], key: str, source: str) -> Any:
     """One property, decoded the way mikupad's Import does (``JSON.parse`` of the value)."""
     raw = data.get(key)
@@ -101,7 +97,11 @@ def _mikupad_value(data: dict[str, Any], key: str, source: str) -> Any:
     if not isinstance(raw, str):
         raise fail(source, f"mikupad session: {key[:40]} is not a JSON-encoded string")
     try:
-        return json.loads(raw, parse_constant=_no_constant)
+        return loads_strict(raw)
+    except StrictJSONError as exc:  # 1e999, NaN or a key twice: it could not be saved back
+        raise fail(
+            source, f"mikupad session: {key[:40]} is not valid JSON inside its string ({exc})"
+        ) from None
     except (ValueError, RecursionError):
         raise fail(
             source, f"mikupad session: {key[:40]} is not valid JSON inside its string"

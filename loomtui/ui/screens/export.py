@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet
 
+from ...core.atomicfile import replace_file
 from ...core.export import FORMATS, export
 from ...core.tree import Session
 
@@ -97,7 +98,7 @@ class ExportScreen(ModalScreen[None]):
         session: Session = self.app.session  # type: ignore[attr-defined]
         try:
             data = export_bytes(session, scope=scope, fmt=fmt, node_id=self.node_id)
-            path.write_bytes(data)
+            replace_file(path, data)  # atomic: a full disk leaves an old file intact
         except OSError as exc:
             self.notify(f"export failed: {exc}", severity="error", markup=False)
             return

@@ -26,6 +26,7 @@ from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from ....backends.base import Backend, Context
+from ....core.display import visible
 from ....core.tree import Session
 from ....engine import Engine, branch_context
 from ....instruments.progress import Cancelled, Progress
@@ -208,7 +209,8 @@ class InstrumentScreen(ModalScreen[None]):
         self.query_one("#body", ResultView).show(renderable)
 
     def set_status(self, text: str) -> None:
-        self.query_one("#status", Static).update(Text(text))
+        # Often a server's or a file's error: plain text (Text, never markup), controls shown.
+        self.query_one("#status", Static).update(Text(visible(text, keep_newlines=False)))
 
     def action_page(self, step: int) -> None:
         body = self.query_one("#body")
