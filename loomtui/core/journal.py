@@ -22,10 +22,11 @@ import math
 import os
 from collections.abc import Iterable
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 from .tokens import Alt, Token, VocabTable
-from .tree import Node, Session
+from .tree import ROLES, Node, Session
 
 JOURNAL_VERSION = 1
 
@@ -158,6 +159,7 @@ def _fingerprint(node: Node) -> tuple[Any, ...]:
         node.finish_reason,
         node.error,
         _dict_fp(node.meta),
+        node.role,
     )
 
 
@@ -268,6 +270,8 @@ def _apply_node(session: Session, rec: dict[str, Any], table: VocabTable | None 
     if node is None:
         node = Node(id=nid)
         session.nodes[nid] = node
+    if rec.get("role") not in (None, *ROLES):
+        raise JournalDamage(f"node {nid[:40]!r}: unknown role")
     for name in _NODE_FIELDS:
         if name in rec:
             setattr(node, name, rec[name])
@@ -325,3 +329,43 @@ def frame(records: list[dict[str, Any]]) -> bytes:
     if len(records) > 1:
         return line({"op": "batch", "n": len(records)}) + body
     return body
+
+
+# --------------------------------------------------------------------------- the file
+def journal_path(path: Path) -> Path:
+    """Where the journal of the session file ``path`` lives: ``.NAME.journal`` beside it."""
+    return path.with_name(f".{path.name}.journal")
+
+
+def read_journal(path: Path) -> tuple[list[dict[str, Any]], str | None]:
+    """The records of ``path``'s journal if it applies to the file as it is now, else [],
+    and the problem that stopped the reading of a damaged one (None if none). Never
+    follows a link planted as the journal, never reads what is not a regular file."""
+    from .errors import SessionFileError
+    from .fsafe import digest, read_regular
+    from .sessionfile import parse_json
+
+    journal = journal_path(path)
+    raw = read_regular(journal)
+    if not raw:
+        return [], None
+    lines = raw.split(b"\n")
+    try:
+        header = parse_json(lines[0], journal.name)
+    except SessionFileError:
+        return [], None  # no header: the kill came before the first write finished
+    if not isinstance(header, dict):
+        return [], None
+    if header.get("op") != "base" or header.get("v") != JOURNAL_VERSION:
+        return [], None
+    if header.get("sha256") != digest(path):
+        return [], None  # written before the last save: already in the file
+    return read_records(lines[1:], journal.name)
+
+
+def pending_journal_records(path: str | os.PathLike[str]) -> int:
+    """How many records of ``path``'s journal are not in the file yet (0 if none apply)."""
+    try:
+        return len(read_journal(Path(path))[0])
+    except OSError:
+        return 0

@@ -15,7 +15,7 @@ from typing import Any
 
 from .sessioncheck import check_tree, fail
 from .tokens import DIST_RAW, DIST_SAMPLING, U32, Alt, PackedTop, Token, VocabRow, VocabTable
-from .tree import ORIGINS, Node, Session
+from .tree import ORIGINS, ROLES, Node, Session
 
 _DISTS = (DIST_RAW, DIST_SAMPLING)
 _NUM_LIMIT = 10**12  # micro-nats: logprobs/entropies beyond a million nats are corrupt
@@ -238,6 +238,9 @@ def _build_node(d: Any, vocab: list[tuple[str, bytes, int | None]], source: str,
     meta = d.get("meta", {})
     if not isinstance(meta, dict):
         raise fail(source, f"{where}: meta is not an object")
+    role = d.get("role")
+    if role is not None and role not in ROLES:
+        raise fail(source, f"{where}: unknown role {str(role)[:20]!r}")
     return Node(
         id=nid,
         parent=parent,
@@ -256,6 +259,7 @@ def _build_node(d: Any, vocab: list[tuple[str, bytes, int | None]], source: str,
         finish_reason=d.get("finish_reason"),
         error=d.get("error"),
         meta=meta,
+        role=role,
     )
 
 

@@ -353,6 +353,8 @@ def node_to_dict(node: Node, vocab: VocabWriter) -> dict[str, Any]:
         d["error"] = node.error
     if node.meta:
         d["meta"] = node.meta
+    if node.role is not None:
+        d["role"] = node.role
     return d
 
 

@@ -20,6 +20,9 @@ from .metrics import joint_logprob
 from .tokens import Token, decode, join_bytes
 
 ORIGINS = ("prompt", "model", "edit", "import")
+#: The turns of a chat session. A node's ``role`` is None outside chat sessions (and in chat
+#: sessions written before roles were recorded: :meth:`Session.role` infers them).
+ROLES = ("system", "user", "assistant")
 #: ``Session.meta`` key for the generation settings last chosen for this session (a dict of
 #: GenerationSettings' fields), restored over the config's defaults when it is reopened.
 #: Files without it (every older one) open with the defaults.
@@ -55,6 +58,9 @@ class Node:
     finish_reason: str | None = None
     error: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: The chat turn this segment belongs to ("system", "user", "assistant"); None outside
+    #: chat sessions. Consecutive nodes of one role along a branch form one message.
+    role: str | None = None
 
     @property
     def is_tokens(self) -> bool:
@@ -209,6 +215,67 @@ class Session:
         """
         return decode(self.branch_bytes(node_id))
 
+    # ------------------------------------------------------------------ chat turns
+    def is_chat(self) -> bool:
+        """Whether this is a chat session: its chosen settings say chat, a node records a
+        role, or a model node was generated in chat mode (files written before roles)."""
+        chosen = self.meta.get(SETTINGS_META)
+        if isinstance(chosen, dict) and chosen.get("chat") is True:
+            return True
+        for node in self.nodes.values():
+            if node.role is not None:
+                return True
+            if node.origin == "model" and node.settings and node.settings.get("chat") is True:
+                return True
+        return False
+
+    def role(self, node_id: str, chat: bool | None = None) -> str | None:
+        """The turn ``node_id`` belongs to: its recorded role, else (in a chat session) the
+        role inferred as loomtui records it today: a prompt is the user's, a model's node
+        the assistant's, an edit or import continues the turn of the node before it.
+        None outside chat sessions. ``chat`` saves the :meth:`is_chat` scan when known."""
+        node = self.node(node_id)
+        if node.role is not None:
+            return node.role
+        if not (self.is_chat() if chat is None else chat):
+            return None
+        seen = 0
+        while True:
+            if node.role is not None:
+                return node.role
+            if node.origin == "model":
+                return "assistant"
+            if node.origin == "prompt" or node.parent is None:
+                return "user"
+            node = self.nodes[node.parent]
+            seen += 1
+            if seen > len(self.nodes):
+                raise TreeError("cycle in parent links")
+
+    def turn_nodes(self, node_id: str) -> list[tuple[str, list[Node]]]:
+        """The branch ending at ``node_id`` as chat turns: ``(role, nodes)`` with consecutive
+        nodes of one role together; empty nodes are left out. Outside a chat session the
+        whole branch is one user turn."""
+        chat = self.is_chat()
+        out: list[tuple[str, list[Node]]] = []
+        for node in self.path(node_id):
+            if not len(node):
+                continue
+            role = self.role(node.id, chat) or "user"
+            if out and out[-1][0] == role:
+                out[-1][1].append(node)
+            else:
+                out.append((role, [node]))
+        return out
+
+    def turns(self, node_id: str) -> list[tuple[str, str]]:
+        """The messages along the branch ending at ``node_id``: ``(role, text)`` per turn
+        (bytes joined across a turn's nodes before decoding, so a split character is whole)."""
+        return [
+            (role, decode(b"".join(n.data for n in nodes)))
+            for role, nodes in self.turn_nodes(node_id)
+        ]
+
     def leaves(self, under: str | None = None) -> list[Node]:
         """Leaves of the tree (or of the subtree ``under``), in depth-first order."""
         return [n for n in self.walk(under) if not n.children]
@@ -245,11 +312,14 @@ class Session:
         settings: dict[str, Any] | None = None,
         model: str | None = None,
         backend: str | None = None,
+        role: str | None = None,
         **extra: Any,
     ) -> Node:
         """Add a node under ``parent_id`` (at the end of its children)."""
         if origin not in ORIGINS:
             raise TreeError(f"unknown origin {origin!r}")
+        if role is not None and role not in ROLES:
+            raise TreeError(f"unknown role {role!r}")
         parent = self.node(parent_id)
         node = Node(
             id=new_id(self.nodes),
@@ -260,6 +330,7 @@ class Session:
             settings=dict(settings) if settings else None,
             model=model,
             backend=backend,
+            role=role,
             **extra,
         )
         self.nodes[node.id] = node
@@ -318,6 +389,7 @@ class Session:
             finish_reason=node.finish_reason,
             error=node.error,
             meta={"split_from": node.id},
+            role=node.role,
         )
         if node.tokens is not None:
             tail.tokens = node.tokens[offset:]
@@ -344,13 +416,20 @@ class Session:
         settings: dict[str, Any] | None = None,
         model: str | None = None,
         backend: str | None = None,
+        role: str | None = None,
     ) -> Node:
         """An empty model node under the point ``(node_id, offset)`` (end of node if None),
         splitting the node there. Tokens are appended as they arrive."""
         node = self.node(node_id)
         head = self.split(node_id, len(node) if offset is None else offset)
         return self.add_child(
-            head.id, tokens=[], origin="model", settings=settings, model=model, backend=backend
+            head.id,
+            tokens=[],
+            origin="model",
+            settings=settings,
+            model=model,
+            backend=backend,
+            role=role,
         )
 
     def append_tokens(self, node_id: str, tokens: Sequence[Token]) -> None:
@@ -362,10 +441,13 @@ class Session:
     def edit(self, node_id: str, offset: int, new_text: str, *, origin: str = "edit") -> Node:
         """Replace what follows ``(node_id, offset)`` on this branch with ``new_text``.
 
-        The new text becomes a new sibling of what followed; the original stays.
+        The new text becomes a new sibling of what followed; the original stays. In a chat
+        session it belongs to the turn it replaces (the turn of ``node_id``): an edit inside
+        an assistant reply is still the assistant's.
         """
+        role = self.role(node_id) if self.is_chat() else None
         head = self.split(node_id, offset)
-        node = self.add_child(head.id, plain=new_text, origin=origin)
+        node = self.add_child(head.id, plain=new_text, origin=origin, role=role)
         self.current_id = node.id
         return node
 
