@@ -365,7 +365,9 @@ def read_journal(path: Path) -> tuple[list[dict[str, Any]], str | None]:
 
 def pending_journal_records(path: str | os.PathLike[str]) -> int:
     """How many records of ``path``'s journal are not in the file yet (0 if none apply)."""
+    from .fsafe import session_target
+
     try:
-        return len(read_journal(Path(path))[0])
+        return len(read_journal(session_target(Path(path)))[0])
     except OSError:
         return 0

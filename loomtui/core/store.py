@@ -36,18 +36,20 @@ Usage::
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import os
-import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .errors import LoomError, SessionFileError
+from .fsafe import digest as _digest
+from .fsafe import move_aside as _move_aside
+from .fsafe import os_problem as _os_problem
+from .fsafe import refuse_read_only_file as _refuse_read_only_file
+from .fsafe import remove_file as _remove
+from .fsafe import remove_stale_temps, session_target
 from .journal import (  # noqa: F401 - re-exported: the journal's codec is part of the store
     _NODE_FIELDS,
     JOURNAL_VERSION,
@@ -56,7 +58,10 @@ from .journal import (  # noqa: F401 - re-exported: the journal's codec is part 
     _fingerprint,
     apply_records,
     frame,
+    journal_path,
     mark_interrupted,
+    pending_journal_records,
+    read_journal,
     read_records,
     token_from_record,
     token_record,
@@ -69,10 +74,7 @@ from .lock import SessionLock, lock_path  # noqa: F401 - lock_path is public her
 from .resources import is_example
 from .tokens import Token
 from .tree import Node, Session
-
-
-def journal_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.journal")
+from .verbsave import output_lock, save_locked  # noqa: F401 - the verbs import them from here
 
 
 # --------------------------------------------------------------------------- file format hooks
@@ -92,8 +94,12 @@ def _validated(session: Session, source: str) -> tuple[bytes, Session]:
     """A replayed session as the bytes a save writes, and the session those bytes load as:
     the loader's checks (tree links, types, numbers) run before anything is written.
     SessionFileError when the replay broke the session."""
+    from .sessioncheck import check_tree
     from .sessionfile import dumps_session, loads_session
 
+    # The tree as it is in memory first: a file holds only what the root reaches, so a
+    # node the journal hung under a missing parent (or in a cycle) would vanish unseen.
+    check_tree(session.nodes, session.root_id, session.current_id, source)
     data = dumps_session(session)
     return data, loads_session(data, source)
 
@@ -102,46 +108,6 @@ def _write_file(data: bytes, path: Path) -> None:
     from .sessionfile import write_atomic
 
     write_atomic(data, path)
-
-
-def _digest(path: Path) -> str | None:
-    """sha256 of the file, None if absent: names the base a journal applies to."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return None
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None  # a FIFO or a device: no base a journal could name (never read)
-        h = hashlib.sha256()
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-        return h.hexdigest()
-
-
-def _read_regular(path: Path, limit: int = 1 << 31) -> bytes | None:
-    """A file's bytes, never through a link and only if it is a regular file (a FIFO or a
-    link to a device planted as a journal would hang or fill memory); None when absent,
-    a link or not a regular file."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return None
-        raise
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read(limit)
-    finally:
-        os.close(fd)
-
-
-def _os_problem(exc: OSError) -> str:
-    return exc.strerror or type(exc).__name__
 
 
 # --------------------------------------------------------------------------- the store
@@ -213,7 +179,9 @@ class SessionStore:
         example = is_example(path)
         # A packaged example is never written beside (it may sit in site-packages).
         readonly = readonly or example
-        path, imported = (Path(path), None) if readonly else _work_target(Path(path))
+        # A link is followed: the lock and the journal belong to the file it names.
+        path = session_target(Path(path))
+        path, imported = (path, None) if readonly else _work_target(path)
         store = cls(path, Session.new(), readonly=readonly)
         store.example = example
         if not readonly:
@@ -231,7 +199,7 @@ class SessionStore:
     @classmethod
     def create(cls, path: str | os.PathLike[str], session: Session) -> SessionStore:
         """Take the lock on ``path`` and save ``session`` there (replacing any file)."""
-        path = Path(path)
+        path = session_target(Path(path))
         store = cls(path, session, readonly=False)
         store.lock.acquire()
         try:
@@ -314,23 +282,7 @@ class SessionStore:
     def _read_journal(self) -> tuple[list[dict[str, Any]], str | None]:
         """The journal's records if it applies to the file as it is now, else [], and the
         problem that stopped the reading of a damaged one (None if none)."""
-        raw = _read_regular(self.journal)
-        if not raw:
-            return [], None
-        lines = raw.split(b"\n")
-        from .sessionfile import parse_json
-
-        try:
-            header = parse_json(lines[0], self.journal.name)
-        except SessionFileError:
-            return [], None  # no header: the kill came before the first write finished
-        if not isinstance(header, dict):
-            return [], None
-        if header.get("op") != "base" or header.get("v") != JOURNAL_VERSION:
-            return [], None
-        if header.get("sha256") != _digest(self.path):
-            return [], None  # written before the last save: already in the file
-        return read_records(lines[1:], self.journal.name)
+        return read_journal(self.path)
 
     # ------------------------------------------------------------------ saving
     def save(self) -> None:
@@ -554,8 +506,7 @@ class SessionStore:
                 os.fsync(self._fd)
             except OSError as exc:
                 self._set_problem(
-                    f"could not flush the journal of {self.path.name} to disk "
-                    f"({_os_problem(exc)})"
+                    f"could not flush the journal of {self.path.name} to disk ({_os_problem(exc)})"
                 )
             self._last_fsync = now
 
@@ -692,132 +643,3 @@ def _work_target(path: Path) -> tuple[Path, Session | None]:
     if not session.meta.get("imported_from"):
         return path, None
     return path.with_name(path.stem + IMPORTED_SUFFIX), session
-
-
-def _remove(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-
-
-def _move_aside(journal: Path) -> Path | None:
-    """Rename a journal that does not apply to ``.NAME.journal.rejected-TIME`` (a new name,
-    taken exclusively: an existing file there is never replaced). None if it cannot be."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for n in range(100):
-        aside = journal.with_name(f"{journal.name}.rejected-{stamp}" + (f"-{n}" if n else ""))
-        try:
-            os.link(journal, aside, follow_symlinks=False)
-        except FileExistsError:
-            continue
-        except OSError:
-            return None
-        _remove(journal)
-        return aside
-    return None
-
-
-def remove_stale_temps(path: Path) -> list[Path]:
-    """Remove the temporary files a kill during a save left beside ``path``
-    (``.NAME.*.tmp``: the session's and the journal's): only regular files this user owns,
-    never a link. Call with the session's lock held (another process's save in flight
-    would lose its file). Returns what was removed."""
-    prefix = f".{path.name}."
-    removed: list[Path] = []
-    try:
-        names = os.listdir(path.parent if str(path.parent) else ".")
-    except OSError:
-        return removed
-    for name in names:
-        if not (name.startswith(prefix) and name.endswith(".tmp")):
-            continue
-        tmp = path.with_name(name)
-        try:
-            st = os.lstat(tmp)
-            if stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid():
-                tmp.unlink()
-                removed.append(tmp)
-        except OSError:
-            continue
-    return removed
-
-
-def _refuse_read_only_file(path: Path) -> None:
-    """A session file nobody may write is not opened for writing (each save would fail, or
-    replace a file its owner protected): one line that says what to do instead."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return
-    if stat.S_ISREG(st.st_mode) and not st.st_mode & 0o222:
-        raise SessionFileError(
-            f"{path} is read-only (mode {stat.S_IMODE(st.st_mode):o}): open it with "
-            f"loomtui --readonly, or make it writable (chmod u+w)"
-        )
-
-
-def pending_journal_records(path: str | os.PathLike[str]) -> int:
-    """How many records of ``path``'s journal are not in the file yet (0 if none apply)."""
-    probe = SessionStore(Path(path), Session.new(), readonly=True)
-    try:
-        return len(probe._read_journal()[0])
-    except OSError:
-        return 0
-
-
-def _refuse_unrecovered(path: Path) -> None:
-    """Refuse to write over a file whose journal holds a crashed process's changes."""
-    probe = SessionStore(path, Session.new(), readonly=True)
-    if probe._read_journal()[0]:
-        raise SessionFileError(
-            f"{path} has unsaved changes from a loomtui process that stopped "
-            f"({journal_path(path).name}); open it once with loomtui to recover them"
-        )
-
-
-@contextmanager
-def output_lock(path: str | os.PathLike[str] | None) -> Iterator[SessionLock | None]:
-    """Hold the lock of a verb's output session for the whole verb (``score -o``,
-    ``sweep -o``, ``replay -o``): taken before the file is read, released after
-    :func:`save_locked` wrote it, so no other process can change the file in between
-    (its changes would otherwise be overwritten). Nothing to do for ``None``.
-
-    Refused at once (before any model work) when the file is open elsewhere or has
-    changes to recover.
-    """
-    if path is None:
-        yield None
-        return
-    lock = SessionLock(Path(path))
-    lock.acquire()
-    try:
-        _refuse_unrecovered(Path(path))
-        yield lock
-    finally:
-        lock.release()
-
-
-def save_locked(
-    session: Session, path: str | os.PathLike[str], lock: SessionLock | None = None
-) -> None:
-    """Save a session a verb built outside a store (``score -o``, ``sweep -o``...).
-
-    Writes under the session's lock (``lock``, held by :func:`output_lock`, or taken for the
-    write), so a session open in the app (or another verb) is never overwritten under it:
-    :class:`SessionLockedError` names the holder. A file with a journal left by a crashed
-    process is refused (writing would lose the journal's changes): the user is told to open
-    the session once, which recovers them.
-    """
-    path = Path(path)
-    own = lock is None or not lock.held
-    if own:
-        lock = SessionLock(path)
-        lock.acquire()
-    try:
-        _refuse_unrecovered(path)
-        _save(session, path)
-        _remove(journal_path(path))
-    finally:
-        if own:
-            lock.release()  # type: ignore[union-attr]
