@@ -43,11 +43,14 @@ def _check_tokens_valid(store: SessionStore, driver) -> None:
             assert tok.entropy == pytest.approx(1.25)
 
 
-def _run_and_kill(session: Path, seed: int, during_start: bool, delay: float) -> list[str]:
+def _run_and_kill(
+    session: Path, seed: int, during_start: bool, delay: float, extra: tuple[str, ...] = ()
+) -> list[str]:
     """Start a driver; SIGKILL it ``delay`` s after start (``during_start``: while it opens
     and replays the last journal) or ``delay`` s after it is ready and generating."""
     proc = subprocess.Popen(
-        [sys.executable, str(DRIVER), str(session), "--seed", str(seed), "--delay", "0.003"],
+        [sys.executable, str(DRIVER), str(session), "--seed", str(seed), "--delay", "0.003"]
+        + list(extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -148,3 +151,72 @@ def test_sigkill_at_random_moments_loses_no_finished_branch(tmp_path, driver):
 
     final = load_session(session)
     assert {final.branch_bytes(n).hex() for n in final.nodes} >= expected - gone
+
+
+DISK_FULL_KILLS = 8
+
+
+def test_a_full_disk_then_room_again_then_sigkill_loses_nothing_finished(tmp_path, driver):
+    """The disk fills while tokens stream (journal writes and saves refused, the first one
+    half written), then has room again; SIGKILL comes after, or while it is still full.
+    Everything the driver reported while the store said all was written (and the work
+    done during the full spell, once the store says it caught up) reopens byte for byte."""
+    session = tmp_path / "full.json"
+    rng = random.Random(20)
+    expected: set[str] = set()
+    gone: set[str] = set()
+    marked: set[str] = set()
+    problems = solved = killed_while_full = 0
+    for i in range(DISK_FULL_KILLS):
+        start, length = rng.uniform(0.02, 0.2), rng.uniform(0.1, 0.35)
+        # Most kills come after the room is back; every fourth while the disk is full.
+        kill_after = start + (length * 0.5 if i % 4 == 3 else length + rng.uniform(0.05, 0.4))
+        lines = _run_and_kill(
+            session, 100 + i, False, kill_after, ("--disk-full", f"{start},{length}")
+        )
+        in_flight: dict[str, int] = {}
+        for line in lines:
+            if line.startswith("PROBLEM "):
+                problems += 1
+                assert "No space left on device" in line, line
+            elif line == "SOLVED":
+                solved += 1
+            elif line.startswith("T "):
+                _, nid, count = line.split()
+                in_flight[nid] = int(count)
+            elif line.startswith("DONE "):
+                in_flight.clear()
+                expected.update(json.loads(line[5:]))
+            elif line.startswith("GONE "):
+                gone.add(json.loads(line[5:]))
+            elif line.startswith("MARK "):
+                marked.add(line[5:])
+        still_full = [x for x in lines if x.startswith("PROBLEM ") or x == "SOLVED"][-1:]
+        killed_while_full += bool(still_full) and still_full[0] != "SOLVED"
+        assert session.exists()
+        with SessionStore.open(session, readonly=True) as ro:
+            have = _all_branches(ro)
+            missing = (expected - gone) - have
+            assert not missing, f"kill {i} lost {len(missing)} finished branches"
+            _check_tokens_valid(ro, driver)
+            assert all(ro.session.nodes[nid].bookmark for nid in marked)
+            for nid, count in in_flight.items():
+                assert len(ro.session.node(nid).tokens) >= count, f"kill {i} lost tokens"
+        # Each line of the journal is whole: nothing was appended onto a half record.
+        jpath = journal_path(session)
+        if jpath.exists():
+            body = jpath.read_bytes().split(b"\n")
+            for raw in body[:-1]:
+                assert isinstance(json.loads(raw), dict)
+        if i % 3 == 2:
+            # A writable open folds the journal in and cleans what a kill mid-save left.
+            with SessionStore.open(session) as rw:
+                assert not (expected - gone) - _all_branches(rw)
+            assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert problems >= DISK_FULL_KILLS // 2, "the disk was rarely full while the driver wrote"
+    assert solved > 0, "the store never said that it caught up"
+    assert killed_while_full > 0, "no kill came while the disk was full"
+    assert len(expected) > DISK_FULL_KILLS, "too little finished work to test anything"
+    with SessionStore.open(session) as rw:
+        assert not (expected - gone) - _all_branches(rw)
+    assert not lock_path(session).exists() and not journal_path(session).exists()

@@ -5,16 +5,26 @@ SESSION with :class:`SessionStore`, then loops: generate ``n`` continuations wit
 sometimes edit, bookmark or delete; after each finished generation it prints one line
 ``DONE <json>`` naming the finished nodes and their token counts (flushed), so a test that
 SIGKILLs it knows what must survive. Token texts are deterministic and hostile on purpose.
+
+``--disk-full START,LENGTH`` makes the disk full for LENGTH seconds, START seconds after
+``READY``: every write of the session's folder is refused with ENOSPC (the first one after
+writing half of what it was given, as a real disk does), saves included. What the store
+cannot write while it reports a problem is only in memory, so its lines are held back and
+printed once the store says everything is written again (``PROBLEM``/``SOLVED`` lines tell
+when); a kill during the window must lose nothing printed before it.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import random
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from loomtui.backends.base import (
     Backend,
@@ -106,6 +116,52 @@ class ScriptedBackend(Backend):
         raise NotImplementedError
 
 
+class FullDisk:
+    """ENOSPC for every write into ``folder`` between ``start`` and ``end`` (monotonic s):
+    ``os.write`` (the journal and its temp files) and the store's whole-file saves."""
+
+    def __init__(self, folder: Path, start: float, end: float) -> None:
+        self.folder = str(folder.resolve())
+        self.start, self.end = start, end
+        self.refused = 0
+        self._cut = False
+        self._write = os.write
+
+    def full(self) -> bool:
+        return self.start <= time.monotonic() < self.end
+
+    def _ours(self, fd: int) -> bool:
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}").startswith(self.folder + "/")
+        except OSError:
+            return False
+
+    def write(self, fd: int, data) -> int:
+        if not self.full() or not self._ours(fd):
+            self._cut = False
+            return self._write(fd, data)
+        if not self._cut and len(data) > 1:
+            self._cut = True
+            return self._write(fd, bytes(data)[: len(data) // 2])  # half, then no room
+        self.refused += 1
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def install(self) -> None:
+        import loomtui.core.store as store_mod
+
+        os.write = self.write  # type: ignore[assignment]
+        for name in ("_save", "_write_file"):
+            real = getattr(store_mod, name)
+
+            def refusing(*args, _real=real):
+                if self.full():
+                    self.refused += 1
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                return _real(*args)
+
+            setattr(store_mod, name, refusing)
+
+
 def main(argv: list[str]) -> int:
     import argparse
 
@@ -119,6 +175,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--max-tokens", type=int, default=12)
     ap.add_argument("--model", default=None, help="a local model spec instead of the script")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--disk-full", default=None, metavar="START,LENGTH")
     args = ap.parse_args(argv)
     rng = random.Random(args.seed)
     if args.model:
@@ -128,11 +185,45 @@ def main(argv: list[str]) -> int:
         backend: Backend = open_backend(model=args.model, cache_dir=cache_dir())
     else:
         backend = ScriptedBackend(delay=args.delay)
+    from loomtui.core.store import SaveFailed
+
     store = SessionStore.open(args.session)
     engine = Engine.over(store, backend)
     session = store.session
     if len(session.nodes) == 1:
         engine.add(session.root_id, 0, plain="Once upon a time [b]\x1b[31m", origin="edit")
+    held: list[str] = []  # lines about work that is only in memory (the disk is full)
+
+    def print(line: str, flush: bool = True) -> None:  # noqa: A001 - every report goes here
+        if store.problem is not None:
+            held.append(line)
+            return
+        for old in held:
+            sys.stdout.write(old + "\n")
+        held.clear()
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    if args.disk_full:
+        start, length = (float(x) for x in args.disk_full.split(","))
+        now = time.monotonic()
+        disk = FullDisk(Path(args.session).parent, now + start, now + start + length)
+        disk.install()
+
+        def told(problem: str | None) -> None:
+            sys.stdout.write(("SOLVED" if problem is None else "PROBLEM " + problem) + "\n")
+            sys.stdout.flush()
+
+        def autosave(_session) -> None:  # as the app does: a failed save is said, not fatal
+            try:
+                store.autosave()
+            except SaveFailed:
+                pass
+
+        store.on_problem = told
+        engine.on_change = autosave
+        if args.seed % 2:
+            store.full_save_budget_s = 0  # as a big session: checkpoints, not full saves
     print("READY", flush=True)
     for r in range(args.rounds):
         leaves = session.leaves()
@@ -155,7 +246,9 @@ def main(argv: list[str]) -> int:
         roll = rng.random()
         node = rng.choice(result.nodes)
         if roll < 0.15:
-            edited = engine.add(node.id, len(node) // 2, plain=f"edit {r} \x07\u202e", origin="edit")
+            edited = engine.add(
+                node.id, len(node) // 2, plain=f"edit {r} \x07\u202e", origin="edit"
+            )
             print("DONE " + json.dumps([_branch(session, edited.id)]), flush=True)
         elif roll < 0.25 and node.tokens:
             edited = engine.edit_branch(node.id, node.text[: len(node.text) // 2] + f" typed {r}")
@@ -175,7 +268,10 @@ def main(argv: list[str]) -> int:
         elif roll < 0.65 and node.tokens:
             # An instrument's insert: a path of tokens hung at a point (multiverse).
             inserted = engine.add(
-                node.id, len(node) // 2, tokens=node.tokens[:2], settings={"instrument": "x"},
+                node.id,
+                len(node) // 2,
+                tokens=node.tokens[:2],
+                settings={"instrument": "x"},
                 finish_reason="inserted",
             )
             print("DONE " + json.dumps([_branch(session, inserted.id)]), flush=True)
