@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .backends.base import Backend, BackendError, Context, GenerationSettings, TokenEvent
-from .core.tokens import Alt, Token, join_bytes
+from .core.tokens import Alt, Token, decode, join_bytes
 from .core.tree import Node, Session
 
 if TYPE_CHECKING:
@@ -46,18 +46,11 @@ class GenerationResult:
         return self.tokens / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def branch_context(session: Session, node_id: str, backend: Backend, chat: bool) -> Context:
-    """The context for continuing after ``node_id``.
-
-    Token segments that carry ids from this backend's model keep their ids, so the model
-    sees exactly what it produced; plain text is tokenized. If any segment cannot be turned
-    into ids, the backend gets the text alone and tokenizes it itself.
-    """
-    path = session.path(node_id)
-    text = session.branch_text(node_id)
-    model_name = backend.info().name
+def _segment_ids(nodes: Sequence[Node], backend: Backend, model_name: str) -> list[int] | None:
+    """Token ids of ``nodes`` in order: a model's own ids where the node carries them from
+    ``model_name``, else the backend's tokenization (None if it cannot tokenize)."""
     ids: list[int] = []
-    for node in path:
+    for node in nodes:
         if (
             node.tokens is not None
             and node.tokens
@@ -71,9 +64,40 @@ def branch_context(session: Session, node_id: str, backend: Backend, chat: bool)
             continue
         seg_ids = backend.tokenize(seg)
         if seg_ids is None:
-            return Context(text=text, chat=chat)
+            return None
         ids.extend(seg_ids)
-    return Context(text=text, token_ids=ids if not chat else None, chat=chat)
+    return ids
+
+
+def branch_context(session: Session, node_id: str, backend: Backend, chat: bool) -> Context:
+    """The context for continuing after ``node_id``.
+
+    Token segments that carry ids from this backend's model keep their ids, so the model
+    sees exactly what it produced; plain text is tokenized. If any segment cannot be turned
+    into ids, the backend gets the text alone and tokenizes it itself.
+
+    In chat mode the branch is read as its turns (:meth:`Session.turns`): the messages before
+    the reply, and, when the branch ends inside or after an assistant turn, that turn as the
+    partial reply the model continues as its own (with its ids, as above).
+    """
+    text = session.branch_text(node_id)
+    model_name = backend.info().name
+    if chat:
+        turns = session.turn_nodes(node_id)
+        prefill_nodes: list[Node] = []
+        if turns and turns[-1][0] == "assistant":
+            prefill_nodes = turns.pop()[1]
+        messages = [
+            {"role": role, "content": decode(b"".join(n.data for n in nodes))}
+            for role, nodes in turns
+        ]
+        prefill = decode(b"".join(n.data for n in prefill_nodes))
+        prefill_ids = _segment_ids(prefill_nodes, backend, model_name) if prefill_nodes else None
+        return Context(
+            text=text, chat=True, messages=messages, prefill=prefill, prefill_ids=prefill_ids
+        )
+    ids = _segment_ids(session.path(node_id), backend, model_name)
+    return Context(text=text, token_ids=ids)
 
 
 CONTEXT_POLICIES = ("refuse", "truncate")
@@ -111,6 +135,12 @@ def fit_context(
     keep = limit - settings.max_tokens if settings.max_tokens < limit else limit // 2
     if len(ids) <= keep:
         return context, 0
+    if context.chat:
+        # Dropping the oldest tokens would cut a turn (or the template) in half.
+        raise BackendError(
+            f"the conversation is about {len(ids)} tokens but the model's window is {limit}: "
+            "a chat context is not truncated; start a shorter branch"
+        )
     # Find the shortest suffix of the text whose tokenization fits (binary search on chars).
     text = context.text
     lo, hi = 0, len(text)
@@ -200,8 +230,13 @@ class Engine:
         context = branch_context(session, head.id, backend, settings.chat)
         context, dropped = fit_context(context, backend, settings)
         record = settings.to_dict()
+        # In chat mode what the model writes is the assistant's turn (continuing the partial
+        # reply the context ends in, or a new reply after a user turn).
+        role = "assistant" if settings.chat else None
         nodes = [
-            session.add_generation(head.id, settings=record, model=info.name, backend=info.backend)
+            session.add_generation(
+                head.id, settings=record, model=info.name, backend=info.backend, role=role
+            )
             for _ in range(settings.n)
         ]
         if dropped:
@@ -311,6 +346,7 @@ class Engine:
             model=node.model,
             backend=node.backend,
             settings={"picked_rank": token.rank()},
+            role=session.role(node_id),  # a pick inside a reply is the same assistant turn
         )
 
     def add(
@@ -326,11 +362,18 @@ class Engine:
         settings: dict[str, Any] | None = None,
         finish_reason: str | None = None,
         goto: bool = True,
+        role: str | None = None,
     ) -> Node:
         """Hang a new node at the point ``(node_id, offset)`` (None: the node's end), splitting
         there if needed: a prompt, an inserted path, a scored text, a typed variant. The new
-        node becomes current unless ``goto`` is False. Saved."""
+        node becomes current unless ``goto`` is False. Saved.
+
+        ``role`` is its chat turn (see :meth:`add_turn` for a new message); left out, in a
+        chat session it is the turn of the point it hangs at (a model's node: the
+        assistant's)."""
         session = self.session
+        if role is None and session.is_chat():
+            role = "assistant" if origin == "model" else session.role(node_id, True)
         head = session.split(node_id, len(session.node(node_id)) if offset is None else offset)
         new = session.add_child(
             head.id,
@@ -341,11 +384,18 @@ class Engine:
             backend=backend,
             settings=settings,
             finish_reason=finish_reason,
+            role=role,
         )
         if goto:
             session.goto(new.id)
         self._changed()
         return new
+
+    def add_turn(self, node_id: str, text: str, role: str = "user") -> Node:
+        """A new chat message (a user's, by default) after the end of ``node_id``'s node: the
+        turn before it ends there, and generating from the new node answers it. Becomes
+        current; saved."""
+        return self.add(node_id, None, plain=text, origin="prompt", role=role)
 
     def split(self, node_id: str, offset: int) -> Node:
         """Make ``(node_id, offset)`` a node boundary (see :meth:`Session.split`); saved when

@@ -54,14 +54,29 @@ class GenerationSettings:
 class Context:
     """What to continue from.
 
-    ``text`` is the raw text; ``token_ids``, when given, is the exact tokenization to use
-    (model tokens keep their ids so a branch is not re-tokenized differently). In chat mode
-    ``text`` is the user's message and the backend applies the chat template.
+    ``text`` is the raw text of the whole branch; ``token_ids``, when given, is the exact
+    tokenization to use (model tokens keep their ids so a branch is not re-tokenized
+    differently).
+
+    In chat mode the backend applies the chat template to ``messages`` (``{"role", "content"}``
+    dicts: the turns before the reply) with the generation prompt, then continues the
+    assistant's partial reply ``prefill`` as the model's own turn (no end-of-turn token
+    between): ``prefill_ids`` are its exact ids when the branch carries them. A chat context
+    without ``messages`` is ``text`` as one user message.
     """
 
     text: str
     token_ids: list[int] | None = None
     chat: bool = False
+    messages: list[dict[str, str]] | None = None
+    prefill: str = ""
+    prefill_ids: list[int] | None = None
+
+    def chat_messages(self) -> list[dict[str, str]]:
+        """The turns before the reply (``text`` as one user message when none were given)."""
+        if self.messages is not None:
+            return [dict(m) for m in self.messages]
+        return [{"role": "user", "content": self.text}]
 
 
 @dataclass

@@ -172,16 +172,22 @@ class LocalBackend(Backend, FullDistribution):
         """The exact ids given to the model for ``context``.
 
         Given ``token_ids`` are used as they are (with the tokenizer's BOS put in front when
-        it has one and they lack it); chat mode applies the chat template to one user message
-        with the generation prompt; completion mode is BOS (if any) + the text's tokens. An
-        empty context starts from the document separator.
+        it has one and they lack it); chat mode applies the chat template to the turns before
+        the reply with the generation prompt, then appends the partial reply's tokens (its
+        own ids when given) as the start of the assistant's turn, with no end-of-turn token;
+        completion mode is BOS (if any) + the text's tokens. An empty context starts from the
+        document separator.
         """
         if context.token_ids is not None:
             ids = list(context.token_ids)
             if self._prefix_ids and ids[: len(self._prefix_ids)] != self._prefix_ids:
                 ids = self._prefix_ids + ids
         elif context.chat:
-            ids = self._chat_ids(context.text)
+            ids = self._chat_ids(context.chat_messages())
+            if context.prefill_ids is not None:
+                ids += [int(i) for i in context.prefill_ids]
+            elif context.prefill:
+                ids += self.tokenize(context.prefill)
         else:
             ids = self._prefix_ids + self.tokenize(context.text)
         if not ids:
@@ -193,11 +199,13 @@ class LocalBackend(Backend, FullDistribution):
             raise BackendError(f"the context has {len(ids)} tokens; the model takes {limit}")
         return ids
 
-    def _chat_ids(self, message: str) -> list[int]:
+    def _chat_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        """The chat template over ``messages`` with the generation prompt (the assistant's
+        turn opened, nothing in it yet)."""
         if not getattr(self.tokenizer, "chat_template", None):
             raise BackendError(f"{self.name} has no chat template; use completion mode")
         out = self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": message}], add_generation_prompt=True, tokenize=True
+            messages, add_generation_prompt=True, tokenize=True
         )
         if not isinstance(out, list):  # transformers 5 returns a BatchEncoding
             out = out["input_ids"]

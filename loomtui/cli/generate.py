@@ -3,7 +3,9 @@
 Generation goes through :class:`loomtui.engine.Engine`, the same path as the app. ``--json``
 prints the stable shape of :mod:`loomtui.cli.jsonout`; otherwise the completions are
 printed coloured by probability on a terminal (plain when piped). ``-o SESSION`` adds the
-prompt and its completions to a session file as a branch (creating the file if needed).
+prompt and its completions to a session file as a branch (creating the file if needed);
+``--session SESSION`` goes on from the session's current node (in chat: a new user turn).
+``--prefill TEXT`` (chat) starts the assistant's reply, which the model continues as its own.
 """
 
 from __future__ import annotations
@@ -36,10 +38,23 @@ PARAMS: list[click.Parameter] = [
     ),
     *sampling_options(),
     click.Option(
+        ["--prefill"],
+        metavar="TEXT",
+        default=None,
+        help="chat: start the assistant's reply with TEXT; the model continues it as its own",
+    ),
+    click.Option(
         ["-o", "--output"],
         metavar="SESSION",
         default=None,
         help="add the result to this session file (created if needed)",
+    ),
+    click.Option(
+        ["--session"],
+        metavar="SESSION",
+        default=None,
+        help="continue this session: the prompt becomes a new user turn after its current "
+        "node (chat) or is appended there, and the reply is generated and saved",
     ),
     click.Option(["--json"], is_flag=True, help="print one JSON object"),
 ]
@@ -74,23 +89,35 @@ def open_session(path: str | None) -> Session:
     return load_session(path)
 
 
-def prompt_node(engine: Engine, prompt: str) -> Node:
+def prompt_node(engine: Engine, prompt: str, role: str | None = None) -> Node:
     """The root's plain-text child holding exactly ``prompt`` (added if there is none), so
-    another run of the same prompt adds alternates beside the earlier ones."""
+    another run of the same prompt adds alternates beside the earlier ones. ``role``: the
+    chat turn of a new prompt node (a user's)."""
     session = engine.session
     for child in session.children(session.root_id):
         if child.tokens is None and child.plain == prompt:
             return child
-    return engine.add(session.root_id, plain=prompt, origin="prompt", goto=False)
+    return engine.add(session.root_id, plain=prompt, origin="prompt", goto=False, role=role)
+
+
+def prefill_node(engine: Engine, after: Node, prefill: str) -> Node:
+    """The start of the assistant's reply ``prefill`` after the user turn ``after``: a
+    plain-text assistant node (an existing one with the same text is reused)."""
+    for child in engine.session.children(after.id):
+        if child.tokens is None and child.plain == prefill and child.role == "assistant":
+            return child
+    return engine.add(after.id, plain=prefill, origin="prompt", goto=False, role="assistant")
 
 
 def run(args: Args) -> int:
+    if args.session and args.output:
+        raise LoomError("give one of -o/--output and --session")
     store = None
-    if args.output:
+    if args.output or args.session:
         from ..core.store import SessionStore
 
         # Lock + journal: a second process is refused, a kill loses at most one token.
-        store = SessionStore.open(args.output)
+        store = SessionStore.open(args.session or args.output)
     try:
         return _generate(args, store)
     finally:
@@ -112,7 +139,24 @@ def _generate(args: Args, store) -> int:  # type: ignore[no-untyped-def]
     load_s = getattr(backend, "load_s", None) or (time.perf_counter() - start)
     info = backend.info()
     engine = Engine.over(store, backend) if store is not None else Engine(session, backend)
-    node = prompt_node(engine, prompt)
+    if args.session and session.is_chat():
+        settings.chat = True  # a chat session goes on as one
+    if args.prefill is not None and not settings.chat:
+        raise LoomError("--prefill starts the assistant's reply: it needs --chat")
+    role = "user" if settings.chat else None
+    current = session.current
+    if args.session and (current.parent is not None or len(current)):
+        # The next message of the conversation (or more text, in completion mode), after
+        # wherever the session was left.
+        node = (
+            engine.add_turn(current.id, prompt)
+            if settings.chat
+            else engine.add(current.id, None, plain=prompt, origin="prompt")
+        )
+    else:
+        node = prompt_node(engine, prompt, role)
+    if args.prefill:
+        node = prefill_node(engine, node, args.prefill)
     result = engine.generate(node.id, None, settings)
     if result.tokens == 0 and result.errors:
         raise LoomError(result.errors[0])
@@ -125,20 +169,19 @@ def _generate(args: Args, store) -> int:  # type: ignore[no-untyped-def]
             stats.get("decode_s", result.elapsed_s),
             result.tokens,
         )
-        print(
-            dumps(
-                generate_json(
-                    model=info.name,
-                    backend=info.backend,
-                    prompt=prompt,
-                    prompt_token_ids=stats.get("prompt_token_ids"),
-                    completions=completions,
-                    timing=timing,
-                )
-            )
+        out = generate_json(
+            model=info.name,
+            backend=info.backend,
+            prompt=prompt,
+            prompt_token_ids=stats.get("prompt_token_ids"),
+            completions=completions,
+            timing=timing,
         )
+        if args.prefill is not None:
+            out["prefill"] = args.prefill
+        print(dumps(out))
         return 0
-    print_completions(prompt, completions)
+    print_completions(prompt, completions, prefill=args.prefill)
     return 0
 
 
@@ -158,11 +201,16 @@ def print_tokens(tokens: Sequence[Token]) -> None:
 
 
 def print_completions(
-    prompt: str, completions: Sequence[tuple[Sequence[Token], str | None]]
+    prompt: str,
+    completions: Sequence[tuple[Sequence[Token], str | None]],
+    prefill: str | None = None,
 ) -> None:
     from ..core.display import visible
 
     print(visible(prompt))
+    if prefill:
+        print("--- the assistant's reply starts with ---")
+        print(visible(prefill))
     for i, (tokens, reason) in enumerate(completions, 1):
         print(f"--- completion {i}/{len(completions)} (finish: {reason}) ---")
         print_tokens(tokens)

@@ -34,6 +34,12 @@ class Capabilities:
     context_length: int | None = None
     extra_body: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: How the server continues a partial assistant reply in chat mode: "continue" (a
+    #: trailing assistant message with ``continue_final_message: true`` and
+    #: ``add_generation_prompt: false``: vLLM, llama.cpp's llama-server), "prefix" (the
+    #: message marked ``prefix: true``: DeepSeek), "none" (it cannot: refused), or None (not
+    #: known: refused, with the profile setting that says otherwise).
+    prefill: str | None = None
 
     def override(self, profile: dict[str, Any]) -> None:
         """Apply a profile's explicit settings over what was detected."""
@@ -43,25 +49,44 @@ class Capabilities:
                 setattr(self, key, value)
         if self.mode not in ("completion", "chat"):
             raise BackendError(f"profile mode must be 'completion' or 'chat', not {self.mode!r}")
+        if self.prefill not in PREFILL_STYLES:
+            raise BackendError(
+                f"profile prefill must be one of {', '.join(map(str, PREFILL_STYLES[1:]))}, "
+                f"not {self.prefill!r}"
+            )
+
+
+PREFILL_STYLES = (None, "continue", "prefix", "none")
 
 
 #: Defaults per server family (what each is known to do; see reference/logprobs.md §1).
 FAMILIES: dict[str, dict[str, Any]] = {
-    "openai": dict(max_logprobs=5, supports_echo=True, supports_n=True, supports_top_k=False),
-    "vllm": dict(max_logprobs=20, supports_echo=True, supports_n=True),
-    # llama-server: chat-style content[] on /v1/completions, no echo.
-    "llama.cpp": dict(max_logprobs=20, supports_echo=False),
+    # OpenAI's chat API has no assistant prefill: a trailing assistant message is answered.
+    "openai": dict(
+        max_logprobs=5, supports_echo=True, supports_n=True, supports_top_k=False, prefill="none"
+    ),
+    "vllm": dict(max_logprobs=20, supports_echo=True, supports_n=True, prefill="continue"),
+    # llama-server: chat-style content[] on /v1/completions, no echo; a trailing assistant
+    # message is continued (its "prefill assistant" default).
+    "llama.cpp": dict(max_logprobs=20, supports_echo=False, prefill="continue"),
     # llama-cpp-python: echo returns shifted values, n is ignored (one choice back), and
     # its stream drops every multi-byte character (partial tokens decode to "" and so does
     # the chunk text), while a whole answer carries the full text: do not stream by default.
     # Without streaming the read waits for the whole completion: a long time-out.
+    # Its chat handler renders every message as finished and opens a new assistant turn:
+    # it cannot continue a partial reply (tests/backends/test_api_llama_server.py).
     "llama-cpp-python": dict(
-        max_logprobs=20, supports_echo=False, supports_n=False, stream=False, timeout=600.0
+        max_logprobs=20,
+        supports_echo=False,
+        supports_n=False,
+        stream=False,
+        timeout=600.0,
+        prefill="none",
     ),
     "ollama": dict(max_logprobs=20, supports_echo=False, supports_n=False),
     "together": dict(max_logprobs=20, supports_echo=True),
     "fireworks": dict(max_logprobs=5, supports_echo=True, supports_n=True),
-    "deepseek": dict(max_logprobs=20, supports_echo=False),
+    "deepseek": dict(max_logprobs=20, supports_echo=False, prefill="prefix"),
 }
 
 _OWNED_BY = {

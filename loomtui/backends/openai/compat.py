@@ -1,7 +1,9 @@
 """The API backend: any OpenAI-compatible server (OpenAI, vLLM, llama.cpp, Ollama, ...).
 
 Completion mode (the loom's native raw continuation) sends ``logprobs`` as an integer clamped
-to the server's cap; chat mode sends ``logprobs: true`` with ``top_logprobs``. Responses in
+to the server's cap; chat mode sends ``logprobs: true`` with ``top_logprobs`` and the turns as
+messages with their real roles; a partial assistant reply is continued as the model's own
+turn where the server can (``Capabilities.prefill``) and refused where it cannot. Responses in
 either logprob shape become :class:`Token` objects keyed by their true bytes
 (:mod:`.dialects`). ``n`` continuations run concurrently when the server ignores
 ``n``. Streaming is cancellable. The API key lives only in the HTTP client's headers: never
@@ -125,9 +127,35 @@ class APIBackend(Backend):
 
     # -- request bodies --------------------------------------------------------------------
 
+    def _messages(self, context: Context) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The chat messages for ``context`` with their real roles, and the body fields a
+        partial assistant reply needs. A server that cannot continue one is refused (one
+        line), never sent a request it would answer with a fresh reply."""
+        messages: list[dict[str, Any]] = list(context.chat_messages())
+        if not (context.prefill or context.prefill_ids):
+            return messages, {}
+        style = self.caps.prefill
+        if style == "continue":
+            messages.append({"role": "assistant", "content": context.prefill})
+            return messages, {"continue_final_message": True, "add_generation_prompt": False}
+        if style == "prefix":
+            messages.append({"role": "assistant", "content": context.prefill, "prefix": True})
+            return messages, {}
+        server = self.caps.server if self.caps.server != "unknown" else "this server"
+        if style == "none":
+            raise BackendError(
+                f"{server} cannot continue a partial chat reply (no assistant prefill): "
+                "generate from the end of a user turn, or use completion mode"
+            )
+        raise BackendError(
+            f"not known whether {server} can continue a partial chat reply: set prefill = "
+            '"continue" (vLLM, llama-server) or "prefix" (DeepSeek) in its profile, or '
+            "generate from the end of a user turn"
+        )
+
     def _body(
         self,
-        text: str,
+        context: Context,
         settings: GenerationSettings,
         chat: bool,
         n: int,
@@ -151,12 +179,14 @@ class APIBackend(Backend):
         if settings.top_k and self.caps.supports_top_k:
             body["top_k"] = settings.top_k
         if chat:
-            body["messages"] = [{"role": "user", "content": text}]
+            messages, prefill_fields = self._messages(context)
+            body["messages"] = messages
+            body.update(prefill_fields)
             body["logprobs"] = True
             body["top_logprobs"] = k
             path = "chat/completions"
         else:
-            body["prompt"] = text
+            body["prompt"] = context.text
             body["logprobs"] = k
             path = "completions"
         body.update(self.caps.extra_body)
@@ -196,8 +226,10 @@ class APIBackend(Backend):
         def launch(req: _Request) -> None:
             nonlocal running
             running += 1
-            self._pool.submit(self._run_request, context.text, settings, chat, req, stop, events)
+            self._pool.submit(self._run_request, context, settings, chat, req, stop, events)
 
+        if chat:
+            self._messages(context)  # a prefill this server cannot do: refused before sending
         for req in pending:
             launch(req)
         try:
@@ -262,7 +294,7 @@ class APIBackend(Backend):
 
     def _run_request(
         self,
-        text: str,
+        context: Context,
         settings: GenerationSettings,
         chat: bool,
         req: _Request,
@@ -274,7 +306,7 @@ class APIBackend(Backend):
         state: dict[int, _ChoiceState] = {}
         k = self._k(settings.logprobs_k, chat)
         try:
-            path, body = self._body(text, settings, chat, req.n, req.seed, self.caps.stream)
+            path, body = self._body(context, settings, chat, req.n, req.seed, self.caps.stream)
             if self.caps.stream:
                 chunks: Iterator[dict[str, Any]] = self.http.stream_sse(
                     path, body, self.model, stop
@@ -369,7 +401,7 @@ class APIBackend(Backend):
         settings = GenerationSettings(
             max_tokens=1, n=1, temperature=0.0, logprobs_k=top_k, chat=chat
         )
-        path, body = self._body(context.text, settings, chat, 1, None, stream=False)
+        path, body = self._body(context, settings, chat, 1, None, stream=False)
         answer = self.http.post_json(path, body, self.model)
         raw = parse_choice_logprobs(_first_choice(answer, self.api_base), self._k(top_k, chat))
         if not raw:
