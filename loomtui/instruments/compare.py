@@ -10,12 +10,14 @@ None when any of its tokens has none (see :func:`loomtui.core.metrics.joint_logp
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base import Backend, FullDistribution
 from ..core.metrics import joint_logprob, kl_rows
 from ..core.tokens import Token, decode
+from .progress import Progress, check, report
 
 
 @dataclass
@@ -122,11 +124,31 @@ def segments(a: list[Token], b: list[Token]) -> list[tuple[list[Token], list[Tok
     return out
 
 
-def compare(backend_a: Backend, backend_b: Backend, text: str, top_k: int = 20) -> Comparison:
-    """Score ``text`` under both backends and line the numbers up."""
+def compare(
+    backend_a: Backend,
+    backend_b: Backend,
+    text: str,
+    top_k: int = 20,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> Comparison:
+    """Score ``text`` under both backends and line the numbers up.
+
+    The run is a few model passes (A scores, B scores, and with full distributions on both
+    sides one more pass each for the per-position KL); ``progress`` is told ``(passes done,
+    passes)`` after each, and a set ``cancel`` stops the run between them with
+    :class:`~.progress.Cancelled`. Nothing is written anywhere, so a cancel leaves nothing.
+    """
+    full = isinstance(backend_a, FullDistribution) and isinstance(backend_b, FullDistribution)
+    # Known before the scores: KL needs both full and (checked later) the same tokens.
+    total = 4 if full else 2
+    check(cancel)
     info_a, info_b = backend_a.info(), backend_b.info()
     score_a = backend_a.score(text, top_k=top_k)
+    report(progress, 1, total)
+    check(cancel)
     score_b = backend_b.score(text, top_k=top_k)
+    report(progress, 2, total)
     a = Side(info_a.name, list(score_a.tokens), info_a.exact_entropy)
     b = Side(info_b.name, list(score_b.tokens), info_b.exact_entropy)
     notes = [n for n in (score_a.note, score_b.note) if n]
@@ -142,9 +164,10 @@ def compare(backend_a: Backend, backend_b: Backend, text: str, top_k: int = 20) 
         )
         for ra, rb in segments(a.tokens, b.tokens)
     ]
-    full = isinstance(backend_a, FullDistribution) and isinstance(backend_b, FullDistribution)
-    if same and full and len(ids_a) > 1:
-        kls = _position_kl(backend_a, backend_b, ids_a)  # type: ignore[arg-type]
+    kl_passes = same and full and len(ids_a) > 1
+    if kl_passes:
+        check(cancel)
+        kls = _position_kl(backend_a, backend_b, ids_a, progress, cancel)  # type: ignore[arg-type]
         if kls is None:
             notes.append("per-position KL needs the same vocabulary in both models")
         else:
@@ -157,15 +180,25 @@ def compare(backend_a: Backend, backend_b: Backend, text: str, top_k: int = 20) 
     for side in (a, b):
         if side.tokens and side.total_logprob is None:
             notes.append(f"{side.name} gave no logprob for some tokens: its total is unknown")
+    if total > 2 and not kl_passes:
+        report(progress, total, total)  # the KL passes were skipped: the run is done
     return Comparison(text=text, a=a, b=b, segments=segs, same_tokens=same, notes=notes)
 
 
 def _position_kl(
-    backend_a: FullDistribution, backend_b: FullDistribution, ids: list[int]
+    backend_a: FullDistribution,
+    backend_b: FullDistribution,
+    ids: list[int],
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[float] | None:
-    """KL(A || B) at each position 1..len-1 (the distribution each token was drawn from)."""
+    """KL(A || B) at each position 1..len-1 (the distribution each token was drawn from);
+    passes 3 and 4 of the comparison's 4."""
     rows_a = backend_a.full_logprobs([ids], 1)[0][:-1]
+    report(progress, 3, 4)
+    check(cancel)
     rows_b = backend_b.full_logprobs([ids], 1)[0][:-1]
+    report(progress, 4, 4)
     if rows_a.shape != rows_b.shape:
         return None
     return kl_rows(rows_a, rows_b)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+import threading
 from dataclasses import dataclass, field
 
 from ..backends.base import Backend, GenerationSettings
 from ..core.tree import Node, Session
 from ..engine import Engine
+from .progress import Cancelled, Progress, check, report
 
 
 @dataclass
@@ -53,27 +54,43 @@ def generation_points(session: Session) -> list[tuple[str, list[Node]]]:
 def replay(
     session: Session,
     backend: Backend,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     in_place: bool = False,
+    cancel: threading.Event | None = None,
 ) -> ReplayResult:
     """A copy of ``session`` (or ``session`` itself when ``in_place``) with every
-    generation point re-run on ``backend``, each new node beside its original."""
+    generation point re-run on ``backend``, each new node beside its original.
+
+    ``progress`` is told ``(points replayed, points)`` after each point. A set ``cancel``
+    stops the running generation and raises :class:`~.progress.Cancelled`; in place, the
+    nodes the replay added are deleted again first, so a cancelled replay leaves nothing.
+    """
     new = session if in_place else copy.deepcopy(session)
     current = session.current_id
     engine = Engine(new, backend)
     points = generation_points(new)
     result = ReplayResult(session=new)
-    for i, (parent_id, originals) in enumerate(points):
-        settings = GenerationSettings.from_dict(originals[0].settings or {})
-        settings.n = len(originals)
-        res = engine.generate(parent_id, None, settings)
-        ids = [n.id for n in originals]
-        for node in res.nodes:
-            node.meta["replay_of"] = ids
-        result.pairs.append((ids, [n.id for n in res.nodes]))
-        result.errors.extend(res.errors)
-        if progress is not None:
-            progress(i + 1, len(points))
+    try:
+        for i, (parent_id, originals) in enumerate(points):
+            check(cancel)
+            settings = GenerationSettings.from_dict(originals[0].settings or {})
+            settings.n = len(originals)
+            res = engine.generate(parent_id, None, settings, cancel=cancel)
+            ids = [n.id for n in originals]
+            for node in res.nodes:
+                node.meta["replay_of"] = ids
+            result.pairs.append((ids, [n.id for n in res.nodes]))
+            check(cancel)  # a generation cut short by the cancel is not a replay
+            result.errors.extend(res.errors)
+            report(progress, i + 1, len(points))
+    except Cancelled:
+        if in_place:
+            for _, added in result.pairs:
+                for node_id in added:
+                    if node_id in new:
+                        new.delete(node_id)
+            new.current_id = current if current in new else new.root_id
+        raise
     new.meta["replayed_with"] = backend.info().name
     new.current_id = current if current in new else new.root_id
     return result

@@ -158,7 +158,8 @@ class InstrumentScreen(ModalScreen[None]):
     HINT_TEXT = "esc: cancel a run, or close"
 
     class Progressed(Message):
-        """A worker's progress (posted from its thread): ``done`` of ``total`` steps."""
+        """A worker's progress (posted from its thread): ``done`` of ``total`` steps;
+        ``what`` is the status line's words before the numbers."""
 
         def __init__(self, run: threading.Event, what: str, done: int, total: int) -> None:
             super().__init__()
@@ -228,8 +229,8 @@ class InstrumentScreen(ModalScreen[None]):
             self.dismiss(None)
 
     # ------------------------------------------------------------------ work
-    def start(self, work: Work, what: str, *, needs_backend: bool = True) -> None:
-        """Run ``work`` in a thread worker; its progress shows as "what: n of N"."""
+    def start(self, work: Work, what: str, *, unit: str = "", needs_backend: bool = True) -> None:
+        """Run ``work`` in a thread worker; its progress shows as "what: unit n of N"."""
         if needs_backend and self.backend is None:
             self.set_status("no model attached: start loomtui with --model or --api-base")
             return
@@ -237,9 +238,10 @@ class InstrumentScreen(ModalScreen[None]):
             self.running.set()
         run = threading.Event()
         self.running = run
+        label = f"{what}: {unit} " if unit else f"{what}: "
 
         def progress(done: int, total: int) -> None:
-            self.post_message(self.Progressed(run, what, done, total))
+            self.post_message(self.Progressed(run, label, done, total))
 
         def body() -> Any:
             try:
@@ -258,7 +260,7 @@ class InstrumentScreen(ModalScreen[None]):
 
     def on_instrument_screen_progressed(self, message: Progressed) -> None:
         if message.run is self.running and not message.run.is_set():
-            self.set_status(f"{message.what}: {message.done} of {message.total} (esc cancels)")
+            self.set_status(f"{message.what}{message.done} of {message.total} (esc cancels)")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.node is not self or event.worker.group != "instrument":
@@ -277,10 +279,23 @@ class InstrumentScreen(ModalScreen[None]):
             self.cancelled()
         else:
             self.set_status(f"failed: {event.worker.error}")
+            self.failed()
 
     def show_result(self, result: Any) -> None:
         """Draw a finished run's result (on the app's thread)."""
         raise NotImplementedError
 
     def cancelled(self) -> None:
-        """After a cancelled run (on the app's thread)."""
+        """After a cancelled run (on the app's thread): an earlier run's result is taken
+        away, so nothing on screen reads as the answer to the run that was stopped."""
+        self.clear_result("cancelled: this run has no result")
+
+    def failed(self) -> None:
+        """After a failed run (on the app's thread): as after a cancel, no stale result."""
+        self.clear_result("failed: this run has no result (the reason is below)")
+
+    def clear_result(self, why: str) -> None:
+        """Replace what the result area shows by ``why``."""
+        body = self.query_one("#body")
+        if isinstance(body, ResultView):
+            body.show(Text(why, style="bold"))

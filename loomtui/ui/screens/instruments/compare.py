@@ -9,7 +9,7 @@ from textual.widgets import Input
 
 from ....backends.base import Backend
 from ....instruments import compare
-from ....instruments.progress import Progress
+from ....instruments.progress import Progress, check
 from ....render.instruments import diff_text
 from .base import InstrumentInputs, InstrumentScreen
 
@@ -39,9 +39,10 @@ class CompareScreen(InstrumentScreen):
 
         def work(progress: Progress, cancel: threading.Event) -> compare.Comparison:
             b = other if other is not None else open_model(spec or "")
-            return compare.compare(backend, b, text)  # type: ignore[arg-type]
+            check(cancel)  # Escape while the second model was opening
+            return compare.compare(backend, b, text, progress=progress, cancel=cancel)  # type: ignore[arg-type]
 
-        self.start(work, "scoring under both models")
+        self.start(work, "scoring under both models", unit="pass")
 
     def show_result(self, result: compare.Comparison) -> None:
         self.show(diff_text(result))

@@ -45,7 +45,8 @@ class MultiverseScreen(InstrumentScreen):
             lambda progress, cancel: multiverse.expand(
                 backend, ctx, depth, top_k, progress=progress, cancel=cancel
             ),
-            "expanding, level",
+            "expanding",
+            unit="level",
         )
 
     def show_result(self, result: multiverse.Multiverse) -> None:

@@ -11,13 +11,13 @@ from textual.widgets import Input
 
 from ....backends.base import Backend
 from ....instruments import replay
-from ....instruments.progress import Progress
+from ....instruments.progress import Progress, check
 from .base import InstrumentInputs, InstrumentScreen
 
 
 class ReplayScreen(InstrumentScreen):
     TITLE_TEXT = "Replay: every generation point re-run with another model"
-    HINT_TEXT = "the new branches sit beside the originals; enter runs; esc close"
+    HINT_TEXT = "the new branches sit beside the originals; enter runs; esc cancels or closes"
 
     def __init__(self, inputs: InstrumentInputs, other: Backend | None = None) -> None:
         super().__init__(inputs)
@@ -42,10 +42,11 @@ class ReplayScreen(InstrumentScreen):
         def work(progress: Progress, cancel: threading.Event) -> replay.ReplayResult:
             b = other if other is not None else open_model(spec or "")
             # On a copy: the worker computes, the tree is changed on the app's thread.
-            return replay.replay(session, b)
+            check(cancel)  # Escape while the model was opening
+            return replay.replay(session, b, progress=progress, cancel=cancel)
 
         # Needs only the other model, not the app's.
-        self.start(work, "replaying", needs_backend=False)
+        self.start(work, "replaying", unit="generation point", needs_backend=False)
 
     def show_result(self, result: replay.ReplayResult) -> None:
         lines = Text(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 
+from rich.console import Group
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Input
 
@@ -23,6 +25,7 @@ class SweepScreen(InstrumentScreen):
         self.top_k, self.max_tokens = top_k, max_tokens
         self.variants: list[sweep.Variant] = []
         self.origin: tuple[str, int] | None = None  # the original token, once split off
+        self.shown: sweep.SweepResult | None = None  # every finished sweep's variants
 
     def compose_inputs(self) -> ComposeResult:
         yield Input(placeholder="edits to try instead, separated by |; enter", id="edits")
@@ -80,9 +83,17 @@ class SweepScreen(InstrumentScreen):
         shown = sweep.SweepResult(
             variants=self.variants, head_id=result.head_id, ngram=result.ngram
         )
+        self.shown = shown
         self.show(sweep_rows(shown))
         self.set_status(f"{len(result.variants)} branches added")
         self.inputs.tree_changed()
 
     def cancelled(self) -> None:
         self.inputs.tree_changed()  # the sweep took back its branches: show the tree as it is
+        if self.shown is None:
+            super().cancelled()
+            return
+        # The rows of earlier sweeps stay (their branches are in the tree); the stopped
+        # run's are not among them, and the table says so.
+        note = Text("cancelled: the last sweep kept no branch; the rows above are earlier")
+        self.show(Group(sweep_rows(self.shown), note))
