@@ -304,3 +304,39 @@ def test_recent_lists_file_names_with_their_escapes_shown(tmp_path):
     code, out = _cli("--recent", tmp_path=tmp_path, tty=True)
     assert code == 0 and b"\x1b" not in out and b"\x07" not in out, out
     assert "x␛]0;pwned␇␛[2J.json" in out.decode()
+
+
+# --------------------------------------------------------------------------- what verbs say
+@pytest.mark.parametrize("verb", ["info", "show", "export"])
+def test_reading_verbs_say_when_the_journal_holds_work_the_file_does_not(tmp_path, capsys, verb):
+    from loomtui.cli import main
+
+    path = tmp_path / f"s{CLEAR}.json"
+    _three_nodes(path)
+    store = SessionStore.open(path)
+    store.full_save_budget_s = 0  # a big session: the change goes to the journal only
+    store.session.add_child(store.session.root_id, plain="only in the journal", origin="edit")
+    store.autosave()
+    store._close_fd()  # the process is killed: no final save
+    store.lock.release()
+    assert main([verb, str(path)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "journal record" in err and "not yet applied" in err, err
+    assert "\x1b" not in err
+    with SessionStore.open(path):  # recovered: the note goes away
+        pass
+    assert main([verb, str(path)]) == 0
+    assert "not yet applied" not in capsys.readouterr().err
+
+
+def test_the_lock_message_gives_the_apps_readonly_command_whole(tmp_path):
+    """A verb that writes a session has no --readonly: the message names the app's command
+    (``loomtui --readonly PATH``), never the option alone as if the verb took it."""
+    path = tmp_path / "s.json"
+    s, _ = _three_nodes(path)
+    with SessionStore.open(path):
+        with pytest.raises(SessionLockedError) as refused:
+            save_locked(s, path)
+    message = str(refused.value)
+    assert f"loomtui --readonly {path}" in message and "\n" not in message
+    assert f"pid {os.getpid()}" in message
