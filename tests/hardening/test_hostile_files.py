@@ -306,6 +306,20 @@ def test_recent_lists_file_names_with_their_escapes_shown(tmp_path):
     assert "x␛]0;pwned␇␛[2J.json" in out.decode()
 
 
+def test_the_apps_exit_line_shows_the_file_names_escapes(tmp_path, capsys, monkeypatch):
+    import loomtui.cli.app_cmd as app_cmd
+    from loomtui.cli import main
+
+    monkeypatch.setenv("LOOMTUI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(app_cmd, "launch_app", lambda **kw: 0)  # the app, closed at once
+    path = tmp_path / f"x{OSC}{CLEAR}.json"
+    _three_nodes(path)
+    assert main([str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out, out
+    assert out.endswith("x␛]0;pwned␇␛[2J.json\n"), out
+
+
 # --------------------------------------------------------------------------- what verbs say
 @pytest.mark.parametrize("verb", ["info", "show", "export"])
 def test_reading_verbs_say_when_the_journal_holds_work_the_file_does_not(tmp_path, capsys, verb):
