@@ -27,6 +27,7 @@ from ..core.errors import LoomError
 #: verb -> (module under loomtui.cli, one-line help)
 VERBS: dict[str, tuple[str, str]] = {
     "export": ("export", "print a branch's (or every leaf's) full text"),
+    "import": ("import_cmd", "convert another loom's file (loom, exoloom, MiniLoom, ...) to a session"),
     "show": ("show", "print a branch with each token coloured by probability"),
     "info": ("info", "summarise a session: nodes, leaves, depth, tokens, models, bookmarks"),
     "generate": ("generate", "generate continuations with logprobs"),
@@ -34,6 +35,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "multiverse": ("multiverse", "expand the top-k next tokens to a depth (block multiverse)"),
     "probe": ("probe", "score a set of answers as a distribution"),
     "compare": ("compare", "score one text under two models and diff them"),
+    "collapse": ("collapse", "mode collapse: two models on the same prompts, side by side"),
     "sweep": ("sweep", "attractor sweep: perturb a token and continue greedily"),
     "replay": ("replay", "re-run a session's generations with another model"),
     "examples": ("examples", "list the example sessions that ship with loomtui"),

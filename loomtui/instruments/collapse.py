@@ -1,0 +1,622 @@
+"""Mode collapse, side by side: two models meet the same prompts and the difference is measured.
+
+For each prompt and each of the two models (the seeds' base model and tuned model):
+
+- the next-token distribution: entropy (exact from the whole vocabulary on a backend with
+  :class:`FullDistribution`, bounds from the top-k list on an API), the top-1 probability,
+  the top-k;
+- with answers (a numeric range or candidates): each answer's exact probability by the
+  probe's rule (:func:`loomtui.instruments.probe.probe`, called, not copied), the entropy
+  of the answers renormalised, KL from uniform, the favourite's share, and KL(A‖B) between
+  the two renormalised answer distributions;
+- ``n`` samples at each temperature, kept in the tree as branches marked by model
+  (``node.model``): distinct completions, the share of the most common one, the mean
+  pairwise Jaccard overlap of their token n-grams, and the next-token entropy of the
+  distribution each temperature samples from;
+- the temperature at which a model's next-token entropy equals the other model's at T=1
+  (the seeds' "is it just temperature?"): the entropy of ``softmax(logits / T)`` never
+  decreases as T grows (dH/dT = Var_T(logits) / T³ ≥ 0), so it is found by bisection on
+  log T over [:data:`T_MIN`, :data:`T_MAX`]; None when the target lies outside that range;
+- a greedy continuation per model (also a branch) with the entropy at each of its positions.
+
+Every entropy and KL comes from :mod:`loomtui.core.metrics`. A chat model (``chat=True``)
+reads the prompt through its chat template and its answers are scored as the start of its
+reply, so their leading whitespace is dropped (" 7" is scored as "7"; the JSON keeps both).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..backends.base import Backend, Context, FullDistribution, GenerationSettings
+from ..core.metrics import entropy, entropy_bounds, kl_rows, token_entropy
+from ..core.tokens import Alt, Token, decode
+from ..core.tree import Node
+from ..engine import Engine, branch_context
+from .probe import RULE_NONE, RULE_TEXT, ProbeResult, probe
+from .progress import Cancelled, Progress, check, report
+
+if TYPE_CHECKING:
+    import numpy as np
+
+#: The temperatures the matching-temperature search spans.
+T_MIN, T_MAX = 0.05, 20.0
+#: Bisection steps on log T: the bracket shrinks by 2**-BISECT_STEPS (to ~1e-8 relative).
+BISECT_STEPS = 30
+MATCH_METHOD = (
+    "bisection on log T over [0.05, 20] of the entropy of softmax(logits / T), which never "
+    "decreases as T grows (dH/dT = Var_T(logits) / T^3)"
+)
+
+
+@dataclass
+class Side:
+    """One of the two models and how it reads the prompts (``chat``: through its template)."""
+
+    backend: Backend
+    chat: bool = False
+
+
+@dataclass
+class NextToken:
+    """The next-token distribution right after the prompt."""
+
+    entropy: float | None  # exact (nats), None when only bounds are known
+    bounds: tuple[float, float] | None  # (lo, hi) when not exact
+    top: list[Alt]  # most likely first
+    rows: Any = None  # the whole-vocabulary logprobs (numpy), when the backend gives them
+
+    @property
+    def top1_p(self) -> float | None:
+        return self.top[0].prob if self.top else None
+
+    @property
+    def shown_entropy(self) -> float | None:
+        """The exact entropy, else the midpoint of finite bounds (for display only)."""
+        if self.entropy is not None:
+            return self.entropy
+        if self.bounds and math.isfinite(self.bounds[1]):
+            return (self.bounds[0] + self.bounds[1]) / 2
+        return None
+
+
+@dataclass
+class SampleSet:
+    """``n`` samples of one model at one temperature, as branches of the tree."""
+
+    t: float
+    node_ids: list[str]
+    texts: list[str]
+    keys: list[list[object]]  # each sample's tokens (id, or bytes when no id)
+    next_token_entropy: float | None  # of softmax(logits / t) right after the prompt
+    ngram: int = 3
+
+    @property
+    def distinct(self) -> int:
+        return len(set(self.texts))
+
+    @property
+    def top_share(self) -> float:
+        """The share of the most common completion (exact text)."""
+        if not self.texts:
+            return 0.0
+        return Counter(self.texts).most_common(1)[0][1] / len(self.texts)
+
+    @property
+    def top_text(self) -> str:
+        return Counter(self.texts).most_common(1)[0][0] if self.texts else ""
+
+    @property
+    def mean_overlap(self) -> float:
+        """Mean pairwise Jaccard overlap of the samples' token n-grams (1: all alike)."""
+        return mean_pairwise_overlap(self.keys, self.ngram)
+
+
+@dataclass
+class Greedy:
+    """A model's greedy continuation and the entropy at each of its positions."""
+
+    node_id: str
+    text: str
+    tokens: list[Token]
+    entropies: list[tuple[float, float]]  # (lo, hi) per token; lo == hi when exact
+    exact: bool
+
+    @property
+    def token_ids(self) -> list[int | None]:
+        return [t.token_id for t in self.tokens]
+
+
+@dataclass
+class ModelResult:
+    """Everything measured for one model on one prompt."""
+
+    model: str
+    chat: bool
+    prompt_token_ids: list[int] | None
+    next_token: NextToken
+    answers: ProbeResult | None
+    answer_labels: list[str]  # the answers as given (scored texts are in ``answers``)
+    samples: list[SampleSet]
+    greedy: Greedy | None
+    match_t: float | None = None  # T at which this model's entropy equals the other's at 1
+    match_target: float | None = None
+
+    def samples_at(self, t: float) -> SampleSet | None:
+        for s in self.samples:
+            if s.t == t:
+                return s
+        return None
+
+    def reference_samples(self) -> SampleSet | None:
+        """The samples at T=1 when they were drawn, else at the first temperature."""
+        return self.samples_at(1.0) or (self.samples[0] if self.samples else None)
+
+    def favourite(self) -> tuple[str, float] | None:
+        if self.answers is None:
+            return None
+        shares = self.answers.shares()
+        if not shares or self.answers.covered_mass <= 0:
+            return None
+        i = max(range(len(shares)), key=shares.__getitem__)
+        return self.answer_labels[i], shares[i]
+
+    def to_json(self) -> dict[str, Any]:
+        nt = self.next_token
+        ref = self.reference_samples()
+        fav = self.favourite()
+        out: dict[str, Any] = {
+            "model": self.model,
+            "chat": self.chat,
+            "prompt_token_ids": self.prompt_token_ids,
+            "next_token": {
+                "entropy": nt.entropy,
+                "entropy_bounds": None if nt.bounds is None else list(nt.bounds),
+                "exact": nt.entropy is not None,
+                "top1_p": nt.top1_p,
+                "top": [
+                    {"text": a.text, "token_id": a.token_id, "logprob": a.logprob, "p": a.prob}
+                    for a in nt.top
+                ],
+            },
+            "answers": [],
+            "answer_covered_mass": None,
+            "answer_entropy": None,
+            "answer_kl_uniform": None,
+            "favourite": None if fav is None else {"answer": fav[0], "share": fav[1]},
+            "samples_t": None if ref is None else ref.t,
+            "samples": [] if ref is None else list(ref.texts),
+            "distinct": None if ref is None else ref.distinct,
+            "top_sample_share": None if ref is None else ref.top_share,
+            "mean_ngram_overlap": None if ref is None else ref.mean_overlap,
+            "by_temperature": [
+                {
+                    "t": s.t,
+                    "next_token_entropy": s.next_token_entropy,
+                    "samples": list(s.texts),
+                    "sample_node_ids": list(s.node_ids),
+                    "distinct": s.distinct,
+                    "top_sample_share": s.top_share,
+                    "mean_ngram_overlap": s.mean_overlap,
+                }
+                for s in self.samples
+            ],
+            "matching_temperature": {
+                "t": self.match_t,
+                "target_entropy": self.match_target,
+                "method": MATCH_METHOD,
+            },
+            "greedy": None,
+        }
+        if self.answers is not None:
+            res = self.answers
+            out["answers"] = [
+                {
+                    "answer": label,
+                    "scored_text": c.text,
+                    "token_ids": c.token_ids,
+                    "p": c.prob,
+                    "p_bounds": None if c.exact else list(c.prob_bounds),
+                    "share": share,
+                }
+                for label, c, share in zip(
+                    self.answer_labels, res.candidates, res.shares(), strict=True
+                )
+            ]
+            out["answer_covered_mass"] = res.covered_mass
+            out["answer_entropy"] = res.entropy
+            out["answer_kl_uniform"] = res.kl_uniform
+            out["answer_notes"] = list(dict.fromkeys(res.notes))
+        if self.greedy is not None:
+            g = self.greedy
+            out["greedy"] = {
+                "node_id": g.node_id,
+                "text": g.text,
+                "token_ids": g.token_ids,
+                "tokens": [t.text for t in g.tokens],
+                "entropy": [lo if lo == hi else None for lo, hi in g.entropies],
+                "entropy_bounds": None if g.exact else [list(b) for b in g.entropies],
+            }
+        return out
+
+
+@dataclass
+class PromptResult:
+    prompt: str
+    node_id: str  # the prompt's node: every sample and continuation hangs below it
+    by_model: list[ModelResult]
+    kl_answers_a_b: float | None = None
+    kl_answers_b_a: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "prompt": self.prompt,
+            "node_id": self.node_id,
+            "by_model": [m.to_json() for m in self.by_model],
+            "kl_answers_a_b": self.kl_answers_a_b,
+            "kl_answers_b_a": self.kl_answers_b_a,
+        }
+
+
+@dataclass
+class CollapseResult:
+    models: list[str]
+    prompts: list[PromptResult]
+    rule: str | None  # the probe's end rule when answers were given
+    settings: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "models": list(self.models),
+            "rule": None if self.rule is None else RULE_TEXT[self.rule],
+            "settings": dict(self.settings),
+            "prompts": [p.to_json() for p in self.prompts],
+            "notes": list(self.notes),
+        }
+
+
+# ---------------------------------------------------------------------- sample statistics
+def ngrams(keys: Sequence[object], n: int) -> set[tuple[object, ...]]:
+    """The token n-grams of one sample; a sample shorter than ``n`` is one gram of itself."""
+    if len(keys) < n:
+        return {tuple(keys)} if keys else set()
+    return {tuple(keys[i : i + n]) for i in range(len(keys) - n + 1)}
+
+
+def mean_pairwise_overlap(samples: Sequence[Sequence[object]], n: int = 3) -> float:
+    """Mean Jaccard overlap |A∩B| / |A∪B| of token n-grams over all pairs of samples
+    (two empty samples overlap fully; fewer than two samples: 1)."""
+    grams = [ngrams(s, n) for s in samples]
+    total, pairs = 0.0, 0
+    for i in range(len(grams)):
+        for j in range(i + 1, len(grams)):
+            union = grams[i] | grams[j]
+            total += len(grams[i] & grams[j]) / len(union) if union else 1.0
+            pairs += 1
+    return total / pairs if pairs else 1.0
+
+
+def token_keys(tokens: Sequence[Token]) -> list[object]:
+    """What identifies a sample's tokens: the id, or the raw bytes where there is none."""
+    return [t.token_id if t.token_id is not None else t.bytes for t in tokens]
+
+
+# ---------------------------------------------------------------------- temperature
+def tempered(row: np.ndarray, t: float) -> np.ndarray:
+    """The logprobs of ``softmax(logits / t)`` from a row of logprobs (float64)."""
+    import numpy as np
+
+    z = np.asarray(row, dtype=np.float64) / t
+    finite = z[np.isfinite(z)]
+    m = float(finite.max()) if finite.size else 0.0
+    return z - (m + math.log(float(np.exp(z - m).sum())))
+
+
+def entropy_at(row: np.ndarray, t: float) -> float:
+    """Entropy (nats) of the distribution at temperature ``t`` (1: the model's own)."""
+    lps = row if t == 1.0 else tempered(row, t)
+    return entropy(lps.astype("float64").tolist())
+
+
+def matching_temperature(row: np.ndarray, target: float) -> float | None:
+    """The T in [T_MIN, T_MAX] at which the entropy of ``softmax(logits / T)`` equals
+    ``target`` (bisection on log T; the entropy never decreases in T). None when even
+    T_MIN gives more or T_MAX gives less."""
+    lo, hi = math.log(T_MIN), math.log(T_MAX)
+    if entropy_at(row, T_MIN) > target or entropy_at(row, T_MAX) < target:
+        return None
+    for _ in range(BISECT_STEPS):
+        mid = (lo + hi) / 2
+        if entropy_at(row, math.exp(mid)) < target:
+            lo = mid
+        else:
+            hi = mid
+    return math.exp((lo + hi) / 2)
+
+
+# ---------------------------------------------------------------------- the run
+def reader_context(session: Any, node_id: str, side: Side) -> Context:
+    """The context a model reads for the branch ending at ``node_id``: with the exact ids it
+    will see when the backend can say (a local model: BOS, chat template), so the probe and
+    the distribution take their exact paths; else the backend's own reading."""
+    ctx = branch_context(session, node_id, side.backend, side.chat)
+    ids_of = getattr(side.backend, "context_ids", None)  # the local backend's exact reading
+    if ids_of is not None and isinstance(side.backend, FullDistribution):
+        return Context(text=ctx.text, token_ids=list(ids_of(ctx)))
+    return ctx
+
+
+def next_token(backend: Backend, ctx: Context, top_k: int) -> NextToken:
+    """The distribution after ``ctx``: exact from the whole vocabulary where possible."""
+    import numpy as np
+
+    if isinstance(backend, FullDistribution) and ctx.token_ids:
+        row = backend.full_logprobs([list(ctx.token_ids)], len(ctx.token_ids))[0][0]
+        row = row.astype(np.float64)
+        vocab = backend.vocab_bytes()
+        order = np.argsort(-row, kind="stable")[:top_k]
+        top = [Alt(decode(vocab[i]), vocab[i], int(i), float(row[i])) for i in order]
+        return NextToken(entropy(row.tolist()), None, top, row)
+    dist = backend.next_distribution(ctx, top_k=top_k)
+    info = backend.info()
+    top = sorted(dist.top, key=lambda a: a.logprob, reverse=True)[:top_k]
+    if dist.entropy is not None and info.exact_entropy:
+        return NextToken(dist.entropy, None, top)
+    b = entropy_bounds(dist.top, dist.vocab_size or info.vocab_size)
+    return NextToken(None, (b.lower, b.upper), top)
+
+
+def answer_kl(a: ProbeResult, b: ProbeResult) -> float | None:
+    """KL(A‖B) in nats between the two renormalised answer distributions (+inf when B gives
+    an answer probability 0 that A does not; None when either covers no mass)."""
+    import numpy as np
+
+    sa, sb = a.shares(), b.shares()
+    if not sum(sa) or not sum(sb):
+        return None
+    with np.errstate(divide="ignore"):
+        la, lb = np.log(np.array(sa)), np.log(np.array(sb))
+    return kl_rows(la, lb)[0]
+
+
+def collapse(
+    engine: Engine,
+    other: Backend,
+    node_ids: Sequence[str],
+    *,
+    chat: tuple[bool, bool] = (False, False),
+    answers: Sequence[str] | None = None,
+    rule: str = RULE_NONE,
+    n: int = 16,
+    temperatures: Sequence[float] = (0.7, 1.0, 1.5),
+    max_tokens: int = 24,
+    greedy_tokens: int = 32,
+    top_k: int = 10,
+    ngram: int = 3,
+    seed: int | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> CollapseResult:
+    """Measure ``engine.backend`` (model A) and ``other`` (model B) on the prompts that end
+    at ``node_ids`` of ``engine.session``; samples and greedy continuations become branches
+    below each prompt (through the engine, so they are saved like any generation).
+
+    ``chat`` says, per model, whether it reads prompts through its chat template. ``seed``
+    makes the samples reproducible (each model and temperature gets its own seed from it).
+    ``progress`` is told ``(steps done, steps)``; a set ``cancel`` stops the run and raises
+    :class:`~.progress.Cancelled` after deleting every branch it added.
+    """
+    backend_a = engine.require_backend()
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    if not temperatures or any(t <= 0 for t in temperatures):
+        raise ValueError("temperatures must be above 0 (the greedy run is separate)")
+    if answers is not None and not answers:
+        raise ValueError("no answers given")
+    engine_b = Engine(
+        engine.session,
+        other,
+        on_change=engine.on_change,
+        on_token=engine.on_token,
+        on_finish=engine.on_finish,
+    )
+    sides = [(engine, Side(backend_a, chat[0])), (engine_b, Side(other, chat[1]))]
+    session = engine.session
+    before, current = set(session.nodes), session.current_id
+    steps_each = 2 + (1 if answers is not None else 0) + len(temperatures)
+    total = steps_each * 2 * len(node_ids)
+    done = 0
+    notes: list[str] = []
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        report(progress, done, total)
+
+    results: list[PromptResult] = []
+    try:
+        for p_index, node_id in enumerate(node_ids):
+            by_model: list[ModelResult] = []
+            for m_index, (eng, side) in enumerate(sides):
+                check(cancel)
+                sub_seed = None if seed is None else seed + 1000 * p_index + 100 * m_index
+                by_model.append(
+                    _measure(
+                        eng,
+                        side,
+                        node_id,
+                        answers,
+                        rule,
+                        n,
+                        temperatures,
+                        max_tokens,
+                        greedy_tokens,
+                        top_k,
+                        ngram,
+                        sub_seed,
+                        step,
+                        cancel,
+                    )
+                )
+            a, b = by_model
+            for mine, theirs in ((a, b), (b, a)):
+                target = theirs.next_token.entropy
+                rows = mine.next_token.rows
+                mine.match_target = target
+                if rows is not None and target is not None:
+                    mine.match_t = matching_temperature(rows, target)
+            pr = PromptResult(session.branch_text(node_id), node_id, by_model)
+            if a.answers is not None and b.answers is not None:
+                pr.kl_answers_a_b = answer_kl(a.answers, b.answers)
+                pr.kl_answers_b_a = answer_kl(b.answers, a.answers)
+            results.append(pr)
+    except Cancelled:
+        _undo(engine, before, current)
+        raise
+    for res in results:
+        for m in res.by_model:
+            if m.next_token.entropy is None:
+                notes.append(
+                    f"{m.model}: entropies are bounds from top-k lists; no temperature curve"
+                )
+    if current in session:
+        session.goto(current)
+    engine.save()
+    return CollapseResult(
+        models=[backend_a.info().name, other.info().name],
+        prompts=results,
+        rule=rule if answers is not None else None,
+        settings={
+            "n": n,
+            "temperatures": list(temperatures),
+            "max_tokens": max_tokens,
+            "greedy_tokens": greedy_tokens,
+            "top_k": top_k,
+            "ngram": ngram,
+            "seed": seed,
+            "chat": list(chat),
+        },
+        notes=list(dict.fromkeys(notes)),
+    )
+
+
+def _measure(
+    engine: Engine,
+    side: Side,
+    node_id: str,
+    answers: Sequence[str] | None,
+    rule: str,
+    n: int,
+    temperatures: Sequence[float],
+    max_tokens: int,
+    greedy_tokens: int,
+    top_k: int,
+    ngram: int,
+    seed: int | None,
+    step: Any,
+    cancel: threading.Event | None,
+) -> ModelResult:
+    backend = side.backend
+    info = backend.info()
+    ctx = reader_context(engine.session, node_id, side)
+    nt = next_token(backend, ctx, top_k)
+    step()
+    probed: ProbeResult | None = None
+    labels: list[str] = []
+    if answers is not None:
+        labels = list(answers)
+        # A chat model's reply starts the answer: no separator before it.
+        scored = [a.lstrip() or a for a in answers] if side.chat else labels
+        check(cancel)
+        probed = probe(backend, ctx, scored, rule, cancel=cancel)
+        step()
+    sample_sets: list[SampleSet] = []
+    for k, t in enumerate(temperatures):
+        check(cancel)
+        settings = GenerationSettings(
+            max_tokens=max_tokens,
+            n=n,
+            temperature=t,
+            seed=None if seed is None else seed + k,
+            logprobs_k=top_k,
+            chat=side.chat,
+        )
+        res = engine.generate(node_id, None, settings, cancel=cancel)
+        check(cancel)
+        nodes = res.nodes
+        _mark(nodes, "sample", t)
+        sample_sets.append(
+            SampleSet(
+                t=t,
+                node_ids=[nd.id for nd in nodes],
+                texts=[nd.text for nd in nodes],
+                keys=[token_keys(nd.tokens or []) for nd in nodes],
+                next_token_entropy=None if nt.rows is None else entropy_at(nt.rows, t),
+                ngram=ngram,
+            )
+        )
+        step()
+    check(cancel)
+    settings = GenerationSettings(
+        max_tokens=greedy_tokens, n=1, temperature=0.0, logprobs_k=top_k, chat=side.chat
+    )
+    node = engine.generate(node_id, None, settings, cancel=cancel).nodes[0]
+    check(cancel)
+    _mark([node], "greedy", 0.0)
+    greedy = _greedy(backend, ctx, node, info.vocab_size)
+    step()
+    return ModelResult(
+        model=info.name,
+        chat=side.chat,
+        prompt_token_ids=None if ctx.token_ids is None else list(ctx.token_ids),
+        next_token=nt,
+        answers=probed,
+        answer_labels=labels,
+        samples=sample_sets,
+        greedy=greedy,
+    )
+
+
+def _greedy(backend: Backend, ctx: Context, node: Node, vocab_size: int | None) -> Greedy:
+    """The greedy branch's per-position entropies: exact from whole-vocabulary rows where
+    the backend gives them, else each token's own (exact or bounded)."""
+    tokens = list(node.tokens or [])
+    ids = [t.token_id for t in tokens]
+    if isinstance(backend, FullDistribution) and ctx.token_ids and tokens and None not in ids:
+        seq = list(ctx.token_ids) + ids  # type: ignore[operator]
+        rows = backend.full_logprobs([seq], len(ctx.token_ids))[0][:-1]
+        ents = [entropy(r.astype("float64").tolist()) for r in rows]
+        return Greedy(node.id, node.text, tokens, [(h, h) for h in ents], True)
+    bounds: list[tuple[float, float]] = []
+    for tok in tokens:
+        b = token_entropy(tok, vocab_size)
+        bounds.append(b if b is not None else (math.nan, math.nan))
+    exact = all(lo == hi for lo, hi in bounds)
+    return Greedy(node.id, node.text, tokens, bounds, exact)
+
+
+def _mark(nodes: Sequence[Node], role: str, t: float) -> None:
+    """Say in each node what the collapse run made it for (the app and ``info`` show meta)."""
+    for nd in nodes:
+        nd.meta["collapse"] = {"role": role, "t": t}
+
+
+def _undo(engine: Engine, before: set[str], current: str) -> None:
+    """Delete every subtree the run added and go back to ``current``; saved once."""
+    session = engine.session
+    added = [
+        nid
+        for nid, nd in session.nodes.items()
+        if nid not in before and (nd.parent is None or nd.parent in before)
+    ]
+    for nid in added:
+        session.delete(nid)
+    if current in session:
+        session.goto(current)
+    engine.save()
