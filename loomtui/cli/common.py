@@ -138,10 +138,13 @@ def settings_from_args(
 
 
 def stderr_progress(message: str, fraction: float | None) -> None:
-    """Loading progress on stderr, only when it is a terminal."""
+    """Loading progress on stderr, only when it is a terminal. The message names files and
+    models the user or a server chose: its escapes are shown, never obeyed."""
     if sys.stderr.isatty():
+        from ..core.display import safe_line
+
         pct = "" if fraction is None else f" {fraction * 100:3.0f}%"
-        print(f"\r\x1b[2K{message}{pct}", end="", file=sys.stderr, flush=True)
+        print(f"\r\x1b[2K{safe_line(message, 200)}{pct}", end="", file=sys.stderr, flush=True)
 
 
 def resolve_profile(name: str | None, api_base: str | None = None) -> dict[str, Any] | None:

@@ -354,3 +354,50 @@ def test_the_lock_message_gives_the_apps_readonly_command_whole(tmp_path):
     message = str(refused.value)
     assert f"loomtui --readonly {path}" in message and "\n" not in message
     assert f"pid {os.getpid()}" in message
+
+
+def test_export_o_replaces_its_file_whole_or_not_at_all(hostile_ids, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from loomtui.cli import main
+
+    out = tmp_path / "out.txt"
+    out.write_bytes(b"the previous export\n")
+    real_write = os.write
+
+    def full(fd, data):  # the temp file is created, then the disk is full
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(tmp_path)):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full)
+    assert main(["export", str(hostile_ids), "-o", str(out)]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device" in err and "unchanged" in err
+    assert out.read_bytes() == b"the previous export\n"
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    monkeypatch.undo()
+    # With room, the whole branch, byte for byte; through a link, its target (the link stays).
+    link = tmp_path / "link.txt"
+    link.symlink_to(out)
+    assert main(["export", str(hostile_ids), "-o", str(link)]) == 0
+    exact = load_session(hostile_ids)
+    assert out.read_bytes() == exact.branch_bytes(exact.current_id) and link.is_symlink()
+
+
+def test_loading_progress_on_a_terminal_shows_a_model_files_escapes(monkeypatch):
+    import io
+
+    from loomtui.cli.common import stderr_progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    stderr_progress(f"loading m{OSC}.gguf", 0.5)
+    shown = err.getvalue()
+    # Only loomtui's own line control (carriage return, erase line) reaches the terminal.
+    assert shown.startswith("\r\x1b[2K") and "\x1b" not in shown[5:] and "\x07" not in shown
+    assert "loading m␛]0;pwned␇.gguf  50%" in shown
