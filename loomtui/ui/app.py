@@ -1,5 +1,18 @@
-"""The loom in the terminal: the Textual app. Composition, bindings and message handlers;
-the actions live in :mod:`loomtui.ui.actions`."""
+"""The loom in the terminal: the Textual app. Composition, config, store, backend, screens,
+and thin ``action_*`` methods that hand each key to the unit whose job it is:
+
+- :class:`~loomtui.ui.generation.Generation`: start, a press queued while loading,
+  streaming, cancel, finish, errors;
+- :class:`~loomtui.ui.editing.Editing`: open at the cursor, save as a sibling, leave/discard;
+- :class:`~loomtui.ui.picking.Picking`: the top-k menu and picks;
+- :class:`~loomtui.ui.navigation.Navigation`: siblings, parent, child, bookmark, label, and
+  the points the cursor stands for;
+- :class:`~loomtui.ui.saving.Saving`: autosave, failed writes told at once, ctrl+s, quit;
+- :class:`~loomtui.ui.scoring.Scoring`: scoring the text a person wrote.
+
+The keys are declared once in :mod:`loomtui.ui.keys`; the bindings, the palette and F1 are
+built from there and follow the ``[keymap]``.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +22,9 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
@@ -21,13 +35,18 @@ from ..backends.base import Backend, GenerationSettings, ProgressCallback
 from ..config import Config, as_config, restore_settings
 from ..core.display import visible
 from ..core.errors import LoomError
-from ..core.scale import ThemeError, load_theme
+from ..core.scale import ThemeError, list_themes, load_theme
 from ..core.tree import Session
 from ..engine import Engine
-from .actions import LoomActions
 from .commands import loom_commands
+from .editing import Editing
 from .generation import Generation
+from .keys import APP_KEYS, Key, instrument_keys, shown_keys
 from .messages import GenerationFinished, LoadProgress, ModelLoaded, TokensArrived
+from .navigation import Navigation
+from .picking import Picking
+from .saving import Saving, StoreProblem
+from .scoring import Scoring
 from .screens.instruments import INSTRUMENTS
 from .widgets.branches import BranchPanel
 from .widgets.legend import Legend
@@ -37,43 +56,36 @@ from .widgets.tree_panel import TreePanel
 
 BackendFactory = Callable[[ProgressCallback], Backend]
 
-
-
 #: Seconds after mounting before the model starts loading (see on_mount).
 LOAD_DELAY_S = 0.3
 
 
-class LoomApp(LoomActions, App[None]):
+def binding(key: Key) -> Binding:
+    """The Textual binding of a declared key (its id is what ``[keymap]`` rebinds)."""
+    return Binding(
+        key.keys,
+        key.action,
+        key.label,
+        show=key.show,
+        priority=key.priority,
+        tooltip=key.help,
+        id=key.id,
+    )
+
+
+#: Every key the app declares: its own, then one per registered instrument.
+KEYS: tuple[Key, ...] = (*APP_KEYS, *instrument_keys())
+#: Each declared id's default keys.
+DEFAULT_KEYS: dict[str, str] = {k.id: k.keys for k in KEYS}
+
+
+class LoomApp(App[None]):
     """A session tree, a document view of the current branch, and a model to grow it."""
 
     CSS_PATH = "loomtui.tcss"
     TITLE = "loomtui"
 
-    BINDINGS = [
-        Binding("ctrl+g", "generate", "Generate", id="generate", priority=True),
-        Binding("ctrl+k", "topk", "Top-k", id="topk", priority=True),
-        Binding("escape", "cancel", "Cancel/close", id="cancel"),
-        # In the editor (shown there instead of the two above, see check_action):
-        Binding("escape", "edit_leave", "Close (asks)", id="edit-leave"),
-        Binding("ctrl+s", "save", "Save", id="save", priority=True),
-        Binding("ctrl+s", "edit_save", "Save edit", id="edit-save", priority=True),
-        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
-        Binding("f1", "help", "Help", id="help"),
-        Binding("e", "edit", "Edit", id="edit"),
-        Binding("enter", "edit", "Edit", id="edit-enter", show=False),
-        Binding("left_square_bracket", "sibling(-1)", "Prev sib", id="sibling-prev"),
-        Binding("right_square_bracket", "sibling(1)", "Next sib", id="sibling-next"),
-        Binding("less_than_sign", "parent", "Parent", id="parent", show=False),
-        Binding("greater_than_sign", "child", "Child", id="child", show=False),
-        Binding("b", "bookmark", "Bookmark", id="bookmark", show=False),
-        Binding("l", "label", "Label", id="label", show=False),
-        Binding("f2", "toggle_side", "Panels", id="toggle-side", show=False),
-        Binding("s", "settings", "Settings", id="settings", show=False),
-        Binding("x", "export", "Export", id="export", show=False),
-        Binding("c", "score", "Score text", id="score", show=False),
-        Binding("m", "toggle_scale", "Scale mode", id="scale-mode", show=False),
-        Binding("t", "next_theme", "Colour theme", id="theme", show=False),
-    ]
+    BINDINGS: list[BindingType] = [binding(k) for k in KEYS]
 
     def __init__(
         self,
@@ -98,12 +110,13 @@ class LoomApp(LoomActions, App[None]):
         self.new_session = (session is None) if new_session is None else new_session
         self.backend_factory = backend_factory
         self.model_label = model_label or (backend.info().name if backend else "")
+        self.saving = Saving(self)  # autosave, failed writes told at once, ctrl+s, quit
         if store is not None:
             self.engine: Engine = Engine.over(store, backend)
-            self.engine.on_change = self._autosave
-            store.on_problem = self.store_problem  # a failed write is told at once
+            self.engine.on_change = self.saving.autosave
+            store.on_problem = self.saving.store_problem  # a failed write is told at once
         else:
-            self.engine = Engine(self.session, backend, on_change=self._autosave)
+            self.engine = Engine(self.session, backend, on_change=self.saving.autosave)
         # The config's defaults, then what this session was last used with (settings dialog).
         self.settings: GenerationSettings = restore_settings(
             self.session.chosen_settings(), self.config.generation_settings()
@@ -116,10 +129,15 @@ class LoomApp(LoomActions, App[None]):
         self.scale_mode: str = ui.scale or self.scale_theme.mode
         self.loading: str | None = "loading model…" if backend_factory else None
         self.generation = Generation(self)  # start, queued press, streaming, cancel, end
-        self.note = ""
-        self.save_error: str | None = None
-        self._edit_base: tuple[str, str] | None = None  # (node id, text) the editor opened on
+        self.editing = Editing(self)  # open at the cursor, save as a sibling, leave
+        self.navigation = Navigation(self)  # moves in the tree, the cursor's points
+        self.picking = Picking(self)  # the top-k menu and picks
+        self.scoring = Scoring(self)  # scoring the text a person wrote
+        self.note = ""  # the status line's note (e.g. the model failed to load)
         self.instruments = dict(INSTRUMENTS)
+        palette = self.config.keymap.get("palette")
+        if palette:  # the footer looks the palette's key up by this name
+            self.COMMAND_PALETTE_BINDING = self._normalize_keymap({"p": palette})["p"].split(",")[0]
 
     #: Actions that mean something else (or nothing) while the editor is open.
     _NOT_IN_EDITOR = frozenset({"save", "topk", "edit", "sibling", "parent", "child"})
@@ -127,12 +145,15 @@ class LoomApp(LoomActions, App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """While the editor is open, ctrl+s saves the edit and escape leaves it (asking when
-        changed); the footer shows those instead of Save and Cancel/close."""
+        changed); the footer shows those instead of Save and Cancel/close. An instrument left
+        out of :attr:`instruments` has no key."""
+        if action == "instrument":
+            return bool(parameters) and parameters[0] in self.instruments
         if action not in self._NOT_IN_EDITOR | self._EDITOR_ONLY | {"cancel"}:
             return True
         if not self.screen_stack or not self.query("#editor"):
             return action not in self._EDITOR_ONLY
-        editing = bool(self.editor.display)
+        editing = self.editing.active
         if action in self._EDITOR_ONLY and self.screen is not self.screen_stack[0]:
             return False  # a dialog is up (e.g. "unsaved edit"): its own keys answer
         if action == "cancel":
@@ -184,13 +205,8 @@ class LoomApp(LoomActions, App[None]):
         return self.query_one("#editor", TextArea)
 
     def on_mount(self) -> None:
-        keymap = self.config.keymap
-        if keymap:
-            self.set_keymap({str(k): str(v) for k, v in keymap.items()})
-        for name, spec in self.instruments.items():
-            key = getattr(spec, "key", None)
-            if key:
-                self.bind(key, f"instrument('{name}')", description=spec.title, show=False)
+        if self.config.keymap:
+            self.set_keymap(dict(self.config.keymap))
         self.query_one(Legend).show_theme(self.scale_theme, self.scale_mode)
         self.editor.display = False
         if self.backend_factory is not None:
@@ -204,7 +220,7 @@ class LoomApp(LoomActions, App[None]):
         # of the collector's view so a full GC pass does not stall scrolling (~0.3 s at 20k).
         gc.freeze()
         if self.new_session and not self.session.root.children:
-            self.open_editor()
+            self.editing.open()
         else:
             self.view.focus()
             if self.engine.backend is None and self.backend_factory is None:
@@ -317,7 +333,14 @@ class LoomApp(LoomActions, App[None]):
             error = self.session.node(unit.node_id).error
         elif self.session.current.error:
             error = self.session.current.error
-        self.query_one(InfoLine).update(describe_unit(unit, error))
+        if unit is None:  # the hint names the key as the keymap has it
+            info = Text(
+                f"empty document: type a prompt, then {self.keys_of('generate')} to generate",
+                style="dim",
+            )
+        else:
+            info = describe_unit(unit, error)
+        self.query_one(InfoLine).update(info)
         self.call_after_refresh(self._place_toasts)
 
     def refresh_status(self) -> None:
@@ -329,7 +352,11 @@ class LoomApp(LoomActions, App[None]):
         else:
             model, backend = "no model (replay)", ""
         progress = self.generation.progress()
-        note = self.note or (short_path(self.path) if self.path else "unsaved")
+        note = (
+            self.saving.status_note()
+            or self.note
+            or (short_path(self.path) if self.path else "unsaved")
+        )
         self.query_one(StatusBar).update_status(
             model=model, backend=backend, settings=self.settings, progress=progress, note=note
         )
@@ -350,10 +377,150 @@ class LoomApp(LoomActions, App[None]):
         if below and rack.styles.margin.bottom != below:
             rack.styles.margin = (0, 0, below, 0)
 
-    # ------------------------------------------------------------------ palette
+    # ------------------------------------------------------------------ keys
+    def keys_of(self, binding_id: str, default: str | None = None) -> str:
+        """The keys of a binding as the active keymap has them, for hints ("ctrl+g");
+        ``default``: a widget's binding's own keys (the app's are known here)."""
+        if default is None:
+            default = DEFAULT_KEYS.get(binding_id, "")
+        return shown_keys(self.config.keymap, binding_id, default)
+
+    def declared_keys(self) -> list[Key]:
+        """The app's keys, with this app's instruments only (the palette and F1 list them)."""
+        return [
+            k for k in KEYS if not k.action.startswith("instrument(") or k.id in self.instruments
+        ]
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from loom_commands(self, self.instruments)
+        yield from loom_commands(self)
         yield from super().get_system_commands(screen)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def generating(self) -> bool:
+        return self.generation.running
+
+    def busy(self) -> bool:
+        """True (and says so) when a generation is running: other changes wait."""
+        return self.generation.busy()
+
+    # ------------------------------------------------------------------ actions
+    # Thin: Textual looks actions up on the app; each unit does the work.
+    def action_generate(self) -> None:
+        """Generate from the token cursor (from the editor: commit, then from the edit point)."""
+        if self.editing.active:
+            self.editing.after_typed(self._generate_after_edit)
+            return
+        self.generation.request(self.navigation.generation_point())
+
+    def _generate_after_edit(self) -> None:
+        if self.editing.active:
+            self.editing.commit()
+        self.generation.request(self.navigation.generation_point())
+
+    def action_cancel(self) -> None:
+        """Escape: cancel a generation (keeping its tokens), or leave the editor (asking
+        first when the text changed)."""
+        if self.generation.cancel():
+            self.notify("cancelling: the partial text is kept", timeout=2)
+        elif self.editing.active:
+            self.editing.leave()
+
+    def action_edit(self) -> None:
+        if not self.busy():
+            self.editing.open()
+
+    def action_edit_save(self) -> None:
+        self.editing.save()
+
+    def action_edit_leave(self) -> None:
+        self.editing.leave()
+
+    def action_topk(self) -> None:
+        if not self.editing.active:
+            self.picking.menu()
+
+    def action_sibling(self, step: int) -> None:
+        self.navigation.sibling(step)
+
+    def action_parent(self) -> None:
+        self.navigation.parent()
+
+    def action_child(self) -> None:
+        self.navigation.child()
+
+    def action_bookmark(self) -> None:
+        self.navigation.bookmark()
+
+    def action_label(self) -> None:
+        self.navigation.label()
+
+    def action_score(self) -> None:
+        self.scoring.start()
+
+    def action_save(self) -> None:
+        if self.editing.active:
+            self.editing.save()
+        else:
+            self.saving.save()
+
+    async def action_quit(self) -> None:
+        self.saving.quit()
+
+    def on_store_problem(self, message: StoreProblem) -> None:
+        self.saving.told(message)
+
+    # ------------------------------------------------------------------ screens
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def action_settings(self) -> None:
+        from .screens.settings import SettingsScreen
+
+        self.push_screen(SettingsScreen())
+
+    def action_export(self) -> None:
+        from .screens.export import ExportScreen
+
+        self.push_screen(ExportScreen(self.navigation.cursor_node()))
+
+    def action_instrument(self, name: str) -> None:
+        """Open an instrument's screen from the cursor, with its typed inputs (the screen
+        is given the engine, the point and callbacks, never the app)."""
+        from .screens.instruments.base import InstrumentInputs
+
+        spec = self.instruments.get(name)
+        if spec is None:
+            return
+        inputs = InstrumentInputs(
+            engine=self.engine,
+            point=self.navigation.cursor_point(),
+            after=self.navigation.generation_point(),
+            tree_changed=self.refresh_all,
+            jump_to=self.navigation.show_point,
+        )
+        self.push_screen(spec.factory(inputs))
+
+    # ------------------------------------------------------------------ looks
+    def action_toggle_side(self) -> None:
+        side = self.query_one("#side")
+        side.display = not side.display
+
+    def action_toggle_scale(self) -> None:
+        self.scale_mode = "prob" if self.scale_mode != "prob" else "logprob"
+        self.apply_theme()
+
+    def action_next_theme(self) -> None:
+        names = list_themes()
+        i = names.index(self.scale_theme.name) if self.scale_theme.name in names else -1
+        self.scale_theme = load_theme(names[(i + 1) % len(names)])
+        self.apply_theme()
+
+    def apply_theme(self) -> None:
+        self.view.set_theme(self.scale_theme, self.scale_mode)
+        self.query_one(Legend).show_theme(self.scale_theme, self.scale_mode)
 
 
 def make_app(

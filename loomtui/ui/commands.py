@@ -1,49 +1,32 @@
-"""The command palette (ctrl+p) offers every action, listed once here."""
+"""The command palette (ctrl+p): a command per declared key, generated from the bindings'
+declarations (:mod:`loomtui.ui.keys`) and the active keymap, so a rebound key shows as
+rebound."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 
-#: (title, help, action string) for every action the app has.
-ACTIONS: list[tuple[str, str, str]] = [
-    ("Generate", "Generate from the token cursor (ctrl+g)", "generate"),
-    ("Cancel generation", "Stop generating; the partial text is kept (escape)", "cancel"),
-    ("Top-k menu", "Alternatives at the token cursor; pick one to branch (ctrl+k)", "topk"),
-    ("Edit text", "Edit the branch; the edit becomes a new sibling (e)", "edit"),
-    ("Score text", "Score the plain text on this branch with the model (c)", "score"),
-    ("Previous sibling", "Move to the previous alternate at the branch point ([)", "sibling(-1)"),
-    ("Next sibling", "Move to the next alternate at the branch point (])", "sibling(1)"),
-    ("Parent", "Move to the parent node (<)", "parent"),
-    ("Child", "Move to the newest child node (>)", "child"),
-    ("Bookmark", "Toggle a bookmark on the node under the cursor (b)", "bookmark"),
-    ("Label", "Label the node under the cursor (l)", "label"),
-    ("Save", "Save the session now (ctrl+s; autosave runs after every change)", "save"),
-    ("Export", "Export the current branch or every leaf to a file (x)", "export"),
-    ("Settings", "Generation settings and presets (s)", "settings"),
-    ("Toggle panels", "Show or hide the branch and tree panels (f2)", "toggle_side"),
-    (
-        "Scale: logprob/probability",
-        "Colour by surprisal or by linear probability (m)",
-        "toggle_scale",
-    ),
-    ("Next colour theme", "Cycle green-red, cividis, viridis, mono (t)", "next_theme"),
-    ("Help", "Every key binding (f1)", "help"),
-    ("Quit", "Save and quit (ctrl+q)", "quit"),
-]
+from .keys import Key
 
 
-def loom_commands(app: App[Any], instruments: Mapping[str, Any]) -> Iterator[SystemCommand]:
-    """SystemCommands for every action, and one per plugged-in instrument (``instruments``:
-    name -> spec with a ``title``)."""
-    for title, help_text, action in ACTIONS:
-        yield SystemCommand(title, help_text, partial(app.run_action, action))
-    for name, spec in instruments.items():
-        yield SystemCommand(
-            f"Instrument: {spec.title}",
-            spec.description or f"open the {name} instrument",
-            partial(app.run_action, f"instrument('{name}')"),
-        )
+class PaletteHost(Protocol):
+    """What the palette needs from the app."""
+
+    def declared_keys(self) -> list[Key]: ...
+
+    def keys_of(self, binding_id: str) -> str: ...
+
+    def run_action(self, action: str) -> Any: ...
+
+
+def loom_commands(app: PaletteHost) -> Iterator[SystemCommand]:
+    """A SystemCommand for every action the palette offers (instruments included), its help
+    ending in the key that does it now: "Generate from the token cursor (ctrl+r)"."""
+    for key in app.declared_keys():
+        if key.palette:
+            help_text = f"{key.help} ({app.keys_of(key.id)})"
+            yield SystemCommand(key.name, help_text, partial(app.run_action, key.action))

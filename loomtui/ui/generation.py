@@ -49,6 +49,9 @@ class GenerationHost(Protocol):
         markup: bool = True,
     ) -> None: ...
 
+    def keys_of(self, binding_id: str) -> str:
+        """The keys of a binding as the keymap has them (for hints)."""
+
     def generation_started(self) -> None:
         """A generation began: the view follows its end."""
 
@@ -81,7 +84,8 @@ class Generation:
     def busy(self) -> bool:
         """True (and says so) when a generation is running: other changes wait."""
         if self.running:
-            self.host.notify("generating… (escape cancels)", severity="warning", timeout=2)
+            cancel = self.host.keys_of("cancel")
+            self.host.notify(f"generating… ({cancel} cancels)", severity="warning", timeout=2)
             return True
         return False
 

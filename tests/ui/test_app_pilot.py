@@ -247,19 +247,21 @@ async def test_keymap_rebinds_generate():
 
 
 async def test_help_and_palette_list_every_action():
-    from loomtui.ui.commands import ACTIONS, loom_commands
+    from loomtui.ui.commands import loom_commands
+    from loomtui.ui.keys import APP_KEYS
 
     app = make_app(session=demo_session(), backend=WordsBackend(), new_session=False)
-    async with app.run_test(size=(100, 50)) as pilot:
+    async with app.run_test(size=(100, 60)) as pilot:
         await pilot.press("f1")
         await pilot.pause()
         shown = screen_text(app)
-        for key in ("ctrl+g", "ctrl+k", "escape", "ctrl+s", "ctrl+q", "f1"):
+        for key in ("ctrl+g", "ctrl+k", "escape", "ctrl+s", "ctrl+q", "f1", "ctrl+p"):
             assert key in shown
-        for spec in app.instruments.values():  # plugged-in instruments are listed too
+        for spec in app.instruments.values():  # every instrument is listed with its key
             assert spec.title in shown
-        titles = {c.title for c in loom_commands(app, app.instruments)}
-        assert {t for t, _, _ in ACTIONS} <= titles
-        # Every action named in the palette exists on the app.
-        for _, _, action in ACTIONS:
-            assert hasattr(app, "action_" + action.split("(")[0])
+        titles = {c.title for c in loom_commands(app)}
+        assert {k.name for k in APP_KEYS if k.palette} <= titles
+        assert {f"Instrument: {s.title}" for s in app.instruments.values()} <= titles
+        # Every action the keys name exists on the app.
+        for key in app.declared_keys():
+            assert hasattr(app, "action_" + key.action.split("(")[0]), key

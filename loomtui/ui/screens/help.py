@@ -1,6 +1,9 @@
-"""F1: every key binding, with the keymap's overrides applied."""
+"""F1: every key binding as the active keymap has it, generated from the declarations
+(:mod:`loomtui.ui.keys`) and the widgets' own bindings."""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from rich.table import Table
 from rich.text import Text
@@ -10,36 +13,34 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from ..keys import Key
 
-def binding_rows(app) -> list[tuple[str, str, str]]:
-    """(keys, description, binding id) for the app's, the view's and instruments' bindings."""
+
+class HelpHost(Protocol):
+    """What F1 needs from the app."""
+
+    def declared_keys(self) -> list[Key]: ...
+
+    def keys_of(self, binding_id: str, default: str | None = None) -> str: ...
+
+
+def binding_rows(app: HelpHost) -> list[tuple[str, Text, str]]:
+    """(keys, what they do, keymap id) for the app's keys, then the token view's and the
+    top-k menu's."""
     from ..widgets.token_view import TokenView
+    from ..widgets.topk import TopKMenu
 
-    keymap = getattr(app, "_keymap", {}) or {}
-    rows: list[tuple[str, str, str]] = []
-    for binding in [*type(app).BINDINGS, *TokenView.BINDINGS]:
-        if not isinstance(binding, Binding):
-            continue
-        keys = keymap.get(binding.id, binding.key) if binding.id else binding.key
-        rows.append((_pretty(keys), binding.description, binding.id or ""))
-    for name, spec in getattr(app, "instruments", {}).items():
-        if getattr(spec, "key", None):
-            rows.append((_pretty(spec.key), spec.title, f"instrument:{name}"))
-    rows.append(("ctrl+p", "Command palette: every action", ""))
-    rows.append(("1-9 / enter", "In the top-k menu: pick an alternative", ""))
+    rows: list[tuple[str, Text, str]] = []
+    for key in app.declared_keys():
+        what = Text(key.name)
+        what.append(f"  {key.help}", style="dim")
+        rows.append((app.keys_of(key.id), what, key.id))
+    for binding in [*TokenView.BINDINGS, *TopKMenu.BINDINGS]:
+        if isinstance(binding, Binding) and binding.id:
+            keys = app.keys_of(binding.id, binding.key)
+            rows.append((keys, Text(binding.description), binding.id))
+    rows.append(("1-9 / enter", Text("In the top-k menu: pick an alternative"), ""))
     return rows
-
-
-_NAMES = {
-    "left_square_bracket": "[",
-    "right_square_bracket": "]",
-    "less_than_sign": "<",
-    "greater_than_sign": ">",
-}
-
-
-def _pretty(keys: str) -> str:
-    return ",".join(_NAMES.get(k.strip(), k.strip()) for k in keys.split(","))
 
 
 class HelpScreen(ModalScreen[None]):
@@ -59,8 +60,8 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("key", style="bold", no_wrap=True)
         table.add_column("action")
         table.add_column(Text("keymap id"), style="dim", no_wrap=True)
-        for keys, desc, bid in binding_rows(self.app):
-            table.add_row(Text(keys), Text(desc), Text(bid))
+        for keys, desc, bid in binding_rows(self.app):  # type: ignore[arg-type]
+            table.add_row(Text(keys), desc, Text(bid))
         scroll = VerticalScroll()
         scroll.border_title = "keys (rebind: keymap section of the config file)"
         with scroll:

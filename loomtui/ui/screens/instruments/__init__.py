@@ -1,9 +1,10 @@
 """The instruments' screens, one module each: block multiverse, distribution probe, model
 diff, attractor sweep, replay and entropy strip, each opened from the cursor.
 
-The app imports :data:`INSTRUMENTS` and adds a binding and a palette command per entry; a
-spec's ``factory`` builds the screen from :class:`~.base.InstrumentInputs` (the engine, the
-cursor point and a few callbacks), never from the app. A screen's module (and what it draws
+The app builds a binding (keymap id: the instrument's name) and a palette command per entry
+of :data:`INSTRUMENTS` (see :mod:`loomtui.ui.keys`); a spec's ``factory`` builds the screen
+from :class:`~.base.InstrumentInputs` (the engine, the cursor point and a few callbacks),
+never from the app. A screen's module (and what it draws
 with) is imported when the screen is first opened, not at start-up: the app's first frame
 waits for none of them.
 """
@@ -17,8 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from textual.screen import Screen
-
-    from .base import InstrumentInputs
 
 __all__ = ["INSTRUMENTS", "InstrumentSpec"]
 
@@ -37,7 +36,9 @@ class InstrumentSpec:
 def screen(module: str, name: str) -> Callable[..., Screen[Any]]:
     """A factory for the screen class ``name`` of the submodule ``module``, imported on first use."""
 
-    def build(inputs: InstrumentInputs, *args: Any) -> Screen[Any]:
+    # ``inputs`` is a :class:`~.base.InstrumentInputs`; not imported here, not even for
+    # typing: the config reads this registry (keymap ids) and base reads the config.
+    def build(inputs: Any, *args: Any) -> Screen[Any]:
         cls = getattr(importlib.import_module(f"{__name__}.{module}"), name)
         return cls(inputs, *args)
 
@@ -53,10 +54,16 @@ INSTRUMENTS: dict[str, InstrumentSpec] = {
         screen("multiverse", "MultiverseScreen"),
     ),
     "probe": InstrumentSpec(
-        "p", "Distribution probe", "score a set of answers (e.g. 1-10) exactly", screen("probe", "ProbeScreen")
+        "p",
+        "Distribution probe",
+        "score a set of answers (e.g. 1-10) exactly",
+        screen("probe", "ProbeScreen"),
     ),
     "compare": InstrumentSpec(
-        "d", "Model diff", "score this branch under a second model", screen("compare", "CompareScreen")
+        "d",
+        "Model diff",
+        "score this branch under a second model",
+        screen("compare", "CompareScreen"),
     ),
     "sweep": InstrumentSpec(
         "w",

@@ -1,0 +1,259 @@
+"""Every key of the app, declared once: its keymap id, default keys, action, the footer's
+short label, the palette's title and a line of help.
+
+The app's ``BINDINGS`` are built from :data:`APP_KEYS` and :func:`instrument_keys`; the
+command palette and the F1 help are generated from the same declarations and the *active*
+keymap (:func:`shown_keys`), so a key rebound in ``[keymap]`` shows as rebound everywhere.
+The config (:mod:`loomtui.config`) validates ``[keymap]`` ids against :func:`keymap_ids`.
+
+No textual import here: the config imports this module to check ids, and a verb that never
+opens the app should not pay for Textual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .screens.instruments import INSTRUMENTS, InstrumentSpec
+
+
+@dataclass(frozen=True)
+class Key:
+    """One binding as declared. ``id`` is what ``[keymap]`` rebinds; two declarations may
+    share an id when they are one key with a meaning per mode (ctrl+s saves the session, or
+    the edit while the editor is open): rebinding the id moves both."""
+
+    id: str
+    keys: str
+    action: str
+    label: str  # the footer's (short)
+    help: str  # one line: the palette's help, the footer's tooltip, F1's text
+    title: str = ""  # the palette's title (default: the label)
+    show: bool = True  # in the footer
+    priority: bool = False
+    palette: bool = True  # offered in the command palette
+
+    @property
+    def name(self) -> str:
+        """The palette's title."""
+        return self.title or self.label
+
+
+APP_KEYS: tuple[Key, ...] = (
+    Key(
+        "generate",
+        "ctrl+g",
+        "generate",
+        "Generate",
+        "Generate from the token cursor",
+        priority=True,
+    ),
+    Key(
+        "topk",
+        "ctrl+k",
+        "topk",
+        "Top-k",
+        "Alternatives at the token cursor; pick one to branch",
+        title="Top-k menu",
+        priority=True,
+    ),
+    Key(
+        "cancel",
+        "escape",
+        "cancel",
+        "Cancel/close",
+        "Stop generating (the partial text is kept), or leave the editor",
+        title="Cancel generation",
+    ),
+    # The same key in the editor (the footer shows it there instead, see check_action).
+    Key(
+        "cancel",
+        "escape",
+        "edit_leave",
+        "Close (asks)",
+        "In the editor: leave it (asks first when the text changed)",
+        palette=False,
+    ),
+    Key(
+        "save",
+        "ctrl+s",
+        "save",
+        "Save",
+        "Save the session now (autosave runs after every change)",
+        priority=True,
+    ),
+    Key(
+        "save",
+        "ctrl+s",
+        "edit_save",
+        "Save edit",
+        "In the editor: save the edit as a new sibling branch",
+        priority=True,
+        palette=False,
+    ),
+    Key("quit", "ctrl+q", "quit", "Quit", "Save and quit", priority=True),
+    Key("help", "f1", "help", "Help", "Every key binding"),
+    Key(
+        "edit",
+        "e",
+        "edit",
+        "Edit",
+        "Edit the branch; the edit becomes a new sibling",
+        title="Edit text",
+    ),
+    Key("edit-enter", "enter", "edit", "Edit", "Edit the branch (as e)", show=False, palette=False),
+    Key(
+        "sibling-prev",
+        "left_square_bracket",
+        "sibling(-1)",
+        "Prev sib",
+        "Move to the previous alternate at the branch point",
+        title="Previous sibling",
+    ),
+    Key(
+        "sibling-next",
+        "right_square_bracket",
+        "sibling(1)",
+        "Next sib",
+        "Move to the next alternate at the branch point",
+        title="Next sibling",
+    ),
+    Key("parent", "less_than_sign", "parent", "Parent", "Move to the parent node", show=False),
+    Key(
+        "child", "greater_than_sign", "child", "Child", "Move to the newest child node", show=False
+    ),
+    Key(
+        "bookmark",
+        "b",
+        "bookmark",
+        "Bookmark",
+        "Toggle a bookmark on the node under the cursor",
+        show=False,
+    ),
+    Key("label", "l", "label", "Label", "Label the node under the cursor", show=False),
+    Key(
+        "toggle-side",
+        "f2",
+        "toggle_side",
+        "Panels",
+        "Show or hide the branch and tree panels",
+        title="Toggle panels",
+        show=False,
+    ),
+    Key("settings", "s", "settings", "Settings", "Generation settings and presets", show=False),
+    Key(
+        "export",
+        "x",
+        "export",
+        "Export",
+        "Export this branch, the leaves under here or every leaf to a file",
+        show=False,
+    ),
+    Key(
+        "score",
+        "c",
+        "score",
+        "Score text",
+        "Score the plain text on this branch with the model",
+        show=False,
+    ),
+    Key(
+        "scale-mode",
+        "m",
+        "toggle_scale",
+        "Scale mode",
+        "Colour by surprisal or by linear probability",
+        title="Scale: logprob/probability",
+        show=False,
+    ),
+    Key(
+        "theme",
+        "t",
+        "next_theme",
+        "Colour theme",
+        "Cycle the colour themes",
+        title="Next colour theme",
+        show=False,
+    ),
+    Key(
+        "palette",
+        "ctrl+p",
+        "command_palette",
+        "palette",
+        "Command palette: every action",
+        show=False,
+        priority=True,
+        palette=False,
+    ),
+)
+
+#: Ids of bindings declared by widgets and screens the app shows (the token view's cursor
+#: keys, the top-k menu's close); tests/ui/test_keys.py keeps this list equal to them.
+WIDGET_KEY_IDS: tuple[str, ...] = (
+    "cursor-left",
+    "cursor-right",
+    "cursor-up",
+    "cursor-down",
+    "cursor-home",
+    "cursor-end",
+    "page-up",
+    "page-down",
+    "topk-close",
+)
+
+
+def instrument_key(name: str, spec: InstrumentSpec) -> Key:
+    """An instrument's key: its id is the instrument's name (``[keymap] entropy = "U"``)."""
+    return Key(
+        name,
+        spec.key,
+        f"instrument('{name}')",
+        spec.title,
+        spec.description,
+        title=f"Instrument: {spec.title}",
+        show=False,
+    )
+
+
+def instrument_keys(instruments: Mapping[str, InstrumentSpec] | None = None) -> tuple[Key, ...]:
+    """A key per instrument (every registered one by default)."""
+    specs = INSTRUMENTS if instruments is None else instruments
+    return tuple(instrument_key(name, spec) for name, spec in specs.items() if spec.key)
+
+
+def keymap_ids() -> list[str]:
+    """Every id ``[keymap]`` accepts, in the order F1 lists them."""
+    ids = [k.id for k in (*APP_KEYS, *instrument_keys())] + list(WIDGET_KEY_IDS)
+    return list(dict.fromkeys(ids))
+
+
+# --------------------------------------------------------------------------- display
+_SHORT = {
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+    "less_than_sign": "<",
+    "greater_than_sign": ">",
+    "comma": ",",
+    "full_stop": ".",
+    "question_mark": "?",
+    "slash": "/",
+    "space": "space",
+}
+
+
+def pretty(keys: str) -> str:
+    """``keys`` (Textual's names, comma-separated) as a person writes them: ``[`` for
+    ``left_square_bracket``; several keys joined with ``/``."""
+    out = []
+    for key in keys.split(","):
+        mods, plus, last = key.strip().rpartition("+")
+        out.append(mods + plus + _SHORT.get(last, last))
+    return "/".join(out)
+
+
+def shown_keys(keymap: Mapping[str, str], binding_id: str | None, default: str) -> str:
+    """The keys a binding answers to under ``keymap`` (the config's ``[keymap]``), for
+    display."""
+    keys = keymap.get(binding_id, default) if binding_id else default
+    return pretty(keys)
