@@ -214,3 +214,58 @@ def test_make_app_takes_the_typed_config_or_a_dict_of_the_files_shape():
     assert make_app(config=Config()).settings == GenerationSettings()
     with pytest.raises(LoomError, match="unknown key 'generation.temprature'"):
         make_app(config={"generation": {"temprature": 1}})
+
+
+def test_with_nothing_configured_the_defaults_are_the_declarations_and_stay_whole():
+    # No file, an empty file, the dict {}: the same config, equal to the declaration validated.
+    validated = Config.model_validate({})
+    assert load_config() == validated and load_config().model_dump() == validated.model_dump()
+    write("")
+    assert load_config() == validated
+    assert load_config().generation_settings() == GenerationSettings()
+    # The settings handed to the engine are its own copy: changing them leaves the config be.
+    write("[generation]\nstop = ['END']\n")
+    config = load_config()
+    settings = config.generation_settings()
+    settings.stop.append("MORE")
+    assert config.generation.stop == ["END"] and config.generation_settings().stop == ["END"]
+
+
+START_SCRIPT = """
+import sys
+from pydantic_core import SchemaValidator
+from loomtui.backends.base import GenerationSettings
+from loomtui.cli import app_cmd, main
+from loomtui.config import Config, GenerationConfig, UIConfig
+from loomtui.ui.app import make_app
+
+apps = []
+app_cmd.launch_app = lambda **kw: apps.append(make_app(**kw)) or 0  # built, never run
+code = main(sys.argv[1:])
+app = apps[0]
+built = [c.__name__ for c in (Config, GenerationConfig, UIConfig)
+         if isinstance(c.__pydantic_validator__, SchemaValidator)]
+print(code, app.config.ui.theme, app.settings == GenerationSettings(), built,
+      "pydantic.plugin._loader" in sys.modules)
+"""
+
+
+def test_the_apps_start_validates_only_what_the_user_configured(tmp_path):
+    # With no config file and no LOOMTUI_* variable the program's start builds none of
+    # pydantic's validators (nor scans the installed packages for its plugins): the cost the
+    # cold start benchmark saw. A file is still validated, and refused when wrong.
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("LOOMTUI_")}
+    env |= {"LOOMTUI_CONFIG": str(tmp_path / "none.toml"), "LOOMTUI_DATA_DIR": str(tmp_path)}
+
+    def start(*argv: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-c", START_SCRIPT, *argv], env=env, capture_output=True,
+            text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split("\n")[-2]
+
+    assert start() == "0 green-red True [] False"
+    assert start("--theme", "mono") == "0 mono True ['UIConfig'] True"  # a flag is checked
+    (tmp_path / "none.toml").write_text('[ui]\ntheme = "mono"\n')
+    assert start() == "0 mono True ['Config'] True"
