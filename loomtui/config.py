@@ -46,6 +46,7 @@ from typing import Any, Literal
 
 from platformdirs import user_cache_dir, user_config_dir, user_data_dir
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from .backends.base import GenerationSettings
 from .core.errors import LoomError
@@ -171,6 +172,23 @@ class Config(_Section):
     def _keymap_lists(cls, value: Any) -> Any:
         if isinstance(value, Mapping):
             return {k: _keys_text(v) for k, v in value.items()}
+        return value
+
+    @field_validator("keymap")
+    @classmethod
+    def _keymap_ids(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            return value
+        # The ids are the app's bindings' (declared without textual: a cheap import).
+        from .ui.keys import keymap_ids
+
+        known = keymap_ids()
+        for name in value:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+                hint = f"did you mean {close[0]!r}?" if close else "F1 in the app lists them"
+                text = f"unknown keymap id {name!r} ({hint})"
+                raise PydanticCustomError("unknown_keymap_id", "{text}", {"text": text})
         return value
 
     def generation_settings(self) -> GenerationSettings:
