@@ -1,7 +1,10 @@
 """Export branches of a session: raw text, Markdown that marks who wrote what, JSON lines.
 
 Text export is bytes: a branch's segments are joined as bytes and written as they are, so
-partial UTF-8, control characters and lone surrogates in plain text survive byte-exact.
+partial UTF-8, control characters and lone surrogates in plain text survive byte-exact. In a
+chat session too it is the exact concatenation of the turns' text, with no role marks; the
+turns and their roles are in Markdown (a ``### role`` line at each turn) and JSON lines (a
+``messages`` list of ``{"role", "content"}``).
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ import json
 import re
 from collections.abc import Sequence
 
+from .exporters import TREE_FORMATS, export_tree
 from .metrics import joint_logprob
 from .tokens import decode
 from .tree import Node, Session
 
-FORMATS = ("text", "markdown", "jsonl")
+#: ``loom`` and ``obsidian`` write the whole tree for another loom (:mod:`.exporters`).
+FORMATS = ("text", "markdown", "jsonl", *TREE_FORMATS)
 
 #: What to export from a point: its branch, every leaf under it, every leaf of the tree.
 SCOPES = ("branch", "under", "tree")
@@ -108,16 +113,20 @@ def export_markdown(session: Session, nodes: Sequence[Node]) -> str:
     """Branches as Markdown: each segment headed by who wrote it and its node id, its text in
     a fenced block so nothing in it is read as Markdown."""
     out: list[str] = []
+    chat = session.is_chat()
     for node in nodes:
         path = session.path(node.id)
         title = f"## Branch `{node.id}`"
         if node.label:
             title += f" - {node.label}"
         out.append(title + "\n")
+        starts = {n.id: role for role, (n, *_) in session.turn_nodes(node.id)} if chat else {}
         for seg in path:
             text = seg.text
             if not text:
                 continue
+            if seg.id in starts:
+                out.append(f"### {starts[seg.id]}\n")
             mark = " *(bookmark)*" if seg.bookmark else ""
             if seg.label and seg is not node:
                 mark += f" *(label: {seg.label})*"
@@ -161,6 +170,10 @@ def branch_record(session: Session, node: Node) -> dict[str, object]:
         record["labels"] = labels  # every label on the branch, by node id
     if node.bookmark:
         record["bookmark"] = True
+    if session.is_chat():
+        record["messages"] = [
+            {"role": role, "content": text} for role, text in session.turns(node.id)
+        ]
     return record
 
 
@@ -178,7 +191,9 @@ def export(
     scope: str | None = None,
 ) -> bytes:
     """Export in ``fmt`` (one of :data:`FORMATS`) as bytes ready to write; which branches:
-    see :func:`branch_nodes`."""
+    see :func:`branch_nodes` (the tree formats always write the whole tree)."""
+    if fmt in TREE_FORMATS:
+        return export_tree(session, fmt)
     nodes = branch_nodes(session, node_id, all_leaves, scope=scope)
     if fmt == "text":
         return export_text(session, nodes)

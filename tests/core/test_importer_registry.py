@@ -21,7 +21,7 @@ def _mikupad(props: dict[str, Any]) -> dict[str, str]:
     return {key: json.dumps(value) for key, value in props.items()}
 
 
-#: One small real-shaped file per registered format.
+#: One small real-shaped file per registered format, in the registry's order.
 SAMPLES: dict[str, Any] = {
     "socketteer/loom": {
         "root": {"id": "r", "text": "Once", "children": [{"id": "c", "text": " upon"}]},
@@ -32,9 +32,81 @@ SAMPLES: dict[str, Any] = {
         "modelSettings": {"prompt": "The sky is"},
         "roots": [{"id": "1", "text": " blue", "logprob": -0.2, "children": []}],
     },
+    "exoloom": {
+        "loomType": "Exoloom",
+        "schemaVersion": 1,
+        "tree": {
+            "rootNodeId": 1,
+            "nodes": {
+                "1": {"content": "Ex", "authorType": "USER", "parentId": None, "childrenIds": [2]},
+                "2": {"content": "o", "authorType": "LLM", "parentId": 1, "childrenIds": []},
+            },
+        },
+        "lens": {"bookmarks": [], "prunedNodes": []},
+    },
+    "miniloom": {
+        "loomTree": {
+            "nodeStore": {
+                "1": {"id": "1", "type": "root", "patch": "", "parent": None, "children": ["2"]},
+                "2": {
+                    "id": "2",
+                    "type": "user",
+                    "parent": "1",
+                    "children": [],
+                    "patch": [
+                        {
+                            "diffs": [[1, "Mini"]],
+                            "start1": 0,
+                            "start2": 0,
+                            "length1": 0,
+                            "length2": 4,
+                        }
+                    ],
+                },
+            }
+        },
+        "focus": {"id": "2"},
+    },
+    "mikupad-db": {
+        "Sessions": [
+            {"key": 0, "value": {"prompt": [{"type": "user", "content": "Miku"}]}},
+            {"key": "selectedSessionId", "value": 0},
+        ],
+        "Names": [{"key": 0, "value": "first"}],
+    },
     "obsidian-loom": {
         "settings": {},
         "state": {"n.md": {"current": "a", "nodes": {"a": {"text": "Start", "parentId": None}}}},
+    },
+    "wool": {
+        "nodes": {
+            "a": {"id": "a", "parent_id": None, "type": "ai", "text": "Wo"},
+            "b": {"id": "b", "parent_id": "a", "type": "ai", "text": "ol"},
+        },
+        "focused_node_id": "b",
+    },
+    "tinyloom": {
+        "root": 1,
+        "nodes": {
+            "1": {"id": 1, "parent": None, "type": "root", "patches": None, "children": [2]},
+            "2": {"id": 2, "parent": 1, "type": "m", "patches": [{"diffs": [[1, "Tiny"]]}]},
+        },
+    },
+    "basemode-loom": {
+        "version": 1,
+        "nodes": [
+            {"id": "r", "parent_id": None, "root_id": "r", "text": "Base"},
+            {"id": "c", "parent_id": "r", "root_id": "r", "text": "mode"},
+        ],
+    },
+    "bonsai": {
+        "nodes": [
+            {"id": "r", "text": "Bon", "childrenIds": ["c"], "parentIds": []},
+            {"id": "c", "text": "sai", "childrenIds": [], "parentIds": ["r"]},
+        ],
+        "edges": [{"from": "r", "to": "c", "relation": "parentId"}],
+        "pathNodes": ["r", "c"],
+        "focusedId": "c",
     },
     "mikupad": _mikupad(
         {
@@ -43,14 +115,25 @@ SAMPLES: dict[str, Any] = {
             "prompt": [{"type": "user", "content": "Hi"}, {"content": " there", "prob": 0.5}],
         }
     ),
+    "socketteer/loom-node": {"text": "Simple", "children": [{"text": " tree", "children": []}]},
+    "socketteer/loom-list": [{"text": "Bare", "children": [{"text": " list"}]}],
 }
 
 #: The text each sample's current branch spells once imported.
 TEXTS = {
     "socketteer/loom": "Once upon",
     "logitloom": "The sky is",
+    "exoloom": "Exo",
+    "miniloom": "Mini",
+    "mikupad-db": "Miku",
     "obsidian-loom": "Start",
+    "wool": "Wool",
+    "tinyloom": "Tiny",
+    "basemode-loom": "Basemode",
+    "bonsai": "Bonsai",
     "mikupad": "Hi there",
+    "socketteer/loom-node": "Simple tree",
+    "socketteer/loom-list": "Bare",
 }
 
 

@@ -18,7 +18,7 @@ from ...core.atomicfile import replace_file
 from ...core.export import FORMATS, export
 from ...core.tree import Session
 
-SUFFIX = {"text": ".txt", "markdown": ".md", "jsonl": ".jsonl"}
+SUFFIX = {"text": ".txt", "markdown": ".md", "jsonl": ".jsonl", "loom": ".loom", "obsidian": ".obsidian"}
 
 #: Radio button id -> core export scope.
 SCOPE_IDS = {"scope-branch": "branch", "scope-under": "under", "scope-leaves": "tree"}
