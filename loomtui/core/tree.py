@@ -109,9 +109,14 @@ class Session:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def chosen_settings(self) -> dict[str, Any] | None:
-        """The generation settings last chosen for this session (see SETTINGS_META)."""
+        """The generation settings last chosen for this session (see SETTINGS_META). A chat
+        session that never recorded its mode (older files) says ``chat: True``, so it
+        reopens in chat mode."""
         value = self.meta.get(SETTINGS_META)
-        return dict(value) if isinstance(value, dict) else None
+        chosen = dict(value) if isinstance(value, dict) else None
+        if (chosen is None or "chat" not in chosen) and self.is_chat():
+            chosen = {**(chosen or {}), "chat": True}
+        return chosen
 
     def choose_settings(self, settings: dict[str, Any]) -> None:
         """Keep ``settings`` with the session (the caller saves, as after any change)."""

@@ -46,12 +46,30 @@ def token_display(text: str, data: bytes) -> str:
     return visible(text, max_chars=MAX_TOKEN_CHARS)
 
 
+#: The style of a chat turn's marker line (quiet: it is not text of the branch).
+TURN_STYLE = Style(dim=True, italic=True)
+
+
+def turn_marker(role: str) -> str:
+    """The marker line that starts a chat turn (``── assistant ──``)."""
+    return f"── {role} ──"
+
+
 def branch_text(session: Session, node_id: str, theme: Theme) -> Text:
     """The branch ending at ``node_id``, each token coloured by its logprob (each token's
-    bytes shown on their own, so every token keeps its colour)."""
+    bytes shown on their own, so every token keeps its colour). In a chat session each turn
+    starts on its own line under a quiet marker line with its role."""
     out = Text()
     unscored = unscored_style(theme)
+    starts = {id(nodes[0]): role for role, nodes in session.turn_nodes(node_id)}
+    if not session.is_chat():
+        starts = {}
     for seg in session.path(node_id):
+        role = starts.get(id(seg))
+        if role is not None:
+            if out.plain and not out.plain.endswith("\n"):
+                out.append("\n")
+            out.append(turn_marker(role) + "\n", TURN_STYLE)
         if seg.tokens is None:
             if seg.plain:
                 out.append(visible(seg.plain), unscored)

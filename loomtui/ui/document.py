@@ -11,6 +11,10 @@ starts with a token's leading space; the space is still part of its token's unit
 Wrapping is incremental: appending units (streaming tokens) only changes the last line (its
 trailing word may move down), so a 20,000-token branch is laid out once and each arriving
 token costs O(its length + the trailing word).
+
+In a chat session each turn starts on a line of its own under a quiet marker line
+(``── user ──``, ``── assistant ──``): a marker line holds no pieces, so it is no cursor stop
+and no click target; Up/Down pass over it.
 """
 
 from __future__ import annotations
@@ -73,11 +77,17 @@ class DocLayout:
         self.lines: list[list[Piece]] = [[]]
         self.unit_line: list[int] = []  # first line each unit has a piece on
         self.signature: list[tuple[str, int]] = []  # (node id, length) of the laid-out path
+        #: Chat turns: the unit each turn starts at -> its role (kept across re-wraps), and
+        #: the laid-out marker lines -> their role.
+        self.turn_starts: dict[int, str] = {}
+        self.markers: dict[int, str] = {}
+        self._node_turn: dict[str, str] = {}  # nodes of the path that start a turn
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._clear_lines()
 
     def _clear_lines(self) -> None:
         self.lines, self.unit_line = [[]], []
+        self.markers = {}
         self._x = 0  # cells used on the last line
         # The word the last line ends with (a break may move it down whole): its first
         # piece's index on the line (-1: the line ends in whitespace or is empty), the
@@ -108,6 +118,7 @@ class DocLayout:
             self.signature = sig
             return max(0, first)
         self._reset()
+        self._node_turn = _turn_starts(session, path)
         for node in path:
             self._add_node(node)
         self.signature = sig
@@ -124,8 +135,13 @@ class DocLayout:
 
     def _reset(self) -> None:
         self.units = []
+        self.turn_starts = {}
         self._clear_lines()
         self._decoder.reset()
+
+    def is_marker(self, line: int) -> bool:
+        """Whether ``line`` is a chat turn's marker line (no cursor stop)."""
+        return line in self.markers
 
     def _add_node(self, node: Node) -> None:
         if node.tokens is not None:
@@ -133,12 +149,16 @@ class DocLayout:
             return
         self._decoder.reset()  # plain text is whole characters
         first = len(self.units)
+        if node.plain and node.id in self._node_turn:
+            self.turn_starts[first] = self._node_turn[node.id]
         for m in _WORD.finditer(node.plain):
             self.units.append(Unit(node.id, m.start(), m.end(), visible(m.group())))
         self._place_from(first)
 
     def _add_tokens(self, node_id: str, tokens: list[Token], start: int) -> None:
         first = len(self.units)
+        if start == 0 and tokens and node_id in self._node_turn:
+            self.turn_starts[first] = self._node_turn[node_id]
         units = self.units
         decode = self._decoder.decode
         for i, tok in enumerate(tokens, start):
@@ -155,7 +175,10 @@ class DocLayout:
         spaces)."""
         units, unit_line = self.units, self.unit_line
         width = self.width
+        starts = self.turn_starts
         for index in range(first, len(units)):
+            if starts and index in starts:
+                self._marker(starts[index])
             text = units[index].text
             n = len(text)
             x = self._x
@@ -174,6 +197,14 @@ class DocLayout:
                 self._x = x + n
             else:
                 self._place(index, text)
+
+    def _marker(self, role: str) -> None:
+        """A turn's marker line, then a fresh line for the turn's first unit."""
+        if self.lines[-1]:
+            self.lines.append([])
+        self.markers[len(self.lines) - 1] = role
+        self.lines.append([])
+        self._x, self._wpiece = 0, -1
 
     def _place(self, index: int, text: str) -> None:
         """Lay out unit ``index`` (already in :attr:`units`) at the end of the document."""
@@ -394,8 +425,39 @@ class DocLayout:
         to the first and last line; None for an empty document."""
         if not self.units:
             return None
-        target = max(0, min(self.last_line(), line + step))
-        while target > 0 and not self.lines[target]:
-            target -= 1  # only an empty last line has no stop
+        last = self.last_line()
+        target = max(0, min(last, line + step))
+        if not self.lines[target]:
+            # A turn's marker line (or an empty last line): go on past it the way we were
+            # going; at the edge of the document, come back to the nearest line with stops.
+            way = 1 if step > 0 else -1
+            t = target
+            while 0 <= t <= last and not self.lines[t]:
+                t += way
+            if not 0 <= t <= last:
+                t = target
+                while 0 <= t <= last and not self.lines[t]:
+                    t -= way
+            if not 0 <= t <= last:
+                return None
+            target = t
         unit = self.nearest(target, goal)
         return None if unit is None else (unit, target)
+
+
+def _turn_starts(session: Session, path: list[Node]) -> dict[str, str]:
+    """In a chat session, the nodes of ``path`` that start a turn -> the turn's role (an
+    empty node that would start one is kept too: its first streamed token starts it)."""
+    if not session.is_chat():
+        return {}
+    out: dict[str, str] = {}
+    previous: str | None = None
+    for node in path:
+        if node.parent is None and not len(node):
+            continue  # the empty root
+        role = session.role(node.id, True) or "user"
+        if role != previous:
+            out[node.id] = role
+        if len(node):
+            previous = role
+    return out

@@ -103,3 +103,34 @@ def test_journal_records_carry_the_role(tmp_path: Path) -> None:
         assert fresh.node(node.id).role == "user"
     finally:
         store.close()
+
+
+def test_exports_show_the_turns_and_text_stays_the_exact_concatenation() -> None:
+    import json
+
+    from loomtui.core.export import export
+
+    s, _, reply = chat_session()
+    q2 = s.add_child(reply, plain="And of Spain?", role="user")
+    md = export(s, "markdown", q2.id).decode()
+    assert md.index("### user") < md.index("### assistant") < md.rindex("### user")
+    assert md.count("### ") == 3
+    record = json.loads(export(s, "jsonl", q2.id))
+    assert record["messages"] == [
+        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": "The capital is Paris"},
+        {"role": "user", "content": "And of Spain?"},
+    ]
+    assert export(s, "text", q2.id) == s.branch_bytes(q2.id)
+    # A completion session's exports are as before: no role lines, no messages.
+    plain = Session.new("Once upon a time")
+    assert "###" not in export(plain, "markdown").decode()
+    assert "messages" not in json.loads(export(plain, "jsonl"))
+
+
+def test_an_old_chat_session_reopens_in_chat_mode() -> None:
+    s = loads_session(EXAMPLE.read_bytes())
+    assert s.chosen_settings() == {"chat": True}
+    s.choose_settings({"chat": False, "n": 2})  # chosen by hand: kept as chosen
+    assert s.chosen_settings() == {"chat": False, "n": 2}
+    assert Session.new("Once").chosen_settings() is None

@@ -70,6 +70,15 @@ def _layouts():
 LAYOUTS = list(_layouts())
 
 
+def _text_lines(layout: DocLayout) -> list[int]:
+    """The lines the cursor can be on: all but a chat turn's marker lines."""
+    return [y for y in range(layout.last_line() + 1) if not layout.is_marker(y)]
+
+
+def _next_text_line(layout: DocLayout, line: int) -> int:
+    return next((y for y in _text_lines(layout) if y > line), line)
+
+
 @pytest.mark.parametrize(("name", "layout"), LAYOUTS, ids=[n for n, _ in LAYOUTS])
 def test_down_then_up_from_every_token(name, layout):
     """From every token, Down lands on the next visual line and Up comes back to its line
@@ -83,11 +92,11 @@ def test_down_then_up_from_every_token(name, layout):
         down = layout.line_step(line, goal, 1)
         assert down is not None
         unit, below = down
-        assert below == min(line + 1, last), (index, line, below)
+        assert below == _next_text_line(layout, line), (index, line, below)
         assert layout.on_line(unit, below)
         up = layout.line_step(below, goal, -1)
         assert up is not None
-        if below == line + 1:
+        if below != line:
             assert up[1] == line, (index, line, up)
             stop = next(s for s in layout.stops(line) if s[2] == index)
             if stop[1] > stop[0]:
@@ -104,14 +113,14 @@ def test_line_by_line_visits_every_line_in_order(name, layout):
         while line < last:
             unit, line = layout.line_step(line, goal, 1)
             seen.append(line)
-        assert seen == list(range(last + 1))
+        assert seen == _text_lines(layout)
         unit, line = len(layout.units) - 1, layout.home_line(len(layout.units) - 1)
         assert line == last
         seen = [line]
-        while line > 0:
+        while line > _text_lines(layout)[0]:
             unit, line = layout.line_step(line, goal, -1)
             seen.append(line)
-        assert seen == list(range(last, -1, -1))
+        assert seen == _text_lines(layout)[::-1]
         assert unit == 0 or goal > 0 or last == 0
 
 
@@ -119,6 +128,9 @@ def test_every_line_has_a_stop_and_stops_cover_the_line():
     for _, layout in LAYOUTS:
         for y in range(layout.last_line() + 1):
             stops = layout.stops(y)
+            if layout.is_marker(y):  # a chat turn's marker line: no stop, no piece
+                assert not stops and not layout.lines[y]
+                continue
             assert stops, (y, layout.lines[y])
             for x0, x1, u in stops:
                 assert layout.on_line(u, y) and 0 <= x0 <= x1 <= layout.width
@@ -160,16 +172,17 @@ async def test_down_and_up_through_are_bugs_real():
     app = make_app(session=load_session(SESSIONS / "are-bugs-real.json"), new_session=False)
     async with app.run_test(size=SIZE) as pilot:
         view = app.view
-        lines = view.layout_.line_count()
-        assert lines >= 4
+        text = _text_lines(view.layout_)  # a chat session: its turn markers are skipped
+        lines = len(text)
+        assert lines >= 4 and view.layout_.markers
         await pilot.press("home")
-        assert _cursor_rows(view) == [0]
+        assert _cursor_rows(view) == [text[0]]
         rows = await _rows_after(pilot, view, ["down"] * (lines + 1))
-        assert rows == [[y] for y in range(1, lines)] + [[lines - 1]] * 2
+        assert rows == [[y] for y in text[1:]] + [[text[-1]]] * 2
         await pilot.press("end")
-        assert _cursor_rows(view) == [lines - 1]
+        assert _cursor_rows(view) == [text[-1]]
         rows = await _rows_after(pilot, view, ["up"] * (lines + 1))
-        assert rows == [[y] for y in range(lines - 2, -1, -1)] + [[0]] * 2
+        assert rows == [[y] for y in text[-2::-1]] + [[text[0]]] * 2
 
 
 async def test_every_line_of_a_long_document_in_order():
@@ -266,6 +279,8 @@ async def test_a_click_on_a_wrapped_word_hits_its_token():
         view = app.view
         layout = view.layout_
         for y in range(1, layout.last_line() + 1):
+            if layout.is_marker(y) or layout.is_marker(y - 1):
+                continue  # a chat turn's marker, or the first line of a turn: not wrapped
             line = layout.lines[y]
             text = "".join(t for _, t in line)
             assert not text[0].isspace(), (y, text)

@@ -25,7 +25,7 @@ from textual.strip import Strip
 
 from ...core.scale import Theme, load_theme
 from ...core.tree import Session
-from ...render.tokens import token_style, unscored_style
+from ...render.tokens import TURN_STYLE, token_style, turn_marker, unscored_style
 from ..document import DocLayout, Unit
 
 _CACHE_LINES = 2000
@@ -176,6 +176,8 @@ class TokenView(ScrollView, can_focus=True):
         top = round(self.scroll_y)
         height = max(1, self.scrollable_content_region.height)
         if line < top:
+            if line > 0 and self.layout_.is_marker(line - 1):
+                line -= 1  # show the turn's marker above its first line too
             self.scroll_to(y=line, animate=False, immediate=True)
         elif line >= top + height:
             self.scroll_to(y=line - height + 1, animate=False, immediate=True)
@@ -260,6 +262,13 @@ class TokenView(ScrollView, can_focus=True):
             # Valid: move_cursor() and show() drop the lines they change.
             self._lines.move_to_end(index)
             return cached
+        role = self.layout_.markers.get(index)
+        if role is not None:
+            # A chat turn's marker: quiet, and no unit in its meta (no click target).
+            text = turn_marker(role)[: self.layout_.width]
+            strip = Strip([Segment(text, TURN_STYLE)])
+            self._lines[index] = strip
+            return strip
         units = self.units
         cursor_style = Style(reverse=True)
         segments = []
