@@ -26,6 +26,10 @@ store says so at once (:attr:`SessionStore.problem`, :attr:`SessionStore.on_prob
 (``.NAME.journal.rejected-TIME``), said in :attr:`SessionStore.warnings`, and the session
 opens as the file has it.
 
+Its helpers live beside it, one job each: :mod:`fsafe` (reading only regular files, temp
+files, links), :mod:`journal` (the records and the journal file), :mod:`lock`,
+:mod:`verbsave` (the verbs' locked saves) and :mod:`worktarget` (another loom's file).
+
 Usage::
 
     store = SessionStore.open(path)               # lock, load, replay journal
@@ -75,6 +79,7 @@ from .resources import is_example
 from .tokens import Token
 from .tree import Node, Session
 from .verbsave import output_lock, save_locked  # noqa: F401 - the verbs import them from here
+from .worktarget import IMPORTED_SUFFIX, _work_target, work_path_for  # noqa: F401 - public here
 
 
 # --------------------------------------------------------------------------- file format hooks
@@ -608,38 +613,3 @@ class SessionStore:
             return
         self.checkpoint()
         self._sync()
-
-
-IMPORTED_SUFFIX = ".loomtui.json"
-
-
-def work_path_for(path: Path) -> Path:
-    """Where the work on ``path`` is saved.
-
-    A file another loom wrote (socketteer/loom, logitloom, Obsidian Loom, mikupad) is never
-    overwritten: the work goes to ``NAME.loomtui.json`` beside it, which is opened instead
-    when it already exists. loomtui's own files, damaged ones included, stay where they are
-    (a damaged file is refused by the loader, never replaced).
-    """
-    return _work_target(path)[0]
-
-
-def _work_target(path: Path) -> tuple[Path, Session | None]:
-    """:func:`work_path_for`, plus the imported session when ``path`` is another loom's file
-    (it had to be read to tell), so the first open does not read it twice."""
-    if not path.is_file():
-        return path, None
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(4096)
-    except OSError:
-        return path, None
-    if b'"loomtui-session"' in head:
-        return path, None
-    try:
-        session = _load(path)
-    except LoomError:
-        return path, None
-    if not session.meta.get("imported_from"):
-        return path, None
-    return path.with_name(path.stem + IMPORTED_SUFFIX), session
