@@ -1,4 +1,5 @@
-"""Snapshots at 80x24 of the export, label and "unsaved edit" dialogs: every word whole.
+"""Snapshots at 80x24 of the export, label, settings and "unsaved edit" dialogs: every word
+whole.
 
 Deterministic: the demo session, a fake backend already attached, a fixed export path (the
 session's own path, relative). Update with ``--snapshot-update`` on this file only after a
@@ -40,3 +41,19 @@ def test_snapshot_label_dialog(snap_compare):
 
 def test_snapshot_unsaved_edit_dialog(snap_compare):
     assert snap_compare(_app(), terminal_size=SIZE, press=["e", *" more", "escape"])
+
+
+def test_snapshot_settings_dialog(snap_compare):
+    assert snap_compare(_app(), terminal_size=SIZE, press=["s"])
+
+
+def test_snapshot_settings_dialog_at_its_end(snap_compare):
+    """The form scrolled to its last fields: the top-k label, the checkboxes, the buttons."""
+
+    async def to_the_end(pilot):
+        await pilot.press("s")
+        await pilot.pause()
+        pilot.app.screen.query_one("#save").scroll_visible(animate=False, immediate=True)
+        await pilot.pause()
+
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=to_the_end)

@@ -18,7 +18,13 @@ from ...core.atomicfile import replace_file
 from ...core.export import FORMATS, export
 from ...core.tree import Session
 
-SUFFIX = {"text": ".txt", "markdown": ".md", "jsonl": ".jsonl", "loom": ".loom", "obsidian": ".obsidian"}
+SUFFIX = {
+    "text": ".txt",
+    "markdown": ".md",
+    "jsonl": ".jsonl",
+    "loom": ".loom",
+    "obsidian": ".obsidian",
+}
 
 #: Radio button id -> core export scope.
 SCOPE_IDS = {"scope-branch": "branch", "scope-under": "under", "scope-leaves": "tree"}
@@ -41,8 +47,9 @@ class ExportScreen(ModalScreen[None]):
     ExportScreen > Vertical { width: 64; max-width: 100%; height: auto; max-height: 100%;
         border: round $accent; background: $surface; padding: 0 1; }
     ExportScreen RadioSet { width: 100%; }
-    ExportScreen #exp-format { layout: horizontal; }
-    ExportScreen #exp-format RadioButton { width: auto; margin-right: 2; }
+    ExportScreen #exp-format { layout: grid; grid-size: 3; grid-rows: 1; height: auto; }
+    ExportScreen #exp-format RadioButton { width: 100%; }
+    ExportScreen Label { width: 100%; }
     ExportScreen Horizontal { height: auto; }
     ExportScreen Button { margin-right: 1; }
     """

@@ -56,6 +56,8 @@ class SettingsScreen(ModalScreen[None]):
     SettingsScreen > VerticalScroll { width: 64; max-width: 100%; height: 90%;
         border: round $accent; background: $surface; padding: 0 1; }
     SettingsScreen Input { height: 3; }
+    SettingsScreen Label { width: 100%; }
+    SettingsScreen Checkbox { width: 100%; height: auto; }
     SettingsScreen Horizontal { height: auto; }
     """
     BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
@@ -71,7 +73,7 @@ class SettingsScreen(ModalScreen[None]):
                 yield Input("" if value is None else str(value), id=f"set-{name}")
             yield Checkbox("chat mode (use the chat template)", s.chat, id="set-chat")
             yield Checkbox(
-                "after picking a top-k alternative, continue generating",
+                "continue generating after a top-k pick",
                 self.app.auto_continue,  # type: ignore[attr-defined]
                 id="set-continue",
             )
