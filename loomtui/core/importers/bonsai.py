@@ -66,6 +66,13 @@ def import_bonsai(data: dict[str, Any], source: str) -> Session:
             )
         )
     ordered, roots = link(flats, source, _WHAT)
+    known = {f.id for f in ordered}
+    for flat in ordered:
+        missing = [p for p in flat.meta.get("links", ()) if p not in known]
+        if missing:
+            raise fail(
+                source, f"{_WHAT}: node {flat.id[:40]!r} has a missing parent {missing[0][:40]!r}"
+            )
     current = data.get("focusedId")
     path = data.get("pathNodes")
     if not isinstance(current, (str, int)) and isinstance(path, list) and path:
