@@ -444,9 +444,9 @@ def _warn_if_key_exposed(path: Path) -> None:
 def save_config(data: Mapping[str, Any] | Config, path: Path | None = None) -> Path:
     """Write a config atomically, mode 0600 (it may hold a key). A dict is validated first:
     nothing the declaration refuses is ever written."""
-    import tempfile
-
     import tomli_w
+
+    from .core.sessionfile import write_atomic
 
     if isinstance(data, Config):
         config = data
@@ -461,22 +461,9 @@ def save_config(data: Mapping[str, Any] | Config, path: Path | None = None) -> P
         if profile.api_key is not None:
             table["profiles"][name]["api_key"] = profile.api_key.get_secret_value()
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A config that is a link (a dotfiles checkout) keeps being one: its target is written.
-    target = Path(os.path.realpath(path)) if path.is_symlink() else path
-    # Created exclusively, mode 0600, under a fresh name: never through a planted link.
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(tomli_w.dumps(table).encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    # The session files' atomic write: a link (a dotfiles checkout) keeps being one and its
+    # target is written; the temp file is created exclusively, and mode 0600 from the start.
+    write_atomic(tomli_w.dumps(table).encode("utf-8"), path, mode=0o600)
     return path
 
 

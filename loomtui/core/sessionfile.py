@@ -109,14 +109,16 @@ def save_session(session: Session, path: str | os.PathLike[str]) -> None:
     write_atomic(dumps_session(session), path)
 
 
-def write_atomic(data: bytes, path: str | os.PathLike[str]) -> None:
+def write_atomic(data: bytes, path: str | os.PathLike[str], mode: int | None = None) -> None:
     """Write ``data`` as the file ``path``, atomically.
 
     The bytes go to a temporary file created exclusively in the same directory (never
     through a link planted at its name), which is fsynced and renamed over ``path``; the
     directory is then fsynced. A crash leaves either the old file or the new one, never half
     of one. A ``path`` that is a symbolic link has its target written (the link stays a
-    link); a file with no write permission is refused with one line, not replaced.
+    link); a file with no write permission is refused with one line, not replaced. The file
+    gets ``mode`` when given (the config, which may hold a key: 0600, from its first byte),
+    else the replaced file's mode (0644 for a new file).
     """
     target = Path(path)
     if target.is_symlink():
@@ -140,7 +142,9 @@ def write_atomic(data: bytes, path: str | os.PathLike[str]) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         # keep the permissions of the file being replaced
-        os.chmod(tmp, st.st_mode & 0o7777 if st is not None else 0o644)
+        if mode is None:
+            mode = st.st_mode & 0o7777 if st is not None else 0o644
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         try:

@@ -269,3 +269,25 @@ def test_the_apps_start_validates_only_what_the_user_configured(tmp_path):
     assert start("--theme", "mono") == "0 mono True ['UIConfig'] True"  # a flag is checked
     (tmp_path / "none.toml").write_text('[ui]\ntheme = "mono"\n')
     assert start() == "0 mono True ['Config'] True"
+
+
+def test_saving_the_config_is_the_session_files_atomic_write(tmp_path):
+    # One atomic write for sessions and the config: a link stays a link, its target written;
+    # the config is private (0600) even over a file that was wider; no temp file left behind;
+    # a read-only config is refused in one line and left as it was.
+    real = tmp_path / "dotfiles" / "loomtui.toml"
+    real.parent.mkdir()
+    real.write_text('[ui]\ntheme = "mono"\n')
+    os.chmod(real, 0o644)
+    link = tmp_path / "cfg" / "config.toml"
+    link.parent.mkdir()
+    link.symlink_to(real)
+    save_preset("short", GenerationSettings(max_tokens=2), path=link)
+    assert link.is_symlink() and tomllib.loads(real.read_text())["ui"]["preset"] == "short"
+    assert (real.stat().st_mode & 0o777) == 0o600
+    assert sorted(p.name for p in real.parent.iterdir()) == ["loomtui.toml"]
+    os.chmod(real, 0o444)
+    before = real.read_bytes()
+    with pytest.raises(LoomError, match=r"read-only file .*not replaced"):
+        save_preset("long", GenerationSettings(max_tokens=9), path=link)
+    assert real.read_bytes() == before
