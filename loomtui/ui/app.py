@@ -24,7 +24,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding, BindingType
+from textual.binding import Binding, BindingsMap, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
@@ -60,10 +60,11 @@ BackendFactory = Callable[[ProgressCallback], Backend]
 LOAD_DELAY_S = 0.3
 
 
-def binding(key: Key) -> Binding:
-    """The Textual binding of a declared key (its id is what ``[keymap]`` rebinds)."""
+def binding(key: Key, keys: str | None = None) -> Binding:
+    """The Textual binding of a declared key (its id is what ``[keymap]`` rebinds), on
+    ``keys`` when the keymap rebinds it."""
     return Binding(
-        key.keys,
+        keys or key.keys,
         key.action,
         key.label,
         show=key.show,
@@ -104,6 +105,13 @@ class LoomApp(App[None]):
         if store is not None:
             session, path = store.session, store.path
         self.config: Config = as_config(config)  # the runtime copy: flags over the file
+        # The app's keys in their declared order, with the keymap applied where they are
+        # declared: a rebound key keeps its place in the footer (Textual's keymap would move
+        # it to the end, past the edge at 80 columns). The widgets' keys go through Textual's
+        # keymap (on_mount).
+        keymap = self.config.keymap
+        system = [b for _, b in self._bindings if b.system]  # ctrl+c: "ctrl+q quits"
+        self._bindings = BindingsMap([*(binding(k, keymap.get(k.id)) for k in KEYS), *system])
         ui = self.config.ui
         self.session = session or Session.new()
         self.path = path
@@ -205,8 +213,9 @@ class LoomApp(App[None]):
         return self.query_one("#editor", TextArea)
 
     def on_mount(self) -> None:
-        if self.config.keymap:
-            self.set_keymap(dict(self.config.keymap))
+        widgets = {k: v for k, v in self.config.keymap.items() if k not in DEFAULT_KEYS}
+        if widgets:
+            self.set_keymap(widgets)
         self.query_one(Legend).show_theme(self.scale_theme, self.scale_mode)
         self.editor.display = False
         if self.backend_factory is not None:
