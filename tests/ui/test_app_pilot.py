@@ -46,7 +46,9 @@ async def test_type_prompt_and_generate():
 
 
 async def test_cancel_keeps_partial_text():
-    app = make_app(session=Session.new("Hello"), backend=WordsBackend(delay=0.03), new_session=False)
+    app = make_app(
+        session=Session.new("Hello"), backend=WordsBackend(delay=0.03), new_session=False
+    )
     small(app, max_tokens=500)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+g")
