@@ -148,3 +148,48 @@ def test_import_verb_says_the_format_and_never_writes_the_original(tmp_path: Pat
     assert "not a bonsai file" in capsys.readouterr().err
     assert main(["info", str(src)]) == 0
     assert "imported    from lyramakesmusic/wool" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        (
+            "tree.jsonl",
+            b'{"id": "a", "text": "Lines"}\n{"id": "b", "text": " two", "parent_id": "a"}\n',
+        ),
+        (
+            "mini.json",
+            json.dumps(
+                {
+                    "loomTree": {
+                        "nodeStore": {
+                            "1": {"id": "1", "type": "root", "patch": "", "parent": None},
+                            "b": {
+                                "id": "b",
+                                "type": "user",
+                                "parent": "1",
+                                "patch": [{"diffs": [[1, "Mini two"]], "start1": 0, "start2": 0}],
+                            },
+                        }
+                    },
+                    "focus": {"id": "b"},
+                }
+            ).encode(),
+        ),
+    ],
+)
+def test_opening_a_new_format_saves_beside_it(name: str, raw: bytes, tmp_path: Path) -> None:
+    from loomtui.core.store import SessionStore
+
+    src = tmp_path / name
+    src.write_bytes(raw)
+    store = SessionStore.open(src)
+    try:
+        assert store.path == tmp_path / (src.stem + ".loomtui.json")
+        assert store.session.branch_text("b").endswith(" two")
+        store.session.set_bookmark("b")
+        store.save()
+    finally:
+        store.close()
+    assert src.read_bytes() == raw
+    assert load_session(tmp_path / (src.stem + ".loomtui.json")).node("b").bookmark
