@@ -93,20 +93,26 @@ def diff_text(cmp: Comparison) -> Group:
 
 
 def sweep_rows(res: SweepResult) -> Group:
-    """Variants one per line; the stretch from where each rejoins the attractor in bold."""
-    lines = [Text(res.summary(), style="bold")]
+    """Variants one per row; the stretch from where each rejoins the attractor in bold. A
+    long continuation wraps in its own column, so each row's label stays at its left."""
     rejoin = res.rejoin_offsets()
+    rows = Table.grid(padding=(0, 1))
+    rows.add_column(no_wrap=True)
+    rows.add_column(ratio=1, overflow="fold")
     for v, r in zip(res.variants, rejoin, strict=True):
-        line = Text("* " if v.is_original else "  ")
-        line.append(f"{one_line(v.label)!r:>12} ", style="reverse")
+        label = Text("* " if v.is_original else "  ")
+        label.append(f"{one_line(v.label)!r:>12}", style="reverse")
         if r is None:
-            line.append(one_line(v.continuation))
+            cont = Text(one_line(v.continuation))
         else:
-            line.append(one_line(v.continuation[:r]))
-            line.append(one_line(v.continuation[r:]), style="bold green")
-        lines.append(line)
-    lines.append(Text(f"mean {res.ngram}-gram overlap {res.mean_overlap():.2f}", style="dim"))
-    return Group(*lines)
+            cont = Text(one_line(v.continuation[:r]))
+            cont.append(one_line(v.continuation[r:]), style="bold green")
+        rows.add_row(label, cont)
+    return Group(
+        Text(res.summary(), style="bold"),
+        rows,
+        Text(f"mean {res.ngram}-gram overlap {res.mean_overlap():.2f}", style="dim"),
+    )
 
 
 def entropy_strip(points: list[Point], width: int = 60, n: int = 5) -> Group:
