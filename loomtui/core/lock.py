@@ -8,10 +8,13 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import stat
 import time
 from pathlib import Path
 
 from .errors import LoomError, SessionLockedError
+
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def lock_path(path: Path) -> Path:
@@ -45,11 +48,22 @@ class SessionLock:
         self.held = False
 
     def holder(self) -> tuple[int, str] | None:
-        """(pid, host) of the holder, None if there is no readable lock."""
+        """(pid, host) of the holder, None if there is no lock; ``(-1, "")`` for one that
+        loomtui did not write (garbled, a link, a FIFO, a device): it is read without
+        following a link, only if it is a regular file, and only its first bytes (a lock
+        planted as a link to /dev/zero or as a FIFO must not fill memory or hang)."""
         try:
-            raw = self.path.read_text("ascii", errors="replace").split()
+            fd = os.open(self.path, os.O_RDONLY | _O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
             return None
+        except OSError:
+            return -1, ""  # a link (ELOOP) or unreadable: not a lock loomtui wrote
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return -1, ""
+            raw = os.read(fd, 256).decode("ascii", errors="replace").split()
+        finally:
+            os.close(fd)
         try:
             return int(raw[0]), raw[1] if len(raw) > 1 else ""
         except (ValueError, IndexError):
@@ -63,7 +77,7 @@ class SessionLock:
         if pid == -1:
             # Empty or garbled: its writer died between create and write, unless it is young.
             try:
-                return time.time() - self.path.stat().st_mtime > 5
+                return time.time() - self.path.lstat().st_mtime > 5
             except FileNotFoundError:
                 return False
         if host and host != socket.gethostname():

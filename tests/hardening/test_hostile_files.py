@@ -13,6 +13,7 @@ import select
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -126,6 +127,44 @@ def test_links_planted_at_loomtuis_file_names_are_never_followed(tmp_path, drive
         store.save()
     assert victim.read_bytes() == b"the user's own file\n"
     assert not path.is_symlink() and len(load_session(path).nodes) == 5
+
+
+@pytest.mark.parametrize("kind", ["link to /dev/zero", "FIFO", "link to the user's file"])
+def test_a_lock_planted_as_a_link_or_fifo_is_neither_read_through_nor_waited_on(tmp_path, kind):
+    """An old lock that loomtui did not write is taken over at once: a link to an endless
+    device is not read (it filled memory), a FIFO is not waited on (it hung), and the file
+    a link names is left as it was."""
+    path = tmp_path / "s.json"
+    _three_nodes(path)
+    lock = lock_path(path)
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"12 the user's own file\n")  # even one that starts like a pid
+    if kind == "FIFO":
+        os.mkfifo(lock)
+    else:
+        lock.symlink_to("/dev/zero" if "zero" in kind else victim)
+    old = time.time() - 60
+    os.utime(lock, (old, old), follow_symlinks=False)
+    opened: list[SessionStore | BaseException] = []
+
+    def take() -> None:
+        try:
+            opened.append(SessionStore.open(path))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            opened.append(exc)
+
+    worker = threading.Thread(target=take, daemon=True)
+    worker.start()
+    worker.join(5)
+    if worker.is_alive():  # stuck reading the FIFO: let it go, then fail
+        os.close(os.open(lock, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("opening the session waited on a FIFO planted as its lock")
+    store = opened[0]
+    assert isinstance(store, SessionStore), store
+    with store:
+        assert len(store.session.nodes) == 3
+        assert lock.is_file() and not lock.is_symlink()  # loomtui's own lock now
+    assert not lock.exists() and victim.read_bytes() == b"12 the user's own file\n"
 
 
 # --------------------------------------------------------------------------- a session link
