@@ -121,15 +121,14 @@ def remove_stale_temps(path: Path) -> list[Path]:
     return removed
 
 
-def refuse_read_only_file(path: Path) -> None:
+def refuse_read_only_file(
+    path: Path, hint: str = "open it with loomtui --readonly, or make it writable (chmod u+w)"
+) -> None:
     """A session file nobody may write is not opened for writing (each save would fail, or
-    replace a file its owner protected): one line that says what to do instead."""
+    replace a file its owner protected): one line that says what to do instead (``hint``)."""
     try:
         st = os.stat(path)
     except OSError:
         return
     if stat.S_ISREG(st.st_mode) and (not st.st_mode & 0o222 or not os.access(path, os.W_OK)):
-        raise SessionFileError(
-            f"{path} is read-only (mode {stat.S_IMODE(st.st_mode):o}): open it with "
-            f"loomtui --readonly, or make it writable (chmod u+w)"
-        )
+        raise SessionFileError(f"{path} is read-only (mode {stat.S_IMODE(st.st_mode):o}): {hint}")

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import SessionFileError
-from .fsafe import remove_file, session_target
+from .fsafe import refuse_read_only_file, remove_file, session_target
 from .journal import journal_path, read_journal
 from .lock import SessionLock
 from .tree import Session
@@ -35,8 +35,8 @@ def output_lock(path: str | os.PathLike[str] | None) -> Iterator[SessionLock | N
     :func:`save_locked` wrote it, so no other process can change the file in between
     (its changes would otherwise be overwritten). Nothing to do for ``None``.
 
-    Refused at once (before any model work) when the file is open elsewhere or has
-    changes to recover.
+    Refused at once (before any model work) when the file is open elsewhere, has changes
+    to recover, or is read-only.
     """
     if path is None:
         yield None
@@ -46,6 +46,7 @@ def output_lock(path: str | os.PathLike[str] | None) -> Iterator[SessionLock | N
     lock.acquire()
     try:
         refuse_unrecovered(target)
+        refuse_read_only_file(target, "make it writable (chmod u+w), or write elsewhere")
         yield lock
     finally:
         lock.release()

@@ -240,6 +240,23 @@ def test_a_read_only_session_is_refused_in_one_line_and_never_replaced(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "data") == ["ro.json"]
 
 
+def test_a_verbs_read_only_output_is_refused_before_any_work(tmp_path):
+    """``score -o``, ``sweep -o``, ``replay -o`` hold their output under :func:`output_lock`
+    while the model works: a read-only output is refused there, at once, in one line that
+    does not send the user to a --readonly the verb does not have."""
+    from loomtui.core.store import output_lock
+
+    path = tmp_path / "ro.json"
+    _, original = _three_nodes(path)
+    path.chmod(0o444)
+    with pytest.raises(SessionFileError) as refused:
+        with output_lock(path):
+            pytest.fail("the verb's work began")
+    message = str(refused.value)
+    assert "read-only" in message and "--readonly" not in message and "\n" not in message
+    assert path.read_bytes() == original and not lock_path(path).exists()
+
+
 def test_a_session_made_read_only_while_open_is_not_replaced_and_the_work_is_kept(tmp_path):
     path = tmp_path / "s.json"
     _, original = _three_nodes(path)
