@@ -21,7 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
 from textual.widgets._toggle_button import ToggleButton
 
-from loomtui.backends.base import GenerationSettings
+from loomtui.backends.base import GenerationSettings, ModelInfo
 from loomtui.core.tree import Session
 from loomtui.ui.app import make_app
 from loomtui.ui.screens.instruments import INSTRUMENTS
@@ -324,3 +324,40 @@ async def test_toasts_stay_clear_of_the_bottom_lines_after_a_dialog(tmp_path):
         for toast in toasts:
             for region in bottom:
                 assert not toast.region.overlaps(region), (toast.region, region)
+
+
+class _LongName(WordsBackend):
+    """A model name long enough that the status line takes two lines at 80 columns."""
+
+    def info(self) -> ModelInfo:
+        return ModelInfo(
+            name="HuggingFaceTB/SmolLM2-135M-Instruct-with-a-long-tail", backend="local"
+        )
+
+
+async def test_a_toast_over_a_dialog_stays_clear_of_the_bottom_lines(tmp_path):
+    """A wrong number in the settings: the error toast (on the dialog) sits above the main
+    screen's info, legend, status (here two lines) and footer, and Enter in the field is
+    what applies (no Tab to a button)."""
+    app = make_app(
+        session=demo_session(),
+        path=tmp_path / "s.json",
+        backend=_LongName(),
+        new_session=False,
+    )
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("ctrl+u", *"warm", "enter")
+        await pilot.pause(0.3)
+        main = app.screen_stack[0]
+        assert main.query_one("#status").region.height == 2  # the status wrapped
+        toasts = list(app.screen.query("Toast"))
+        assert len(toasts) == 1
+        assert "not a number: 'warm'" in _words(_region_text(app, toasts[0].region).replace("▌", ""))
+        for sel in ("#info", "#legend", "#status", "Footer"):
+            region = main.query_one(sel).region
+            assert not toasts[0].region.overlaps(region), (sel, toasts[0].region, region)
+        await pilot.press("ctrl+u", *"0.5", "enter")
+        await pilot.pause()
+        assert len(app.screen_stack) == 1 and app.settings.temperature == 0.5

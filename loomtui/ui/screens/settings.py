@@ -65,7 +65,7 @@ class SettingsScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         s = self.app.settings  # type: ignore[attr-defined]
         scroll = VerticalScroll()
-        scroll.border_title = "generation settings"
+        scroll.border_title = "generation settings: enter applies, esc closes"
         with scroll:
             for name, label, _ in FIELDS:
                 value = getattr(s, name)
@@ -93,11 +93,19 @@ class SettingsScreen(ModalScreen[None]):
         chat = self.query_one("#set-chat", Checkbox).value
         return settings_from_form(values, chat, self.app.settings)  # type: ignore[attr-defined]
 
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        # Enter in any field applies, as the Apply button does (no Tab to reach it).
+        self.apply(save=False)
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        app = self.app
         if event.button.id == "cancel":
             self.dismiss(None)
             return
+        self.apply(save=event.button.id == "save")
+
+    def apply(self, save: bool) -> None:
+        """Apply the form to this session (kept in its file); with ``save``, as a preset."""
+        app = self.app
         try:
             settings = self._read()
         except ValueError as exc:
@@ -109,7 +117,7 @@ class SettingsScreen(ModalScreen[None]):
         # Kept with the session, so reopening it brings these back (over the config's).
         app.session.choose_settings(settings.to_dict())  # type: ignore[attr-defined]
         app.engine.save()  # type: ignore[attr-defined]
-        if event.button.id == "save":
+        if save:
             name = self.query_one("#set-preset", Input).value.strip() or "default"
             try:
                 # From the file's own content: command-line flags never reach it.
