@@ -120,7 +120,8 @@ def export_markdown(session: Session, nodes: Sequence[Node]) -> str:
         if node.label:
             title += f" - {node.label}"
         out.append(title + "\n")
-        starts = {n.id: role for role, (n, *_) in session.turn_nodes(node.id)} if chat else {}
+        turns = session.turn_nodes(node.id, True) if chat else []
+        starts = {nodes[0].id: role for role, nodes in turns}
         for seg in path:
             text = seg.text
             if not text:
@@ -138,8 +139,9 @@ def export_markdown(session: Session, nodes: Sequence[Node]) -> str:
     return "\n".join(out)
 
 
-def branch_record(session: Session, node: Node) -> dict[str, object]:
-    """The JSON-lines record for one branch."""
+def branch_record(session: Session, node: Node, chat: bool | None = None) -> dict[str, object]:
+    """The JSON-lines record for one branch (``chat``: :meth:`Session.is_chat`, when the
+    caller already knows it)."""
     path = session.path(node.id)
     data = session.branch_bytes(node.id)
     record: dict[str, object] = {
@@ -170,16 +172,19 @@ def branch_record(session: Session, node: Node) -> dict[str, object]:
         record["labels"] = labels  # every label on the branch, by node id
     if node.bookmark:
         record["bookmark"] = True
-    if session.is_chat():
+    if session.is_chat() if chat is None else chat:
         record["messages"] = [
-            {"role": role, "content": text} for role, text in session.turns(node.id)
+            {"role": role, "content": text} for role, text in session.turns(node.id, True)
         ]
     return record
 
 
 def export_jsonl(session: Session, nodes: Sequence[Node]) -> str:
     """One JSON object per branch, one per line (ASCII: odd characters are escaped)."""
-    return "".join(json.dumps(branch_record(session, n), ensure_ascii=True) + "\n" for n in nodes)
+    chat = session.is_chat()  # once, not once per branch
+    return "".join(
+        json.dumps(branch_record(session, n, chat), ensure_ascii=True) + "\n" for n in nodes
+    )
 
 
 def export(

@@ -257,11 +257,12 @@ class Session:
             if seen > len(self.nodes):
                 raise TreeError("cycle in parent links")
 
-    def turn_nodes(self, node_id: str) -> list[tuple[str, list[Node]]]:
+    def turn_nodes(self, node_id: str, chat: bool | None = None) -> list[tuple[str, list[Node]]]:
         """The branch ending at ``node_id`` as chat turns: ``(role, nodes)`` with consecutive
         nodes of one role together; empty nodes are left out. Outside a chat session the
-        whole branch is one user turn."""
-        chat = self.is_chat()
+        whole branch is one user turn. ``chat``: :meth:`is_chat` when already known."""
+        if chat is None:
+            chat = self.is_chat()
         out: list[tuple[str, list[Node]]] = []
         for node in self.path(node_id):
             if not len(node):
@@ -273,12 +274,12 @@ class Session:
                 out.append((role, [node]))
         return out
 
-    def turns(self, node_id: str) -> list[tuple[str, str]]:
+    def turns(self, node_id: str, chat: bool | None = None) -> list[tuple[str, str]]:
         """The messages along the branch ending at ``node_id``: ``(role, text)`` per turn
         (bytes joined across a turn's nodes before decoding, so a split character is whole)."""
         return [
             (role, decode(b"".join(n.data for n in nodes)))
-            for role, nodes in self.turn_nodes(node_id)
+            for role, nodes in self.turn_nodes(node_id, chat)
         ]
 
     def leaves(self, under: str | None = None) -> list[Node]:

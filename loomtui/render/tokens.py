@@ -61,9 +61,8 @@ def branch_text(session: Session, node_id: str, theme: Theme) -> Text:
     starts on its own line under a quiet marker line with its role."""
     out = Text()
     unscored = unscored_style(theme)
-    starts = {id(nodes[0]): role for role, nodes in session.turn_nodes(node_id)}
-    if not session.is_chat():
-        starts = {}
+    turns = session.turn_nodes(node_id, True) if session.is_chat() else []
+    starts = {id(nodes[0]): role for role, nodes in turns}
     for seg in session.path(node_id):
         role = starts.get(id(seg))
         if role is not None:
