@@ -102,6 +102,27 @@ def test_a_journal_that_does_not_apply_is_kept_aside_and_the_file_stays_as_it_wa
         assert again.warnings == []  # said once; the kept journal is the user's to look at
 
 
+@pytest.mark.parametrize("bad", ["NaN", "1e999", "-Infinity"])
+def test_a_journal_number_that_could_never_be_saved_is_refused_by_name(tmp_path, bad):
+    """A value JSON reads but loomtui cannot write back stops the journal where it stands
+    (the records before it are recovered, the rest kept aside), and every save after works."""
+    path = tmp_path / "s.json"
+    s, _ = _three_nodes(path)
+    good = {"op": "node", "id": s.root.children[0], "label": "recovered"}
+    later = {"op": "node", "id": s.root.children[0], "label": "after the bad line"}
+    _plant_journal(path, [good])
+    poisoned = {"op": "sess", "root": s.root_id, "current": s.root_id, "meta": {"x": 0.5}}
+    bad_line = record_line(poisoned).replace(b"0.5", bad.encode())
+    journal_path(path).write_bytes(journal_path(path).read_bytes() + bad_line + record_line(later))
+    with SessionStore.open(path) as store:
+        assert store.session.node(s.root.children[0]).label == "recovered"
+        assert len(store.warnings) == 1, store.warnings
+        assert "meta.x: " in store.warnings[0] and "kept as" in store.warnings[0]
+        store.session.add_child(store.session.root_id, plain="more", origin="edit")
+        store.save()  # no "Out of range float values are not JSON compliant"
+    assert load_session(path).node(s.root.children[0]).label == "recovered"
+
+
 # --------------------------------------------------------------------------- planted links
 def test_links_planted_at_loomtuis_file_names_are_never_followed(tmp_path, driver):
     from loomtui.backends.base import GenerationSettings
