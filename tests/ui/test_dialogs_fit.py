@@ -354,10 +354,27 @@ async def test_a_toast_over_a_dialog_stays_clear_of_the_bottom_lines(tmp_path):
         assert main.query_one("#status").region.height == 2  # the status wrapped
         toasts = list(app.screen.query("Toast"))
         assert len(toasts) == 1
-        assert "not a number: 'warm'" in _words(_region_text(app, toasts[0].region).replace("▌", ""))
+        assert "not a number: 'warm'" in _words(
+            _region_text(app, toasts[0].region).replace("▌", "")
+        )
         for sel in ("#info", "#legend", "#status", "Footer"):
             region = main.query_one(sel).region
             assert not toasts[0].region.overlaps(region), (sel, toasts[0].region, region)
         await pilot.press("ctrl+u", *"0.5", "enter")
         await pilot.pause()
         assert len(app.screen_stack) == 1 and app.settings.temperature == 0.5
+
+
+async def test_a_long_question_wraps_in_the_prompt_dialog(tmp_path):
+    from loomtui.ui.screens.prompt import PromptScreen
+
+    question = "Label for this node (shown in the tree panel and kept in every export format)"
+    app = _demo(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        answers: list[str | None] = []
+        app.push_screen(PromptScreen(question, "draft"), answers.append)
+        await pilot.pause()
+        assert await assert_nothing_cut(pilot) >= 1
+        await pilot.press("end", *" two", "enter")
+        await pilot.pause()
+        assert answers == ["draft two"]

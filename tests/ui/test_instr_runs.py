@@ -157,6 +157,7 @@ async def test_replay_from_a_typed_model_is_cancelled_while_it_opens():
         await pilot.pause()
         await pilot.press(*"tiny", "enter")  # the input has the focus
         await _until(pilot, lambda: bool(opened))
+        assert "opening tiny… (esc cancels)" in screen_text(host)
         await pilot.press("escape")
         await _settle(pilot)
         assert opened == ["tiny"] and "cancelled" in screen_text(host)

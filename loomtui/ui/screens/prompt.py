@@ -1,4 +1,5 @@
-"""A one-line question (e.g. a node's label)."""
+"""A one-line question (e.g. a node's label): the question wraps, never cut; the answer
+field has the focus, so typing goes there at once; enter answers, esc cancels."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from textual.widgets import Input, Label
 class PromptScreen(ModalScreen[str | None]):
     DEFAULT_CSS = """
     PromptScreen { align: center middle; }
-    PromptScreen > Vertical { width: 60; height: auto; border: round $accent;
+    PromptScreen > Vertical { width: 60; max-width: 100%; height: auto; border: round $accent;
         background: $surface; padding: 0 1; }
+    PromptScreen Label { width: 100%; }
     """
     BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
 

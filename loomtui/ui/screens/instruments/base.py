@@ -229,8 +229,17 @@ class InstrumentScreen(ModalScreen[None]):
             self.dismiss(None)
 
     # ------------------------------------------------------------------ work
-    def start(self, work: Work, what: str, *, unit: str = "", needs_backend: bool = True) -> None:
-        """Run ``work`` in a thread worker; its progress shows as "what: unit n of N"."""
+    def start(
+        self,
+        work: Work,
+        what: str,
+        *,
+        unit: str = "",
+        first: str = "",
+        needs_backend: bool = True,
+    ) -> None:
+        """Run ``work`` in a thread worker; its progress shows as "what: unit n of N"
+        (before the first step: ``first``, e.g. "opening the second model", or ``what``)."""
         if needs_backend and self.backend is None:
             self.set_status("no model attached: start loomtui with --model or --api-base")
             return
@@ -249,7 +258,7 @@ class InstrumentScreen(ModalScreen[None]):
             except Cancelled:
                 return STOPPED
 
-        self.set_status(f"{what}… (esc cancels)")
+        self.set_status(f"{first or what}… (esc cancels)")
         self.run_worker(
             body,
             thread=True,

@@ -42,7 +42,8 @@ class CompareScreen(InstrumentScreen):
             check(cancel)  # Escape while the second model was opening
             return compare.compare(backend, b, text, progress=progress, cancel=cancel)  # type: ignore[arg-type]
 
-        self.start(work, "scoring under both models", unit="pass")
+        first = "" if other is not None else f"opening {spec or 'the default model'}"
+        self.start(work, "scoring under both models", unit="pass", first=first)
 
     def show_result(self, result: compare.Comparison) -> None:
         self.show(diff_text(result))

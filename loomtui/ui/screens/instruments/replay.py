@@ -46,7 +46,8 @@ class ReplayScreen(InstrumentScreen):
             return replay.replay(session, b, progress=progress, cancel=cancel)
 
         # Needs only the other model, not the app's.
-        self.start(work, "replaying", unit="generation point", needs_backend=False)
+        first = "" if other is not None else f"opening {spec or 'the default model'}"
+        self.start(work, "replaying", unit="generation point", first=first, needs_backend=False)
 
     def show_result(self, result: replay.ReplayResult) -> None:
         lines = Text(
