@@ -257,6 +257,25 @@ class Session:
             if seen > len(self.nodes):
                 raise TreeError("cycle in parent links")
 
+    def path_roles(self, node_id: str, chat: bool) -> list[tuple[Node, str]]:
+        """Each node from the root to ``node_id`` with its turn's role, in one pass (the
+        rule of :meth:`role`, each inferred role read off the node before it); outside a
+        chat session, what a node records or "user"."""
+        out: list[tuple[Node, str]] = []
+        previous = "user"
+        for node in self.path(node_id):
+            role = node.role
+            if role is None:
+                if not chat or node.origin == "prompt" or node.parent is None:
+                    role = "user"
+                elif node.origin == "model":
+                    role = "assistant"
+                else:
+                    role = previous
+            out.append((node, role))
+            previous = role
+        return out
+
     def turn_nodes(self, node_id: str, chat: bool | None = None) -> list[tuple[str, list[Node]]]:
         """The branch ending at ``node_id`` as chat turns: ``(role, nodes)`` with consecutive
         nodes of one role together; empty nodes are left out. Outside a chat session the
@@ -264,10 +283,9 @@ class Session:
         if chat is None:
             chat = self.is_chat()
         out: list[tuple[str, list[Node]]] = []
-        for node in self.path(node_id):
+        for node, role in self.path_roles(node_id, chat):
             if not len(node):
                 continue
-            role = self.role(node.id, chat) or "user"
             if out and out[-1][0] == role:
                 out[-1][1].append(node)
             else:

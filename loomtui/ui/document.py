@@ -452,10 +452,9 @@ def _turn_starts(session: Session, path: list[Node]) -> dict[str, str]:
         return {}
     out: dict[str, str] = {}
     previous: str | None = None
-    for node in path:
+    for node, role in session.path_roles(path[-1].id, True) if path else ():
         if node.parent is None and not len(node):
             continue  # the empty root
-        role = session.role(node.id, True) or "user"
         if role != previous:
             out[node.id] = role
         if len(node):
