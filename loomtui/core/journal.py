@@ -168,13 +168,16 @@ def read_records(lines: list[bytes], source: str) -> tuple[list[dict[str, Any]],
     """The records of a journal's lines (after its header), whole batches only, and the
     problem that stopped the reading (None when it read to the end).
 
-    The last line may be cut short by a kill mid-write, and the last batch may lack some of
-    its records: both are dropped silently. A bad line before the end is not a cut but
-    damage: reading stops there and says so (the records before it are whole and apply).
+    The last line may be cut short by a kill mid-write (it then has no newline), and the
+    last batch may lack some of its records: both are dropped silently. A bad line that was
+    written whole (before the end, or ending in its newline) is not a cut but damage:
+    reading stops there and says so (the records before it are whole and apply).
     """
     from .errors import SessionFileError
     from .sessionfile import parse_json
 
+    # Every record is written with its newline in one write: a cut line has none.
+    cut_tail = bool(lines) and bool(lines[-1].strip())
     body = [raw for raw in lines if raw.strip()]
     records: list[dict[str, Any]] = []
     pending: list[dict[str, Any]] = []  # the batch being read
@@ -184,7 +187,7 @@ def read_records(lines: list[bytes], source: str) -> tuple[list[dict[str, Any]],
         try:
             rec = parse_json(raw, where)
         except SessionFileError as exc:
-            if k == len(body) - 1:
+            if k == len(body) - 1 and cut_tail:
                 break  # the tail a kill cut: nothing after it was written
             return records, str(exc)
         if not isinstance(rec, dict):

@@ -102,8 +102,9 @@ def test_a_journal_that_does_not_apply_is_kept_aside_and_the_file_stays_as_it_wa
         assert again.warnings == []  # said once; the kept journal is the user's to look at
 
 
+@pytest.mark.parametrize("last", [False, True], ids=["inside", "last line"])
 @pytest.mark.parametrize("bad", ["NaN", "1e999", "-Infinity"])
-def test_a_journal_number_that_could_never_be_saved_is_refused_by_name(tmp_path, bad):
+def test_a_journal_number_that_could_never_be_saved_is_refused_by_name(tmp_path, bad, last):
     """A value JSON reads but loomtui cannot write back stops the journal where it stands
     (the records before it are recovered, the rest kept aside), and every save after works."""
     path = tmp_path / "s.json"
@@ -113,7 +114,9 @@ def test_a_journal_number_that_could_never_be_saved_is_refused_by_name(tmp_path,
     _plant_journal(path, [good])
     poisoned = {"op": "sess", "root": s.root_id, "current": s.root_id, "meta": {"x": 0.5}}
     bad_line = record_line(poisoned).replace(b"0.5", bad.encode())
-    journal_path(path).write_bytes(journal_path(path).read_bytes() + bad_line + record_line(later))
+    # Written whole (its newline too), even as the last line it is no cut a kill left.
+    after = b"" if last else record_line(later)
+    journal_path(path).write_bytes(journal_path(path).read_bytes() + bad_line + after)
     with SessionStore.open(path) as store:
         assert store.session.node(s.root.children[0]).label == "recovered"
         assert len(store.warnings) == 1, store.warnings
