@@ -30,12 +30,17 @@ def im_end(backend) -> int:
     return backend.tokenizer.convert_tokens_to_ids("<|im_end|>")
 
 
-def test_regenerating_inside_a_reply_continues_the_assistant_turn(real_backend, ref):
+def _answered(backend, max_tokens: int) -> tuple[Engine, object, GenerationSettings]:
+    """An engine over a new session: the question as a user turn, answered greedily."""
     session = Session.new()
-    engine = Engine(session, real_backend)
+    engine = Engine(session, backend)
     prompt = engine.add(session.root_id, plain=QUESTION, origin="prompt", role="user")
-    greedy = GenerationSettings(max_tokens=8, temperature=0, logprobs_k=5, chat=True)
-    reply = engine.generate(prompt.id, None, greedy).nodes[0]
+    greedy = GenerationSettings(max_tokens=max_tokens, temperature=0, logprobs_k=5, chat=True)
+    return engine, engine.generate(prompt.id, None, greedy).nodes[0], greedy
+
+
+def test_regenerating_inside_a_reply_continues_the_assistant_turn(real_backend, ref):
+    engine, reply, greedy = _answered(real_backend, 8)
     reply_ids = [t.token_id for t in reply.tokens]
     # Regenerate from the cursor at offset 3 inside the reply.
     again = engine.generate(reply.id, 3, greedy).nodes[0]
@@ -58,11 +63,7 @@ def test_regenerating_inside_a_reply_continues_the_assistant_turn(real_backend, 
 
 
 def test_a_second_user_turn_sees_the_whole_conversation(real_backend, ref):
-    session = Session.new()
-    engine = Engine(session, real_backend)
-    prompt = engine.add(session.root_id, plain=QUESTION, origin="prompt", role="user")
-    greedy = GenerationSettings(max_tokens=6, temperature=0, logprobs_k=5, chat=True)
-    reply = engine.generate(prompt.id, None, greedy).nodes[0]
+    engine, reply, greedy = _answered(real_backend, 6)
     q2 = engine.add_turn(reply.id, "And of Spain?")
     answer = engine.generate(q2.id, None, greedy).nodes[0]
     expected = template(
