@@ -17,6 +17,7 @@ import click
 from ..core.errors import LoomError
 from ..core.tree import Session
 from ..instruments.probe import RULE_DIGIT, RULE_NONE, range_candidates
+from . import probe as probe_verb
 from ._instr import print_json
 from .common import backend_from_args, model_options, none_if_empty
 from .params import Args
@@ -44,25 +45,8 @@ PARAMS: list[click.Parameter] = [
         metavar="A|B",
         help="read the prompts through this model's chat template (repeatable)",
     ),
-    click.Option(
-        ["--range"],
-        nargs=2,
-        type=int,
-        default=None,
-        metavar="LO HI",
-        help="numeric answers LO..HI (inclusive), scored exactly by the probe's rule",
-    ),
-    click.Option(
-        ["--candidates"], default=None, metavar="A,B,...", help="answers separated by commas"
-    ),
-    click.Option(["--template"], default=" {n}", help="answer text for {n} (default ' {n}')"),
-    click.Option(
-        ["--end-rule"],
-        type=click.Choice([RULE_DIGIT, RULE_NONE]),
-        default=None,
-        help="digit (default for --range): an answer ends where the next token does not "
-        "start with a digit; none: no end condition",
-    ),
+    # The answers exactly as ``loomtui probe`` takes them (one declaration of the options).
+    *(p for p in probe_verb.PARAMS if p.name in ("range", "template", "candidates", "end_rule")),
     click.Option(["--n"], type=int, default=16, help="samples per model and temperature (16)"),
     click.Option(
         ["--temperatures"],

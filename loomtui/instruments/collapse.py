@@ -38,8 +38,9 @@ from ..core.metrics import entropy, entropy_bounds, kl_rows, token_entropy
 from ..core.tokens import Alt, Token, decode
 from ..core.tree import Node
 from ..engine import Engine, branch_context
-from .probe import RULE_NONE, RULE_TEXT, ProbeResult, probe
+from .probe import RULE_DIGIT, RULE_NONE, RULE_TEXT, ProbeResult, probe
 from .progress import Cancelled, Progress, check, report
+from .sweep import _undo  # the one way a cancelled run takes its branches back
 
 if TYPE_CHECKING:
     import numpy as np
@@ -95,6 +96,11 @@ class SampleSet:
     keys: list[list[object]]  # each sample's tokens (id, or bytes when no id)
     next_token_entropy: float | None  # of softmax(logits / t) right after the prompt
     ngram: int = 3
+    answers: list[str | None] = field(default_factory=list)  # the answer each sample gives
+
+    def answer_counts(self) -> dict[str, int]:
+        """How many samples give each answer (samples that give none are not counted)."""
+        return dict(Counter(a for a in self.answers if a is not None).most_common())
 
     @property
     def distinct(self) -> int:
@@ -203,6 +209,8 @@ class ModelResult:
                     "distinct": s.distinct,
                     "top_sample_share": s.top_share,
                     "mean_ngram_overlap": s.mean_overlap,
+                    "sample_answers": list(s.answers) if self.answers is not None else None,
+                    "answer_counts": s.answer_counts() if self.answers is not None else None,
                 }
                 for s in self.samples
             ],
@@ -300,6 +308,20 @@ def mean_pairwise_overlap(samples: Sequence[Sequence[object]], n: int = 3) -> fl
             total += len(grams[i] & grams[j]) / len(union) if union else 1.0
             pairs += 1
     return total / pairs if pairs else 1.0
+
+
+def sample_answer(text: str, scored: Sequence[str], labels: Sequence[str], rule: str) -> str | None:
+    """The answer a sample gives: the longest scored answer text it starts with (under the
+    digit rule, only when no digit follows, as the probe counts it), as its label."""
+    best: tuple[int, str] | None = None
+    for s, label in zip(scored, labels, strict=True):
+        if not text.startswith(s):
+            continue
+        if rule == RULE_DIGIT and text[len(s) : len(s) + 1].isdigit():
+            continue
+        if best is None or len(s) > best[0]:
+            best = (len(s), label)
+    return None if best is None else best[1]
 
 
 def token_keys(tokens: Sequence[Token]) -> list[object]:
@@ -536,6 +558,8 @@ def _measure(
         check(cancel)
         probed = probe(backend, ctx, scored, rule, cancel=cancel)
         step()
+    else:
+        scored = []
     sample_sets: list[SampleSet] = []
     for k, t in enumerate(temperatures):
         check(cancel)
@@ -559,6 +583,9 @@ def _measure(
                 keys=[token_keys(nd.tokens or []) for nd in nodes],
                 next_token_entropy=None if nt.rows is None else entropy_at(nt.rows, t),
                 ngram=ngram,
+                answers=[sample_answer(nd.text, scored, labels, rule) for nd in nodes]
+                if answers is not None
+                else [],
             )
         )
         step()
@@ -605,18 +632,3 @@ def _mark(nodes: Sequence[Node], role: str, t: float) -> None:
     """Say in each node what the collapse run made it for (the app and ``info`` show meta)."""
     for nd in nodes:
         nd.meta["collapse"] = {"role": role, "t": t}
-
-
-def _undo(engine: Engine, before: set[str], current: str) -> None:
-    """Delete every subtree the run added and go back to ``current``; saved once."""
-    session = engine.session
-    added = [
-        nid
-        for nid, nd in session.nodes.items()
-        if nid not in before and (nd.parent is None or nd.parent in before)
-    ]
-    for nid in added:
-        session.delete(nid)
-    if current in session:
-        session.goto(current)
-    engine.save()

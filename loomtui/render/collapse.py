@@ -45,9 +45,9 @@ def _entropy(m: ModelResult) -> str:
     return f"[{_num(nt.bounds[0], '.2f')}, {_num(nt.bounds[1], '.2f')}]"
 
 
-def _label(i: int, m: ModelResult) -> Text:
+def _label(i: int, m: ModelResult, width: int = 32) -> Text:
     t = Text(f"{'AB'[i]} ", style=f"bold {_STYLES[i]}")
-    t.append(_clip(m.model, 30))
+    t.append(_clip(m.model, width - 2 - (7 if m.chat else 0)))
     if m.chat:
         t.append(" (chat)", style="dim")
     return t
@@ -58,7 +58,7 @@ def prompt_table(pr: PromptResult, col: int = 30) -> Table:
     table = Table(box=None, pad_edge=False, show_edge=False, expand=False)
     table.add_column("", no_wrap=True, style="dim")
     for i, m in enumerate(pr.by_model):
-        table.add_column(_label(i, m), no_wrap=True, max_width=col, overflow="ellipsis")
+        table.add_column(_label(i, m, col), no_wrap=True, max_width=col, overflow="ellipsis")
     a, b = pr.by_model
 
     def row(name: str, *cells: str | Text) -> None:
@@ -111,6 +111,17 @@ def prompt_table(pr: PromptResult, col: int = 30) -> Table:
             else:
                 cells.append(f"{ref.mean_overlap:.2f}")
         row(label, *cells)
+    if a.answers is not None and b.answers is not None:
+        cells = []
+        for m in (a, b):
+            ref = m.reference_samples()
+            counts = ref.answer_counts() if ref is not None else {}
+            if ref is None or not counts:
+                cells.append("none gives an answer" if ref is not None else "n/a")
+                continue
+            label, count = next(iter(counts.items()))
+            cells.append(f"{_clip(repr(label), 12)} {count} of {len(ref.texts)}")
+        row("samples' top answer", *cells)
     row(
         "T matching other's H",
         *(

@@ -5,6 +5,7 @@ branches marked by model, progress and cancel, and the matching temperature."""
 from __future__ import annotations
 
 import math
+import re
 import threading
 
 import pytest
@@ -114,6 +115,12 @@ def test_samples_are_branches_marked_by_model_and_counted_from_them(make_fake):
             assert row["samples"] == texts
             assert row["distinct"] == len(set(texts))
             assert row["top_sample_share"] == max(texts.count(t) for t in texts) / len(texts)
+            given = [
+                next((f" {d}" for d in range(1, 6) if re.match(rf" {d}(?!\d)", t)), None)
+                for t in texts
+            ]
+            assert row["sample_answers"] == given
+            assert sum(row["answer_counts"].values()) == sum(g is not None for g in given)
         g = session.node(m["greedy"]["node_id"])
         assert g.model == m["model"] and g.meta["collapse"]["role"] == "greedy"
         assert m["samples"] == next(r["samples"] for r in m["by_temperature"] if r["t"] == 1.0)

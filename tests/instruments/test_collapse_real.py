@@ -199,6 +199,13 @@ def test_sample_statistics_recounted_from_the_session_file(run):
             assert row["samples"] == texts
             assert row["distinct"] == len(set(texts))
             assert row["top_sample_share"] == max(texts.count(t) for t in texts) / N
+            # The answer each sample gives, by the digit end rule, recounted from its text.
+            pre = "" if m["chat"] else " "
+            given = [
+                next((f" {d}" for d in range(1, 6) if re.match(rf"{pre}{d}(?!\d)", t)), None)
+                for t in texts
+            ]
+            assert row["sample_answers"] == given
             toks = [[t.token_id for t in nd.tokens] for nd in nodes]
             assert row["mean_ngram_overlap"] == pytest.approx(_overlap(toks, 3), abs=1e-12)
         greedy = session.node(m["greedy"]["node_id"])
