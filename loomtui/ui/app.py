@@ -41,7 +41,7 @@ from ..engine import Engine
 from .commands import loom_commands
 from .editing import Editing
 from .generation import Generation
-from .keys import APP_KEYS, Key, instrument_keys, shown_keys
+from .keys import APP_KEYS, Key, instrument_keys, pretty, shown_keys
 from .messages import GenerationFinished, LoadProgress, ModelLoaded, TokensArrived
 from .navigation import Navigation
 from .picking import Picking
@@ -72,6 +72,23 @@ def binding(key: Key, keys: str | None = None) -> Binding:
         tooltip=key.help,
         id=key.id,
     )
+
+
+def keyed_bindings(
+    keys: Iterable[Key], keymap: Mapping[str, str], system: Iterable[Binding] = ()
+) -> tuple[BindingsMap, list[str]]:
+    """The bindings of ``keys`` with ``keymap`` applied, in declared order, and a line per
+    key the keymap gave to a binding that had it already: the rebound one keeps the key
+    (as Textual's keymap does), the line says what lost it."""
+    bindings = BindingsMap([*(binding(k, keymap.get(k.id)) for k in keys), *system])
+    clashes = []
+    for key, on_key in bindings.key_to_bindings.items():
+        winners = [b for b in on_key if b.id in keymap]
+        lost = ", ".join(dict.fromkeys(b.id or b.action for b in on_key if b.id not in keymap))
+        if winners and lost:
+            bindings.key_to_bindings[key] = winners
+            clashes.append(f"keymap: {pretty(key)} is {winners[0].id}'s now, not {lost}'s")
+    return bindings, clashes
 
 
 #: Every key the app declares: its own, then one per registered instrument.
@@ -111,7 +128,7 @@ class LoomApp(App[None]):
         # keymap (on_mount).
         keymap = self.config.keymap
         system = [b for _, b in self._bindings if b.system]  # ctrl+c: "ctrl+q quits"
-        self._bindings = BindingsMap([*(binding(k, keymap.get(k.id)) for k in KEYS), *system])
+        self._bindings, self.key_clashes = keyed_bindings(KEYS, keymap, system)
         ui = self.config.ui
         self.session = session or Session.new()
         self.path = path
@@ -223,6 +240,8 @@ class LoomApp(App[None]):
             # load just after the first frame, so the first key press is never stuck behind it.
             self.set_timer(LOAD_DELAY_S, self._start_loading)
         self.refresh_all()
+        for clash in self.key_clashes:
+            self.notify(clash, severity="warning", timeout=8)
         for warning in getattr(self.store, "warnings", ()):  # e.g. a journal kept aside
             self.notify(warning, severity="warning", timeout=12, markup=False)
         # A long session is millions of small objects (tokens, alternatives); move them out

@@ -158,3 +158,16 @@ def test_a_misspelt_keymap_variable_is_refused_with_the_nearest(tmp_path):
         "environment LOOMTUI_KEYMAP__SIBLING_PRV: keymap: unknown keymap id 'sibling-prv' "
         "(did you mean 'sibling-prev'?)"
     )
+
+
+async def test_a_key_given_to_another_binding_goes_to_it_and_the_app_says_so():
+    app = _app({"generate": "e"}, session=Session.new("Go"))
+    app.settings = GenerationSettings(max_tokens=2)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        said = [n.message for n in app._notifications]
+        assert "keymap: e is generate's now, not edit's" in said, said
+        await pilot.press("e")
+        await wait_idle(app, pilot)
+        assert not app.editing.active
+        assert app.session.branch_text(app.session.current_id) == "Go the cat"
