@@ -24,7 +24,7 @@ def probe_table(results: list[ProbeResult], titles: list[str], bar_width: int = 
     """One table: the answers down, a probability and a bar per result (side by side),
     then the summary lines; ``bar_width`` cells per bar (narrower for several results)."""
     table = Table(box=None, expand=False, pad_edge=False)
-    table.add_column("answer", no_wrap=True)
+    table.add_column("answer", overflow="fold")  # a long answer wraps, never "…"
     for title in titles:
         table.add_column(Text(title), justify="right", no_wrap=True)
         table.add_column("share", no_wrap=True)
@@ -73,7 +73,7 @@ def diff_text(cmp: Comparison) -> Group:
         body.append(one_line(seg.text), style=style)
     summary = Table(box=None, pad_edge=False)
     summary.add_column("")
-    summary.add_column("model")
+    summary.add_column("model", overflow="fold")  # a long hub id or path wraps, never "…"
     summary.add_column("total logprob", justify="right")
     summary.add_column("mean H", justify="right")
     for label, side in (("A", cmp.a), ("B", cmp.b)):
@@ -81,7 +81,7 @@ def diff_text(cmp: Comparison) -> Group:
         total = "n/a" if side.total_logprob is None else f"{side.total_logprob:.3f}"
         summary.add_row(label, Text(side.name), total, h)
     worst = Table(box=None, pad_edge=False)
-    worst.add_column("token")
+    worst.add_column("token", overflow="fold")
     worst.add_column("Δ logprob", justify="right")
     worst.add_column("KL(A‖B)", justify="right")
     for seg in cmp.disagreements(8):

@@ -378,3 +378,61 @@ async def test_a_long_question_wraps_in_the_prompt_dialog(tmp_path):
         await pilot.press("end", *" two", "enter")
         await pilot.pause()
         assert answers == ["draft two"]
+
+
+def _folded(drawn: str, text: str) -> str:
+    """``text`` read back from the table column it was wrapped or folded into, with its
+    spaces taken out: its first piece starts a line (the column reaches to the next
+    column's text); each next line holds the next piece at the same column."""
+    lines = drawn.splitlines()
+    for i, line in enumerate(lines):
+        x = line.find(text[:12])
+        if x < 0:
+            continue
+        piece = re.split(r"\s{2,}", line[x:])[0]
+        after = re.search(r"\S", line[x + len(piece) :])  # where the next column's text is
+        width = len(piece) + (after.start() - 1 if after else len(line))
+        out = line[x : x + width]
+        for more in lines[i + 1 :]:
+            piece = more[x : x + width].strip()
+            if not piece or len("".join(out.split())) >= len("".join(text.split())):
+                break
+            out += piece
+        return "".join(out.split())
+    return ""
+
+
+def _body_text(app) -> str:
+    """The result area's text, scrolled to each page in turn (a person paging through)."""
+    body = app.screen.query_one("#body", ResultView)
+    return _region_text(app, body.region)
+
+
+async def test_long_model_names_and_answers_wrap_in_instrument_results(tmp_path):
+    """A hub id or a .gguf path as the second model's name and long typed answers: the
+    model diff's table and the probe's table wrap them, never end them with "…"."""
+    from loomtests.fakes import TopKBackend
+
+    from loomtui.ui.screens.instruments.base import InstrumentInputs
+
+    name = "Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m.gguf"
+    app = _numbers(tmp_path, FullBackend("HuggingFaceTB/SmolLM2-135M-Instruct"))
+    async with app.run_test(size=SIZE) as pilot:
+        await _ready(app, pilot)
+        node = app.session.current
+        inputs = InstrumentInputs.at(app.engine, (node.id, 0))
+        await app.push_screen(INSTRUMENTS["compare"].factory(inputs, TopKBackend(name, seed=4)))
+        await _settle(pilot)
+        drawn = _body_text(app)
+        assert "…" not in drawn
+        assert _folded(drawn, name) == name  # folded within its column, whole
+        await _close(pilot)
+        await pilot.press("p")
+        await _settle(pilot)
+        # The fake's vocabulary spells it: long, and one answer (no comma in it).
+        answer = " the cat sat on the mat. The dog ran home. I pick a number: 7 7 7 7 7 7 7"
+        await pilot.press("ctrl+u", *f" 1,{answer}", "enter")
+        await _settle(pilot)
+        drawn = _body_text(app)
+        assert "…" not in drawn and "'1'" in drawn
+        assert _folded(drawn, repr(answer)) == "".join(repr(answer).split())
