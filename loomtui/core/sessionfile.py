@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SessionFileError
-from .importers import import_foreign, import_raw, refuse_binary
 from .sessioncheck import fail, gc_paused, one_line
 from .sessionread import _build_session
 from .sessionwrite import VocabWriter, first_loaded_vocab, node_to_dict, preorder
@@ -330,6 +329,10 @@ def load_session(path: str | os.PathLike[str]) -> Session:
 
 def loads_session(raw: bytes, source: str = "<session>") -> Session:
     """:func:`load_session` on bytes already read (``source`` names them in errors)."""
+    # Imported here, not at the top: a new session's start reads no file and never needs the
+    # importers (a dozen formats, ~15 ms).
+    from .importers import import_foreign, import_raw, refuse_binary
+
     refuse_binary(raw, source)
     lines = import_raw(raw, source)  # loom's JSON lines: not one JSON document
     if lines is not None:
