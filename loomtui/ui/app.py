@@ -20,7 +20,7 @@ import gc
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
@@ -53,6 +53,9 @@ from .widgets.legend import Legend
 from .widgets.status import InfoLine, StatusBar, short_path
 from .widgets.token_view import TokenView
 from .widgets.tree_panel import TreePanel
+
+if TYPE_CHECKING:
+    from ..core.store import SessionStore  # imported by the CLI when it opens a file
 
 BackendFactory = Callable[[ProgressCallback], Backend]
 
@@ -115,10 +118,10 @@ class LoomApp(App[None]):
         model_label: str | None = None,
         config: Config | Mapping[str, Any] | None = None,
         new_session: bool | None = None,
-        store: Any | None = None,
+        store: SessionStore | None = None,
     ) -> None:
         super().__init__()
-        self.store = store  # a loomtui.core.store.SessionStore: lock, journal, autosave
+        self.store = store  # lock, journal, autosave
         if store is not None:
             session, path = store.session, store.path
         self.config: Config = as_config(config)  # the runtime copy: flags over the file
@@ -242,7 +245,9 @@ class LoomApp(App[None]):
         self.refresh_all()
         for clash in self.key_clashes:
             self.notify(clash, severity="warning", timeout=8)
-        for warning in getattr(self.store, "warnings", ()):  # e.g. a journal kept aside
+        for warning in (
+            self.store.warnings if self.store is not None else ()
+        ):  # e.g. a journal kept aside
             self.notify(warning, severity="warning", timeout=12, markup=False)
         # A long session is millions of small objects (tokens, alternatives); move them out
         # of the collector's view so a full GC pass does not stall scrolling (~0.3 s at 20k).
@@ -559,7 +564,7 @@ def make_app(
     backend_factory: BackendFactory | None = None,
     config: Config | Mapping[str, Any] | None = None,
     new_session: bool | None = None,
-    store: Any | None = None,
+    store: SessionStore | None = None,
 ) -> LoomApp:
     """The one way to build the app, shared by the CLI and the tests. ``config`` is the typed
     config (a dict of the file's shape is validated into one; None = the defaults)."""
