@@ -29,6 +29,22 @@ def session_target(path: Path) -> Path:
     return path
 
 
+def refuse_not_regular(path: Path) -> None:
+    """Refuse, in one line naming ``path`` as given, a session path that names something
+    other than a regular file (a FIFO, a device, a folder; a link to one): checked before
+    its lock is taken, which would otherwise be created beside the link's target (in
+    ``/dev`` for a link to ``/dev/zero``). Nothing to do for a path that does not exist."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return  # absent (created later) or unreadable (the loader says why)
+    if not stat.S_ISREG(st.st_mode):
+        from .sessioncheck import fail
+        from .sessionfile import _not_regular  # the loader's words for what it refuses
+
+        raise fail(os.fspath(path), _not_regular(st.st_mode) or "is not a regular file")
+
+
 def digest(path: Path) -> str | None:
     """sha256 of the file, None if absent: names the base a journal applies to."""
     try:

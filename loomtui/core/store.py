@@ -51,9 +51,9 @@ from .errors import LoomError, SessionFileError
 from .fsafe import digest as _digest
 from .fsafe import move_aside as _move_aside
 from .fsafe import os_problem as _os_problem
+from .fsafe import refuse_not_regular, remove_stale_temps, session_target
 from .fsafe import refuse_read_only_file as _refuse_read_only_file
 from .fsafe import remove_file as _remove
-from .fsafe import remove_stale_temps, session_target
 from .journal import (  # noqa: F401 - re-exported: the journal's codec is part of the store
     _NODE_FIELDS,
     JOURNAL_VERSION,
@@ -184,7 +184,9 @@ class SessionStore:
         example = is_example(path)
         # A packaged example is never written beside (it may sit in site-packages).
         readonly = readonly or example
-        # A link is followed: the lock and the journal belong to the file it names.
+        # A link is followed: the lock and the journal belong to the file it names (which
+        # must be a file: a FIFO or a device is refused before a lock is made beside it).
+        refuse_not_regular(Path(path))
         path = session_target(Path(path))
         path, imported = (path, None) if readonly else _work_target(path)
         store = cls(path, Session.new(), readonly=readonly)

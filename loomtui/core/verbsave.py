@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import SessionFileError
-from .fsafe import refuse_read_only_file, remove_file, session_target
+from .fsafe import refuse_not_regular, refuse_read_only_file, remove_file, session_target
 from .journal import journal_path, read_journal
 from .lock import SessionLock
 from .tree import Session
@@ -41,6 +41,7 @@ def output_lock(path: str | os.PathLike[str] | None) -> Iterator[SessionLock | N
     if path is None:
         yield None
         return
+    refuse_not_regular(Path(path))
     target = session_target(Path(path))
     lock = SessionLock(target)
     lock.acquire()
@@ -65,6 +66,7 @@ def save_locked(
     """
     from .sessionfile import save_session
 
+    refuse_not_regular(Path(path))
     target = session_target(Path(path))
     own = lock is None or not lock.held
     if own:

@@ -218,6 +218,38 @@ def test_a_session_that_is_a_link_writes_its_target_and_shares_its_lock(tmp_path
     assert sorted(p.name for p in real_dir.iterdir()) == ["notes.json"]
 
 
+@pytest.mark.parametrize("kind", ["FIFO", "link to /dev/zero", "folder"])
+def test_a_session_path_that_is_no_file_is_refused_before_any_lock(tmp_path, kind, monkeypatch):
+    """Following a link must not put a lock beside a device (``/dev/.zero.lock``), and a
+    FIFO is never waited on: refused in one line naming the path as the user gave it."""
+    from loomtui.core.lock import SessionLock
+
+    path = tmp_path / "s.json"
+    if kind == "FIFO":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to("/dev/zero")
+    locks: list[Path] = []
+    real_acquire = SessionLock.acquire
+    monkeypatch.setattr(
+        SessionLock, "acquire", lambda self: locks.append(self.path) or real_acquire(self)
+    )
+    for attempt in (
+        lambda: SessionStore.open(path),
+        lambda: SessionStore.open(path, readonly=True),
+        lambda: save_locked(Session.new(), path),
+    ):
+        start = time.monotonic()
+        with pytest.raises(SessionFileError) as refused:
+            attempt()
+        assert time.monotonic() - start < 1
+        assert str(refused.value).startswith(f"{path}: is a ") and "\n" not in str(refused.value)
+    assert locks == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json"]
+
+
 # --------------------------------------------------------------------------- read-only files
 def _cli(*args: str, tmp_path: Path, tty: bool = False) -> tuple[int, bytes]:
     """Run ``loomtui ARGS`` in a child process, its output on a pipe or a pseudo-terminal."""
