@@ -169,7 +169,9 @@ def multiverse_blocks(
             style = shade + (" reverse bold" if b is not None and b is selected else "")
             share = b.prob / base if b is not None else block.share * parent_prob / base
             label = "·other" if b is None else one_line(b.alt.text).replace(" ", "␣")
-            head = f"{label[: col_width - 8]:<{col_width - 7}}{share:6.1%} "
+            if len(label) > col_width - 8:  # cut to its column, and marked so
+                label = label[: col_width - 9] + "…"
+            head = f"{label:<{col_width - 7}}{share:6.1%} "
             for r in range(block.rows):
                 grid[start + r][col] = (head if r == 0 else " " * col_width, style)
             if b is not None and b.children:

@@ -228,3 +228,39 @@ def test_probe_screen_side_by_side(snap_compare, fake):
         await pilot.pause()
 
     assert snap_compare(Host(fake), terminal_size=SIZE, run_before=run)
+
+
+async def test_multiverse_status_shows_the_selected_path_whole(fake):
+    """A block's label is cut to its column (and marked "…"); the status line has the
+    selected path whole, bytes joined across tokens, and follows the cursor."""
+    from loomtests.ui import screen_text
+
+    from loomtui.core.display import visible_bytes
+    from loomtui.core.tokens import Alt
+
+    def shown(branch) -> str:
+        return visible_bytes(branch.path_bytes(), keep_newlines=False, keep_tabs=False)
+
+    host = Host(fake)
+    async with host.run_test(size=SIZE) as pilot:
+        await _open(pilot, "multiverse")
+        screen = host.screen
+        blocks = screen.query_one(MultiverseBlocks)
+        first = screen.mv.children[0]
+        assert f"selected {shown(first)!r}" in screen_text(host)
+        await pilot.press("down")
+        second = screen.mv.children[1]
+        assert blocks.selected is second
+        assert f"selected {shown(second)!r}" in screen_text(host)
+        # A long token: cut in its block (marked), whole in the status once selected.
+        word = " antidisestablishmentarianism"
+        second.alt = Alt(word, word.encode(), None, second.alt.logprob)
+        await pilot.press("right", "left")
+        await pilot.pause()
+        text = screen_text(host)
+        assert (
+            "␣antidisestab…" in text
+            and "antidisestablishmentarianism'" not in text.split("selected")[0]
+        )
+        flat = " ".join(text.split())
+        assert f"selected '{word}'" in flat

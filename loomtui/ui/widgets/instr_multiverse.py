@@ -5,6 +5,7 @@ a block whose height is its path probability, renormalised to the zoomed-in bran
 from __future__ import annotations
 
 from rich.text import Text
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -18,6 +19,14 @@ class MultiverseBlocks(Widget, can_focus=True):
 
     DEFAULT_CSS = "MultiverseBlocks { height: 1fr; }"
     col_width: reactive[int] = reactive(22)
+
+    class Moved(Message):
+        """The cursor is on another branch (a block's label may be cut: the screen shows
+        the selected path whole)."""
+
+        def __init__(self, selected: Branch | None) -> None:
+            super().__init__()
+            self.selected = selected
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
@@ -35,7 +44,7 @@ class MultiverseBlocks(Widget, can_focus=True):
         self.mv = mv
         self.zoom = None
         self.selected = mv.children[0] if mv.children else None
-        self.refresh()
+        self._moved()
 
     # ------------------------------------------------------------------ navigation
     def roots(self) -> list[Branch]:
@@ -54,31 +63,35 @@ class MultiverseBlocks(Widget, can_focus=True):
         sibs = self.siblings(self.selected)
         i = sibs.index(self.selected)
         self.selected = sibs[(i + step) % len(sibs)]
-        self.refresh()
+        self._moved()
 
     def descend(self) -> None:
         if self.selected is not None and self.selected.children:
             self.selected = self.selected.children[0]
-            self.refresh()
+            self._moved()
 
     def ascend(self) -> None:
         if self.selected is not None and self.selected.parent is not None:
             if self.selected.parent is not self.zoom:
                 self.selected = self.selected.parent
-                self.refresh()
+                self._moved()
 
     def zoom_in(self) -> None:
         """Renormalise the view to the selected branch."""
         if self.selected is not None and self.selected.children:
             self.zoom = self.selected
             self.selected = self.selected.children[0]
-            self.refresh()
+            self._moved()
 
     def zoom_out(self) -> None:
         if self.zoom is not None:
             self.selected = self.zoom
             self.zoom = self.zoom.parent
-            self.refresh()
+            self._moved()
+
+    def _moved(self) -> None:
+        self.refresh()
+        self.post_message(self.Moved(self.selected))
 
     # ------------------------------------------------------------------ drawing
     def render(self) -> Text:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 
+from ....core.display import visible_bytes
 from ....instruments import multiverse
 from ...widgets.instr_multiverse import MultiverseBlocks
 from .base import InstrumentInputs, InstrumentScreen, context_before
@@ -29,6 +30,7 @@ class MultiverseScreen(InstrumentScreen):
         super().__init__(inputs)
         self.depth, self.top_k = depth, top_k
         self.mv: multiverse.Multiverse | None = None
+        self.summary = ""  # the expansion's numbers, before the selected path
 
     def compose_body(self) -> ComposeResult:
         yield MultiverseBlocks(id="body")
@@ -51,11 +53,21 @@ class MultiverseScreen(InstrumentScreen):
 
     def show_result(self, result: multiverse.Multiverse) -> None:
         self.mv = result
-        self._blocks().set_multiverse(result)
         exact = "" if result.exact else " (API: top-k only)"
-        self.set_status(
+        self.summary = (
             f"depth {result.depth}, top-{result.top_k}: {result.calls} batched calls{exact}"
         )
+        self.set_status(self.summary)
+        self._blocks().set_multiverse(result)
+
+    def on_multiverse_blocks_moved(self, event: MultiverseBlocks.Moved) -> None:
+        # A block's label is cut to its column: the status has the selected path whole.
+        b = event.selected
+        if b is None:
+            return
+        # Bytes joined across tokens; an unfinished character shows as ‹e2 80›.
+        text = visible_bytes(b.path_bytes(), keep_newlines=False, keep_tabs=False)
+        self.set_status(f"{self.summary}; selected {text!r} {b.prob:.1%}")
 
     def cancelled(self) -> None:
         self._blocks().set_message("cancelled")
