@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding, BindingsMap, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
@@ -38,10 +38,11 @@ from ..core.errors import LoomError
 from ..core.scale import ThemeError, list_themes, load_theme
 from ..core.tree import Session
 from ..engine import Engine
+from .bindings import DEFAULT_KEYS, KEYS, binding, keyed_bindings
 from .commands import loom_commands
 from .editing import Editing
 from .generation import Generation
-from .keys import APP_KEYS, Key, instrument_keys, pretty, shown_keys
+from .keys import Key, shown_keys
 from .messages import GenerationFinished, LoadProgress, ModelLoaded, TokensArrived
 from .navigation import Navigation
 from .picking import Picking
@@ -61,43 +62,6 @@ BackendFactory = Callable[[ProgressCallback], Backend]
 
 #: Seconds after mounting before the model starts loading (see on_mount).
 LOAD_DELAY_S = 0.3
-
-
-def binding(key: Key, keys: str | None = None) -> Binding:
-    """The Textual binding of a declared key (its id is what ``[keymap]`` rebinds), on
-    ``keys`` when the keymap rebinds it."""
-    return Binding(
-        keys or key.keys,
-        key.action,
-        key.label,
-        show=key.show,
-        priority=key.priority,
-        tooltip=key.help,
-        id=key.id,
-    )
-
-
-def keyed_bindings(
-    keys: Iterable[Key], keymap: Mapping[str, str], system: Iterable[Binding] = ()
-) -> tuple[BindingsMap, list[str]]:
-    """The bindings of ``keys`` with ``keymap`` applied, in declared order, and a line per
-    key the keymap gave to a binding that had it already: the rebound one keeps the key
-    (as Textual's keymap does), the line says what lost it."""
-    bindings = BindingsMap([*(binding(k, keymap.get(k.id)) for k in keys), *system])
-    clashes = []
-    for key, on_key in bindings.key_to_bindings.items():
-        winners = [b for b in on_key if b.id in keymap]
-        lost = ", ".join(dict.fromkeys(b.id or b.action for b in on_key if b.id not in keymap))
-        if winners and lost:
-            bindings.key_to_bindings[key] = winners
-            clashes.append(f"keymap: {pretty(key)} is {winners[0].id}'s now, not {lost}'s")
-    return bindings, clashes
-
-
-#: Every key the app declares: its own, then one per registered instrument.
-KEYS: tuple[Key, ...] = (*APP_KEYS, *instrument_keys())
-#: Each declared id's default keys.
-DEFAULT_KEYS: dict[str, str] = {k.id: k.keys for k in KEYS}
 
 
 class LoomApp(App[None]):

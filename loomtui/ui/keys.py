@@ -1,9 +1,10 @@
 """Every key of the app, declared once: its keymap id, default keys, action, the footer's
 short label, the palette's title and a line of help.
 
-The app's ``BINDINGS`` are built from :data:`APP_KEYS` and :func:`instrument_keys`; the
-command palette and the F1 help are generated from the same declarations and the *active*
-keymap (:func:`shown_keys`), so a key rebound in ``[keymap]`` shows as rebound everywhere.
+The app's bindings are built from :data:`APP_KEYS` and :func:`instrument_keys`
+(:mod:`loomtui.ui.bindings`, the keymap applied there); the command palette and the F1 help
+are generated from the same declarations and the *active* keymap (:func:`shown_keys`), so a
+key rebound in ``[keymap]`` shows as rebound everywhere.
 The config (:mod:`loomtui.config`) validates ``[keymap]`` ids against :func:`keymap_ids`.
 
 No textual import here: the config imports this module to check ids, and a verb that never
