@@ -1,5 +1,5 @@
 """Progress and cancellation for the instruments' long runs (a probe over many answers, a
-sweep, a multiverse): a callback told ``(done, total)`` as work completes, and a
+sweep, a multiverse, a model diff's passes, a replay's generation points): a callback told ``(done, total)`` as work completes, and a
 :class:`threading.Event` checked between steps. A set event ends the run with
 :class:`Cancelled`, after the instrument has undone what it added to the tree, so a
 cancelled run leaves nothing half-applied."""
