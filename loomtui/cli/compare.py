@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..core.display import safe_line
 from ..core.errors import LoomError
 from ..instruments.compare import compare
 from ..render.text import one_line
@@ -50,5 +51,5 @@ def run(args: Args) -> int:
         kl = "" if s.kl is None else f"  KL {s.kl:.3f}"
         print(f"  {one_line(s.text)!r:>20}  {s.diff:+.3f}{kl}")
     for note in cmp.notes:
-        print(f"note: {note}")
+        print(f"note: {safe_line(note)}")
     return 0

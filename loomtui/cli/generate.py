@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..core.display import safe_line
 from ..core.errors import LoomError
 from ..core.tokens import Token
 from ..core.tree import Node, Session
@@ -212,5 +213,5 @@ def print_completions(
         print("--- the assistant's reply starts with ---")
         print(visible(prefill))
     for i, (tokens, reason) in enumerate(completions, 1):
-        print(f"--- completion {i}/{len(completions)} (finish: {reason}) ---")
+        print(f"--- completion {i}/{len(completions)} (finish: {safe_line(str(reason), 100)}) ---")
         print_tokens(tokens)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..core.display import safe_line
 from ..core.errors import LoomError
 from ..instruments.probe import RULE_DIGIT, RULE_NONE, RULE_TEXT, probe, range_candidates
 from ..render.text import bar, one_line
@@ -80,5 +81,5 @@ def run(args: Args) -> int:
     if top:
         print(f"top answer {one_line(top[0].text)!r} holds {top[1]:.1%}")
     for note in res.notes:
-        print(f"note: {note}")
+        print(f"note: {safe_line(note)}")
     return 0

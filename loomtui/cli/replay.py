@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from ..core.display import safe_line
 from ..core.sessionfile import load_session
 from ..core.store import SessionLock, output_lock, save_locked
 from ..instruments.replay import replay
@@ -47,7 +48,10 @@ def _replay(args: Args, lock: SessionLock | None) -> int:
     if args.json:
         print_json(summary)
     else:
-        print(f"replayed {result.points} generation points with {summary['model']} → {args.output}")
+        print(
+            f"replayed {result.points} generation points with {safe_line(summary['model'], 200)}"
+            f" → {safe_line(str(args.output), 300)}"
+        )
         for err in result.errors:
-            print(f"error: {err}")
+            print(f"error: {safe_line(err)}")
     return 1 if result.errors else 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from ..core.display import safe_line
 from ..core.errors import LoomError
 from ..core.metrics import joint_logprob, perplexity
 from ..core.store import SessionLock, output_lock, save_locked
@@ -90,5 +91,5 @@ def _score(args: Args, text: str, lock: SessionLock | None) -> int:
         total_text = "n/a" if total is None else f"{total:.3f} nats"
         print(f"{len(result.tokens)} tokens, total logprob {total_text}, perplexity {ppl:.2f}")
     if result.note:
-        print(f"note: {result.note}")
+        print(f"note: {safe_line(result.note)}")
     return 0

@@ -121,3 +121,21 @@ def test_sweep_and_replay_verbs(use_fake, capsys, tmp_path, make_fake):
     assert summary["points"] == 1 and len(summary["pairs"][0]["replay"]) == 2
     new = load_session(dst)
     assert {n.model for n in new.nodes.values() if n.model} == {"orig", "new"}
+
+
+def test_replay_prints_a_hostile_model_name_inertly(use_fake, capsys, tmp_path, make_fake):
+    """A model name (from a server's /models, or a path) is data: its escape sequences never
+    reach the terminal raw in the verb's summary line."""
+    from loomtui.core.sessionfile import save_session
+
+    s = Session.new("The cat")
+    Engine(s, make_fake("orig")).generate(
+        s.current_id, None, GenerationSettings(max_tokens=3, n=1, seed=1)
+    )
+    src, dst = tmp_path / "orig.json", tmp_path / "replayed.json"
+    save_session(s, src)
+    hostile = "evil\x1b]0;owned\x07\x1b[2J"
+    assert main(["replay", str(src), "--model", hostile, "-o", str(dst)]) == 0
+    out = capsys.readouterr().out
+    assert "replayed 1 generation points with evil" in out
+    assert "\x1b" not in out and "\x07" not in out
