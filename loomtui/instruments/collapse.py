@@ -11,7 +11,8 @@ For each prompt and each of the two models (the seeds' base model and tuned mode
   the two renormalised answer distributions;
 - ``n`` samples at each temperature, kept in the tree as branches marked by model
   (``node.model``): distinct completions, the share of the most common one, the mean
-  pairwise Jaccard overlap of their token n-grams, and the next-token entropy of the
+  pairwise Jaccard overlap of their token n-grams, the answer each sample gives (by the
+  probe's end rule, when answers are given), and the next-token entropy of the
   distribution each temperature samples from;
 - the temperature at which a model's next-token entropy equals the other model's at T=1
   (the seeds' "is it just temperature?"): the entropy of ``softmax(logits / T)`` never

@@ -263,7 +263,8 @@ def answer_plots(pr: PromptResult, width: int = 76) -> Group | None:
 def collapse_report(result: CollapseResult, width: int = 80) -> Group:
     """Everything the verb prints without --json, at ``width`` columns (80 by default)."""
     parts: list[RenderableType] = []
-    col = max(20, (width - 22) // 2)
+    # the measure column (20) and two model columns, with a 2-cell gap each, in ``width``
+    col = max(20, (width - 26) // 2)
     for k, pr in enumerate(result.prompts, start=1):
         head = Text(f"prompt {k}: ", style="bold")
         head.append(_clip(repr(pr.prompt), width - 10))

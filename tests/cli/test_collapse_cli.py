@@ -64,8 +64,11 @@ def test_prompts_file_lines_or_json_list(tmp_path):
 
 @pytest.fixture
 def fakes(make_fake, monkeypatch):
-    hostile = "tuned\x1b[31m[bold]x[/bold]"
-    models = {"base": make_fake(name="base", seed=1), "tuned": make_fake(name=hostile, seed=2)}
+    hostile = "[bold]tuned\x1b[31m-instruct-with-a-long-name-Q4_1[/bold]"
+    models = {
+        "base": make_fake(name="base-model-with-a-long-name-Q8_0", seed=1),
+        "tuned": make_fake(name=hostile, seed=2),
+    }
     monkeypatch.setattr(verb, "backend_from_args", lambda args, model: models[model])
     monkeypatch.setenv("COLUMNS", "80")
     return models
@@ -75,23 +78,27 @@ def test_report_fits_80_columns_and_shows_model_text_as_data(fakes, capsys, tmp_
     out = tmp_path / "s.json"
     argv = ["collapse", "--model", "base", "--model", "tuned", "--prompt", PROMPT,
             "--range", "1", "9", "--n", "4", "--temperatures", "0.5,1", "--max-tokens", "4",
-            "--greedy-tokens", "5", "--seed", "1", "-o", str(out)]  # fmt: skip
+            "--greedy-tokens", "5", "--seed", "1", "--chat-for", "B", "-o", str(out)]  # fmt: skip
     assert main(argv) == 0
     text = capsys.readouterr().out
     lines = text.splitlines()
     assert max(cell_len(line) for line in lines) <= 80
     assert "\x1b" not in text  # piped: no colour codes, and the name's ESC is shown, not sent
-    assert "[bold]x" in text  # brackets in a model name are text, not markup
+    assert "B [bold]tuned␛[31m-instr" in text  # brackets are text, not markup; ESC shown
+    assert "(chat)" in text
     # The two answer plots, A above B, each with its answers 1..9 as labels.
-    a_at = next(i for i, ln in enumerate(lines) if ln.startswith("A base  H"))
-    b_at = next(i for i, ln in enumerate(lines) if ln.startswith("B tuned"))
+    a_at = next(i for i, ln in enumerate(lines) if ln.startswith("A base-model-with"))
+    b_at = next(i for i, ln in enumerate(lines) if ln.startswith("B [bold]tuned"))
     assert a_at < b_at
     assert lines[b_at - 1].split() == [str(i) for i in range(1, 10)]
-    assert "KL(A‖B)" in text and "T matching other's H" in text
+    # Every measure's name is shown whole (the model columns give way, not the names).
+    for name in ("next-token H (nats)", "answer mass covered", "T matching other's H"):
+        assert any(ln.startswith(name) for ln in lines), name
+    assert "KL(A‖B)" in text
     session = load_session(out)
     below = [c for c in session.children(session.root_id) if c.plain == PROMPT]
     models = {c.model for c in session.children(below[0].id)}
-    assert models == {"base", fakes["tuned"].name}
+    assert models == {fakes["base"].name, fakes["tuned"].name}
 
 
 def test_json_and_output_session_agree(fakes, capsys, tmp_path):
@@ -114,3 +121,31 @@ def test_json_and_output_session_agree(fakes, capsys, tmp_path):
     session = load_session(out)
     prompts = [c for c in session.children(session.root_id) if c.plain == PROMPT]
     assert len(prompts) == 1 and len(session.children(prompts[0].id)) == 2 * 2 * (3 + 1)
+
+
+def test_shipped_example_holds_both_models_evidence_and_opens_without_a_model(capsys):
+    from loomtui.core import resources
+
+    path = resources.example_path("mode-collapse")
+    assert path is not None, "the mode-collapse example ships in the package"
+    session = load_session(path)
+    prompts = {c.plain: c for c in session.children(session.root_id)}
+    assert set(prompts) == {"Pick a random number between 1 and 20. My number is", "Are bugs real?"}
+    for prompt in prompts.values():
+        below = session.children(prompt.id)
+        models = {n.model for n in below}
+        assert models == {"gemma-3-270m-q4_k_m", "SmolLM2-135M-Instruct-Q4_1"}
+        for model in models:
+            mine = [n for n in below if n.model == model]
+            roles = [n.meta["collapse"]["role"] for n in mine]
+            assert roles.count("greedy") == 1 and roles.count("sample") == 8 * 3
+            assert {
+                n.meta["collapse"]["t"] for n in mine if n.meta["collapse"]["role"] == "sample"
+            } == {0.7, 1.0, 1.5}
+            assert all(n.tokens and n.tokens[0].top for n in mine)  # numbers kept per token
+    # Read with no model: info and show of a sample branch.
+    assert main(["info", str(path)]) == 0
+    sample = next(n for n in session.children(prompts["Are bugs real?"].id) if n.tokens)
+    assert main(["show", str(path), "--node", sample.id]) == 0
+    out = capsys.readouterr().out
+    assert "gemma-3-270m-q4_k_m" in out and "SmolLM2-135M-Instruct-Q4_1" in out
