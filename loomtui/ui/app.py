@@ -44,11 +44,12 @@ from .editing import Editing
 from .generation import Generation
 from .keys import Key, shown_keys
 from .messages import GenerationFinished, LoadProgress, ModelLoaded, TokensArrived
-from .navigation import Navigation
+from .navigation import Navigation, Point
 from .picking import Picking
 from .saving import Saving, StoreProblem
 from .scoring import Scoring
 from .screens.instruments import INSTRUMENTS
+from .turns import Turns
 from .widgets.branches import BranchPanel
 from .widgets.legend import Legend
 from .widgets.status import InfoLine, StatusBar, short_path
@@ -123,6 +124,7 @@ class LoomApp(App[None]):
         self.generation = Generation(self)  # start, queued press, streaming, cancel, end
         self.editing = Editing(self)  # open at the cursor, save as a sibling, leave
         self.navigation = Navigation(self)  # moves in the tree, the cursor's points
+        self.turns = Turns(self)  # chat: the next user message, answered at once
         self.picking = Picking(self)  # the top-k menu and picks
         self.scoring = Scoring(self)  # scoring the text a person wrote
         self.note = ""  # the status line's note (e.g. the model failed to load)
@@ -472,6 +474,13 @@ class LoomApp(App[None]):
         from .screens.help import HelpScreen
 
         self.push_screen(HelpScreen())
+
+    def action_user_turn(self) -> None:
+        self.turns.ask()
+
+    def request_generation(self, point: Point) -> None:
+        """Generate from ``point`` (now, or once the model has loaded)."""
+        self.generation.request(point)
 
     def action_settings(self) -> None:
         from .screens.settings import SettingsScreen

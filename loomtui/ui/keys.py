@@ -134,6 +134,15 @@ APP_KEYS: tuple[Key, ...] = (
     ),
     Key("label", "l", "label", "Label", "Label the node under the cursor", show=False),
     Key(
+        "user-turn",
+        "a",
+        "user_turn",
+        "New turn",
+        "Chat: write the next user message; the model replies as itself",
+        title="New user turn",
+        show=False,
+    ),
+    Key(
         "toggle-side",
         "f2",
         "toggle_side",

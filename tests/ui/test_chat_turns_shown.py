@@ -93,3 +93,58 @@ def test_show_prints_turn_markers_for_chat_and_none_for_completion(capsys, tmp_p
     save_session(Session.new("Once upon a time"), plain)
     assert main(["show", str(plain), "--no-color", "--no-legend"]) == 0
     assert capsys.readouterr().out == "Once upon a time\n"
+
+
+class _RecordingWords(WordsBackend):
+    """WordsBackend that keeps every context it was asked to continue."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.contexts = []
+
+    def generate(self, context, settings, cancel=None):
+        self.contexts.append(context)
+        yield from super().generate(context, settings, cancel)
+
+
+async def test_a_new_user_turn_is_added_after_the_reply_and_answered():
+    session = Session.new()
+    user = session.add_child(session.root_id, plain="Hi", role="user")
+    session.current_id = user.id
+    session.choose_settings({"chat": True})
+    backend = _RecordingWords()
+    app = make_app(session=session, backend=backend, new_session=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.settings = GenerationSettings(max_tokens=3, chat=True)
+        await pilot.press("ctrl+g")
+        await wait_idle(app, pilot)
+        first_reply = app.session.current
+        assert first_reply.role == "assistant"
+        await pilot.press("a")
+        await pilot.press(*"And you?")
+        await pilot.press("enter")
+        await wait_idle(app, pilot)
+        second = app.session.current
+        turn = app.session.node(second.parent)
+        assert (turn.role, turn.plain, turn.parent) == ("user", "And you?", first_reply.id)
+        assert second.role == "assistant" and second.tokens
+        # The model was given the conversation as turns, the new message last.
+        assert [m["role"] for m in backend.contexts[-1].messages] == [
+            "user",
+            "assistant",
+            "user",
+        ]
+        assert backend.contexts[-1].messages[-1]["content"] == "And you?"
+        shown = screen_text(app)
+        assert shown.count("── user ──") == 2 and shown.count("── assistant ──") == 2
+
+
+async def test_a_new_user_turn_in_a_completion_session_is_refused_with_a_word():
+    session = Session.new("Once")
+    before = len(session.nodes)
+    app = make_app(session=session, backend=WordsBackend(), new_session=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        await pilot.pause()
+        assert len(app.screen_stack) == 1  # no prompt opened
+        assert len(app.session.nodes) == before
