@@ -5,6 +5,7 @@ on the last two token ids. :class:`TopKBackend` gives top-k lists only, as an AP
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -197,6 +198,40 @@ class FullBackend(TopKBackend, FullDistribution):
             self.masks_built += 1
             self._mask = np.array([starts_with_digit(b) for b in VOCAB], dtype=bool)
         return self._mask
+
+
+class SlowBackend(FullBackend):
+    """The fake with a cost per model pass (a scoring or a batch of distributions) and per
+    generated token, so a run lasts long enough to watch its progress and cancel it.
+    ``batches`` counts the passes; ``fail`` (an exception) makes the next pass raise it."""
+
+    def __init__(self, *args, batch_s: float = 0.0, token_s: float = 0.0, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.batch_s, self.token_s = batch_s, token_s
+        self.batches = 0
+        self.fail: Exception | None = None
+
+    def _pass(self) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.batches += 1
+        time.sleep(self.batch_s)
+
+    def score(self, text, top_k=20, prefix=None):
+        self._pass()
+        return super().score(text, top_k, prefix)
+
+    def full_logprobs(self, sequences, start):
+        self._pass()
+        return super().full_logprobs(sequences, start)
+
+    def generate(self, context, settings, cancel=None):
+        for ev in super().generate(context, settings, cancel):
+            if cancel is not None and cancel.is_set():
+                yield TokenEvent(0, finish_reason="cancelled")
+                return
+            time.sleep(self.token_s)
+            yield ev
 
 
 def make_fake_backend(*args, full: bool = True, **kwargs) -> TopKBackend:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from loomtests.words import _alts
 from loomtui.core.tokens import Token
@@ -71,3 +72,18 @@ def screen_text(app) -> str:
     """The screen as plain text (what a person would read)."""
     strips = app.screen._compositor.render_strips()
     return "\n".join("".join(seg.text for seg in s) for s in strips)
+
+
+async def settle(pilot) -> None:
+    """Let the app finish what it is doing: messages, then every worker, then messages."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def until(pilot, cond, timeout: float = 20.0) -> None:
+    """Wait (in the app's time) until ``cond()`` holds; fail after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "timed out"
+        await pilot.pause(0.02)

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from loomtests.fakes import FullBackend
-from loomtests.ui import demo_session, screen_text
+from loomtests.ui import demo_session, screen_text, settle
 from loomtests.words import WordsBackend
 from rich.text import Text
 from textual.content import Content
@@ -121,12 +121,6 @@ def _numbers(tmp_path: Path, backend=None):
     )
 
 
-async def _settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
 async def _ready(app, pilot) -> None:
     await pilot.pause()
     app.engine.generate(
@@ -143,7 +137,7 @@ async def _close(pilot) -> None:
         if len(pilot.app.screen_stack) == 1:
             return
         await pilot.press("escape")
-        await _settle(pilot)
+        await settle(pilot)
     assert len(pilot.app.screen_stack) == 1
 
 
@@ -175,7 +169,7 @@ async def test_every_instrument_opens_with_typing_in_its_first_input(tmp_path):
         firsts = {"probe": "answers", "compare": "model_b", "sweep": "edits", "replay": "model_r"}
         for name, spec in INSTRUMENTS.items():
             await pilot.press(spec.key)
-            await _settle(pilot)
+            await settle(pilot)
             screen = app.screen
             assert isinstance(screen, InstrumentScreen), name
             inputs = list(screen.query(Input))
@@ -259,7 +253,7 @@ async def test_no_instrument_text_is_cut_at_80x24(tmp_path):
         await _ready(app, pilot)
         for name, spec in INSTRUMENTS.items():
             await pilot.press(spec.key)
-            await _settle(pilot)
+            await settle(pilot)
             assert isinstance(app.screen, InstrumentScreen), name
             # title + hint + status at least, and the placeholders where the screen has inputs
             assert await assert_nothing_cut(pilot) >= 2, name
@@ -281,7 +275,7 @@ async def test_a_long_failure_reason_wraps_in_the_status_line(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await _ready(app, pilot)
         await pilot.press("p")
-        await _settle(pilot)
+        await settle(pilot)
         status = app.screen.query_one("#status", Static)
         assert _plain(status) == f"failed: {reason}"
         assert await assert_nothing_cut(pilot) >= 3
@@ -292,9 +286,9 @@ async def test_the_probe_summary_is_whole_at_the_end_of_1_to_100(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await _ready(app, pilot)
         await pilot.press("p")
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press(*"1-100", "enter")
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("end")
         await pilot.pause()
         body = app.screen.query_one("#body", ResultView)
@@ -424,17 +418,17 @@ async def test_long_model_names_and_answers_wrap_in_instrument_results(tmp_path)
         node = app.session.current
         inputs = InstrumentInputs.at(app.engine, (node.id, 0))
         await app.push_screen(INSTRUMENTS["compare"].factory(inputs, TopKBackend(name, seed=4)))
-        await _settle(pilot)
+        await settle(pilot)
         drawn = _body_text(app)
         assert "…" not in drawn
         assert _folded(drawn, name) == name  # folded within its column, whole
         await _close(pilot)
         await pilot.press("p")
-        await _settle(pilot)
+        await settle(pilot)
         # The fake's vocabulary spells it: long, and one answer (no comma in it).
         answer = " the cat sat on the mat. The dog ran home. I pick a number: 7 7 7 7 7 7 7"
         await pilot.press("ctrl+u", *f" 1,{answer}", "enter")
-        await _settle(pilot)
+        await settle(pilot)
         drawn = _body_text(app)
         assert "…" not in drawn and "'1'" in drawn
         assert _folded(drawn, repr(answer)) == "".join(repr(answer).split())

@@ -8,48 +8,18 @@ from __future__ import annotations
 
 import time
 
-from loomtests.fakes import FullBackend
-from loomtests.ui import screen_text
+from loomtests.fakes import SlowBackend
+from loomtests.ui import screen_text, settle, until
 from textual.app import App, ComposeResult
 from textual.widgets import Input, Static
 
-from loomtui.backends.base import GenerationSettings, TokenEvent
+from loomtui.backends.base import GenerationSettings
 from loomtui.core.tree import Session
 from loomtui.engine import Engine
 from loomtui.ui.screens import instruments as ins
 from loomtui.ui.screens.instruments.base import InstrumentInputs
 
 SIZE = (80, 24)
-
-
-class Slow(FullBackend):
-    """The fake with a cost per model pass and per generated token."""
-
-    def __init__(self, *args, pass_s: float = 0.0, token_s: float = 0.0, **kw) -> None:
-        super().__init__(*args, **kw)
-        self.pass_s, self.token_s = pass_s, token_s
-        self.passes = 0
-        self.fail = False
-
-    def score(self, text, top_k=20, prefix=None):
-        self.passes += 1
-        time.sleep(self.pass_s)
-        return super().score(text, top_k, prefix)
-
-    def full_logprobs(self, sequences, start):
-        if self.fail:
-            raise RuntimeError("the server went away")
-        self.passes += 1
-        time.sleep(self.pass_s)
-        return super().full_logprobs(sequences, start)
-
-    def generate(self, context, settings, cancel=None):
-        for ev in super().generate(context, settings, cancel):
-            if cancel is not None and cancel.is_set():
-                yield TokenEvent(0, finish_reason="cancelled")
-                return
-            time.sleep(self.token_s)
-            yield ev
 
 
 class Host(App[None]):
@@ -83,57 +53,44 @@ async def _open(pilot, name: str, *args) -> None:
     await pilot.pause()
 
 
-async def _settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-async def _until(pilot, cond, timeout: float = 20.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, "timed out"
-        await pilot.pause(0.02)
-
-
 def _tree(session: Session) -> dict[str, str]:
     return {nid: session.branch_text(nid) for nid in session.nodes}
 
 
 async def test_model_diff_shows_its_passes_and_escape_cancels_it():
-    mine, other = Slow("a", pass_s=0.3), Slow("b", seed=5, pass_s=0.3)
+    mine, other = SlowBackend("a", batch_s=0.3), SlowBackend("b", seed=5, batch_s=0.3)
     host = Host(mine)
     async with host.run_test(size=SIZE) as pilot:
         await _open(pilot, "compare", other)
-        await _until(pilot, lambda: "pass 1 of 4" in screen_text(host))
+        await until(pilot, lambda: "pass 1 of 4" in screen_text(host))
         await pilot.press("escape")
-        await _settle(pilot)
+        await settle(pilot)
         text = screen_text(host)
         assert "cancelled" in text and "of 4" not in text
         assert "largest disagreements" not in text  # no table of a half-done diff
-        assert mine.passes + other.passes < 4  # it stopped: four passes make a diff
+        assert mine.batches + other.batches < 4  # it stopped: four passes make a diff
         await pilot.press("escape")  # a second Escape closes
         await pilot.pause()
         assert not host.screen.query("#model_b")
 
 
 async def test_model_diff_runs_to_its_end_with_progress():
-    host = Host(Slow("a", pass_s=0.05))
+    host = Host(SlowBackend("a", batch_s=0.05))
     async with host.run_test(size=SIZE) as pilot:
-        await _open(pilot, "compare", Slow("b", seed=5, pass_s=0.05))
-        await _until(pilot, lambda: " of 4 (esc cancels)" in screen_text(host))
-        await _settle(pilot)
+        await _open(pilot, "compare", SlowBackend("b", seed=5, batch_s=0.05))
+        await until(pilot, lambda: " of 4 (esc cancels)" in screen_text(host))
+        await settle(pilot)
         assert "largest disagreements" in screen_text(host)
 
 
 async def test_replay_shows_its_points_and_escape_cancels_it():
-    host = Host(Slow("a"))
+    host = Host(SlowBackend("a"))
     before = _tree(host.session)
     async with host.run_test(size=SIZE) as pilot:
-        await _open(pilot, "replay", Slow("b", seed=9, token_s=0.08))
-        await _until(pilot, lambda: "generation point 1 of 2" in screen_text(host))
+        await _open(pilot, "replay", SlowBackend("b", seed=9, token_s=0.08))
+        await until(pilot, lambda: "generation point 1 of 2" in screen_text(host))
         await pilot.press("escape")
-        await _settle(pilot)
+        await settle(pilot)
         text = screen_text(host)
         assert "cancelled" in text and "replayed" not in text
         assert _tree(host.session) == before and host.refreshed == 0
@@ -147,19 +104,19 @@ async def test_replay_from_a_typed_model_is_cancelled_while_it_opens():
     def open_model(spec: str):
         opened.append(spec)
         time.sleep(0.5)
-        return Slow("b", seed=9)
+        return SlowBackend("b", seed=9)
 
-    host = Host(Slow("a"))
+    host = Host(SlowBackend("a"))
     before = _tree(host.session)
     async with host.run_test(size=SIZE) as pilot:
         inputs = InstrumentInputs.at(host.engine, (host.node.id, 2), open_model=open_model)
         await host.push_screen(ins.INSTRUMENTS["replay"].factory(inputs))
         await pilot.pause()
         await pilot.press(*"tiny", "enter")  # the input has the focus
-        await _until(pilot, lambda: bool(opened))
+        await until(pilot, lambda: bool(opened))
         assert "opening tiny… (esc cancels)" in screen_text(host)
         await pilot.press("escape")
-        await _settle(pilot)
+        await settle(pilot)
         assert opened == ["tiny"] and "cancelled" in screen_text(host)
         assert _tree(host.session) == before
 
@@ -167,17 +124,17 @@ async def test_replay_from_a_typed_model_is_cancelled_while_it_opens():
 async def test_a_cancelled_probe_takes_the_previous_table_away():
     """1-10 gives a table; 1-100 stopped by Escape must not leave the 1-10 table on screen
     as if it were the answer to 1-100."""
-    backend = Slow()
+    backend = SlowBackend()
     host = Host(backend)
     async with host.run_test(size=SIZE) as pilot:
         await _open(pilot, "probe")
-        await _settle(pilot)
+        await settle(pilot)
         assert "' 10'" in screen_text(host) and "covered" in screen_text(host)
-        backend.pass_s = 0.3
+        backend.batch_s = 0.3
         await pilot.press("end", "ctrl+u", *"1-100", "enter")
-        await _until(pilot, lambda: "of 100" in screen_text(host))
+        await until(pilot, lambda: "of 100" in screen_text(host))
         await pilot.press("escape")
-        await _settle(pilot)
+        await settle(pilot)
         text = screen_text(host)
         assert "cancelled" in text
         assert "' 10'" not in text and "covered" not in text
@@ -185,15 +142,15 @@ async def test_a_cancelled_probe_takes_the_previous_table_away():
 
 
 async def test_a_failed_probe_takes_the_previous_table_away():
-    backend = Slow()
+    backend = SlowBackend()
     host = Host(backend)
     async with host.run_test(size=SIZE) as pilot:
         await _open(pilot, "probe")
-        await _settle(pilot)
+        await settle(pilot)
         assert "covered" in screen_text(host)
-        backend.fail = True
+        backend.fail = RuntimeError("the server went away")
         await pilot.press("enter")
-        await _settle(pilot)
+        await settle(pilot)
         text = " ".join(screen_text(host).split())
         assert "failed: the server went away" in text
         assert "' 10'" not in text and "covered" not in text
@@ -202,17 +159,17 @@ async def test_a_failed_probe_takes_the_previous_table_away():
 async def test_a_cancelled_second_sweep_keeps_the_first_rows_and_says_so():
     """The first sweep's branches are in the tree, so its rows stay; the stopped sweep of
     typed edits adds none, and the screen says the rows are the earlier ones."""
-    backend = Slow()
+    backend = SlowBackend()
     host = Host(backend)
     async with host.run_test(size=SIZE) as pilot:
         await _open(pilot, "sweep")
-        await _settle(pilot)
+        await settle(pilot)
         before = _tree(host.session)
         backend.token_s = 0.05
         await pilot.press(*" the dog| a mat| one more", "enter")
-        await _until(pilot, lambda: "1 of 3" in screen_text(host))
+        await until(pilot, lambda: "1 of 3" in screen_text(host))
         await pilot.press("escape")
-        await _settle(pilot)
+        await settle(pilot)
         flat = " ".join(screen_text(host).split())
         assert "cancelled: the last sweep kept no branch; the rows above are earlier" in flat
         assert "mean 3-gram overlap" in flat  # the first sweep's table is still there

@@ -9,38 +9,16 @@ import asyncio
 import re
 import time
 
-from loomtests.fakes import FullBackend
-from loomtests.ui import screen_text
+from loomtests.fakes import FullBackend, SlowBackend
+from loomtests.ui import screen_text, settle, until
 from textual import events
 from textual.widgets import Input
 
-from loomtui.backends.base import GenerationSettings, TokenEvent
+from loomtui.backends.base import GenerationSettings
 from loomtui.core.tree import Session
 from loomtui.ui.app import make_app
 
 SIZE = (80, 24)
-
-
-class SlowBackend(FullBackend):
-    """The fake with a cost per batch and per token, so a run lasts long enough to watch."""
-
-    def __init__(self, *args, batch_s: float = 0.0, token_s: float = 0.0, **kw) -> None:
-        super().__init__(*args, **kw)
-        self.batch_s, self.token_s = batch_s, token_s
-        self.batches = 0
-
-    def full_logprobs(self, sequences, start):
-        self.batches += 1
-        time.sleep(self.batch_s)
-        return super().full_logprobs(sequences, start)
-
-    def generate(self, context, settings, cancel=None):
-        for ev in super().generate(context, settings, cancel):
-            if cancel is not None and cancel.is_set():
-                yield TokenEvent(0, finish_reason="cancelled")
-                return
-            time.sleep(self.token_s)
-            yield ev
 
 
 def _app(tmp_path, backend):
@@ -57,19 +35,6 @@ async def _ready(app, pilot, tokens: int = 6) -> None:
     await pilot.pause()
 
 
-async def _settle(app, pilot) -> None:
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-async def _until(pilot, cond, timeout: float = 20.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, "timed out"
-        await pilot.pause(0.02)
-
-
 def _flat(app) -> str:
     """The screen's text with the frame and line ends taken out (wrapped text rejoined)."""
     lines = [line.strip(" │╭╮╰╯─▊▎▔▁") for line in screen_text(app).splitlines()]
@@ -83,10 +48,10 @@ async def test_probe_1_to_100_scrolls_to_its_summary(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await _ready(app, pilot)
         await pilot.press("p")
-        await _settle(app, pilot)
+        await settle(pilot)
         assert isinstance(app.focused, Input) and app.focused.id == "answers"
         await pilot.press(*"1-100", "enter")  # the default "1-10" is selected: replaced
-        await _settle(app, pilot)
+        await settle(pilot)
         assert app.screen.query_one("#answers", Input).value == "1-100"
         text = screen_text(app)
         assert "' 1'" in text and "covered" not in text  # the table is longer than the screen
@@ -105,9 +70,9 @@ async def test_probe_results_scroll_by_page_and_by_wheel(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await _ready(app, pilot)
         await pilot.press("p")
-        await _settle(app, pilot)
+        await settle(pilot)
         await pilot.press(*"1-100", "enter")
-        await _settle(app, pilot)
+        await settle(pilot)
         body = app.screen.query_one("#body")
         await pilot.press("pagedown")
         await pilot.pause()
@@ -132,13 +97,13 @@ async def test_dialogs_take_typing_at_once(tmp_path):
         await pilot.pause()
         for key, field in (("p", "answers"), ("d", "model_b"), ("w", "edits")):
             await pilot.press(key)
-            await _settle(app, pilot)
+            await settle(pilot)
             await pilot.press(*"ab")
             await pilot.pause()
             typed = app.screen.query_one(f"#{field}", Input)
             assert typed.value == "ab", key
             await pilot.press("escape")
-            await _settle(app, pilot)
+            await settle(pilot)
 
 
 async def test_nothing_is_cut_at_80_columns(tmp_path):
@@ -153,7 +118,7 @@ async def test_nothing_is_cut_at_80_columns(tmp_path):
         await pilot.pause()
         for name, spec in INSTRUMENTS.items():
             await pilot.press(spec.key)
-            await _settle(app, pilot)
+            await settle(pilot)
             screen = app.screen
             assert isinstance(screen, InstrumentScreen), name
             flat = _flat(app)
@@ -164,7 +129,7 @@ async def test_nothing_is_cut_at_80_columns(tmp_path):
             if name == "multiverse":
                 await pilot.press("escape")
             await pilot.press("escape")
-            await _settle(app, pilot)
+            await settle(pilot)
 
 
 async def test_a_long_probe_shows_progress_and_escape_cancels_it(tmp_path):
@@ -173,13 +138,13 @@ async def test_a_long_probe_shows_progress_and_escape_cancels_it(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await _ready(app, pilot)
         await pilot.press("p")
-        await _settle(app, pilot)
+        await settle(pilot)
         before = backend.batches
         await pilot.press(*"1-100", "enter")
-        await _until(pilot, lambda: "of 100" in screen_text(app))
+        await until(pilot, lambda: "of 100" in screen_text(app))
         assert re.search(r"\b(16|32|48) of 100\b", screen_text(app))
         await pilot.press("escape")
-        await _settle(app, pilot)
+        await settle(pilot)
         assert "cancelled" in screen_text(app)
         assert backend.batches - before < 7  # 100 answers are 7 batches: it stopped early
         assert "' 100'" not in screen_text(app)  # no partial table drawn
@@ -200,9 +165,9 @@ async def test_escape_during_a_sweep_keeps_no_branch(tmp_path):
         session = app.session
         texts = sorted(session.branch_text(n.id) for n in session.leaves())
         await pilot.press("w")
-        await _until(pilot, lambda: "1 of 5" in screen_text(app))
+        await until(pilot, lambda: "1 of 5" in screen_text(app))
         await pilot.press("escape")
-        await _settle(app, pilot)
+        await settle(pilot)
         assert "cancelled" in screen_text(app)
         assert sorted(session.branch_text(n.id) for n in session.leaves()) == texts
         assert session.current_id in session
@@ -222,9 +187,9 @@ async def test_escape_during_a_multiverse_expansion(tmp_path):
         await _ready(app, pilot)
         nodes = len(app.session.nodes)
         await pilot.press("v")
-        await _until(pilot, lambda: "1 of 3" in screen_text(app))
+        await until(pilot, lambda: "1 of 3" in screen_text(app))
         await pilot.press("escape")
-        await _settle(app, pilot)
+        await settle(pilot)
         assert "cancelled" in screen_text(app)
         assert app.screen.mv is None
         await pilot.press("enter")  # nothing to insert
