@@ -189,6 +189,10 @@ def _collapse(  # type: ignore[no-untyped-def]
         ngram=args.ngram,
         seed=args.seed,
     )
+    if store is not None:
+        # The file opens at the first prompt, its samples and continuations just below.
+        session.goto(node_ids[0])
+        engine.save()
     if args.json:
         data = result.to_json()
         if args.output:

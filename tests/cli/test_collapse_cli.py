@@ -99,6 +99,7 @@ def test_report_fits_80_columns_and_shows_model_text_as_data(fakes, capsys, tmp_
     below = [c for c in session.children(session.root_id) if c.plain == PROMPT]
     models = {c.model for c in session.children(below[0].id)}
     assert models == {fakes["base"].name, fakes["tuned"].name}
+    assert session.current_id == below[0].id  # the file opens at the prompt
 
 
 def test_json_and_output_session_agree(fakes, capsys, tmp_path):
@@ -130,6 +131,7 @@ def test_shipped_example_holds_both_models_evidence_and_opens_without_a_model(ca
     assert path is not None, "the mode-collapse example ships in the package"
     session = load_session(path)
     prompts = {c.plain: c for c in session.children(session.root_id)}
+    assert session.current.plain == "Are bugs real?"  # the last run's prompt
     assert set(prompts) == {"Pick a random number between 1 and 20. My number is", "Are bugs real?"}
     for prompt in prompts.values():
         below = session.children(prompt.id)
