@@ -1,8 +1,9 @@
 """The local backend: a transformers causal LM run by our own decode loop on torch.
 
 Why our own loop and not ``model.generate``: every token must carry the numbers of the raw
-distribution (logprob, exact entropy, top-k), computed as we go, and the KV cache must stay
-ours so regenerating inside a long branch reuses the prefix instead of re-reading it.
+distribution (logprob, exact entropy, top-k) and its logprob under the distribution it was
+drawn from (``sampling_logprob``), computed as we go, and the KV cache must stay ours so
+regenerating inside a long branch reuses the prefix instead of re-reading it.
 
 - n continuations share one prefill; the cache is then expanded to n rows
   (``batch_repeat_interleave``) and the rows decode as one batch.
@@ -43,7 +44,7 @@ from .base import (
 )
 from .kvcache import DEFAULT_BUDGET_BYTES, PrefixCache
 from .model_spec import load_pretrained, resolve_spec
-from .sampling import StopFilter, check_settings, raw_numbers, sample
+from .sampling import StopFilter, check_settings, draw, raw_numbers
 from .tokenbytes import token_bytes_table
 
 #: GPT-2-style document separator: the natural "start of text" for scoring when the
@@ -230,9 +231,23 @@ class LocalBackend(Backend, FullDistribution):
         ]
 
     def _token(
-        self, tid: int, logprob: float | None, entropy: float | None, top: Sequence[Any]
+        self,
+        tid: int,
+        logprob: float | None,
+        entropy: float | None,
+        top: Sequence[Any],
+        sampling_logprob: float | None = None,
     ) -> Token:
-        return Token(self._texts[tid], self._bytes[tid], tid, logprob, top, entropy, DIST_RAW)
+        return Token(
+            self._texts[tid],
+            self._bytes[tid],
+            tid,
+            logprob,
+            top,
+            entropy,
+            DIST_RAW,
+            sampling_logprob,
+        )
 
     # ------------------------------------------------------------------ model calls
     def _forward(self, ids: torch.Tensor, cache: Any, keep: int = 1, **kw: Any) -> Any:
@@ -297,9 +312,13 @@ class LocalBackend(Backend, FullDistribution):
                 if cancel.is_set():
                     break
                 logp, entropy, top_v, top_i = raw_numbers(last, settings.logprobs_k)
-                chosen = sample(last, settings, generator)
+                chosen, drawn_lp = draw(last, settings, generator)
                 chosen_lp = logp.gather(1, chosen[:, None])[:, 0]
-                c_ids, c_lp = chosen.tolist(), chosen_lp.tolist()
+                c_ids = chosen.tolist()
+                if drawn_lp is None:  # greedy: nothing was drawn
+                    c_lp, s_lp = chosen_lp.tolist(), [None] * n
+                else:  # one copy off the device for both
+                    c_lp, s_lp = torch.stack((chosen_lp, drawn_lp)).tolist()
                 ents, tops = entropy.tolist(), self._tops(top_v, top_i)
                 for r in range(n):
                     if not alive[r]:
@@ -310,7 +329,7 @@ class LocalBackend(Backend, FullDistribution):
                         yield from self._flush(r, filters[r])
                         yield TokenEvent(r, finish_reason="eos")
                         continue
-                    token = self._token(tid, c_lp[r], ents[r], tops[r])
+                    token = self._token(tid, c_lp[r], ents[r], tops[r], s_lp[r])
                     stats["tokens"] += 1
                     ready, stopped = filters[r].push(token)
                     for t in ready:

@@ -1,8 +1,9 @@
 """Sampling and per-step numbers for the local decode loop.
 
-The numbers a user sees (logprob, entropy, top-k) always come from the model's raw
-distribution, ``log_softmax(logits)``; temperature, top-k and top-p only shape the
-distribution the next token is *drawn* from.
+The numbers a user sees (logprob, entropy, top-k) come from the model's raw distribution,
+``log_softmax(logits)``; temperature, top-k and top-p only shape the distribution the next
+token is *drawn* from, whose probability of the drawn token :func:`draw` also returns (shown
+beside the raw one as the "sampled" probability).
 """
 
 from __future__ import annotations
@@ -55,8 +56,21 @@ def sample(
     logits: torch.Tensor, settings: GenerationSettings, generator: torch.Generator
 ) -> torch.Tensor:
     """One next token id per row, drawn as ``settings`` say (temperature 0 = argmax)."""
+    return draw(logits, settings, generator)[0]
+
+
+def draw(
+    logits: torch.Tensor, settings: GenerationSettings, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One next token id per row, and each one's logprob under the distribution it was drawn
+    from (after temperature, top-k and top-p, renormalised); None at temperature 0 (argmax:
+    nothing was drawn).
+
+    The logprob is read off the probabilities the draw itself used (one gather of ``n``
+    values and their log): no second softmax over the vocabulary.
+    """
     if settings.temperature <= 0:
-        return logits.argmax(dim=-1)
+        return logits.argmax(dim=-1), None
     x = logits.float() / settings.temperature
     vocab = x.shape[-1]
     if 0 < settings.top_k < vocab:
@@ -70,7 +84,8 @@ def sample(
         sorted_x = sorted_x.masked_fill(before >= settings.top_p, float("-inf"))
         x = torch.full_like(x, float("-inf")).scatter(-1, order, sorted_x)
     probs = torch.softmax(x, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+    chosen = torch.multinomial(probs, 1, generator=generator)
+    return chosen[:, 0], probs.gather(-1, chosen)[:, 0].log()
 
 
 class StopFilter:

@@ -63,8 +63,9 @@ def _b64(data: bytes) -> str:
 
 
 def token_record(tok: Token) -> dict[str, Any]:
-    """A token as plain JSON (bytes base64'd: the journal is byte-exact)."""
-    return {
+    """A token as plain JSON (bytes base64'd: the journal is byte-exact); ``s``, the sampled
+    logprob, only where the token has one."""
+    rec = {
         "x": tok.text,
         "b": _b64(tok.bytes),
         "id": tok.token_id,
@@ -73,6 +74,9 @@ def token_record(tok: Token) -> dict[str, Any]:
         "e": _finite(tok.entropy),
         "d": tok.dist,
     }
+    if tok.sampling_logprob is not None:
+        rec["s"] = _finite(tok.sampling_logprob)
+    return rec
 
 
 def _num(x: Any, *, none: bool = True) -> bool:
@@ -91,6 +95,8 @@ def _check_token(rec: Any) -> None:
         raise JournalDamage("a token's text or bytes is not a string")
     if not _id(rec.get("id")) or not _num(rec.get("lp")) or not _num(rec.get("e")):
         raise JournalDamage("a token's id, logprob or entropy is not a number")
+    if not _num(rec.get("s")):
+        raise JournalDamage("a token's sampled logprob is not a number")
     if not isinstance(rec.get("d", "raw"), str):
         raise JournalDamage("a token's dist is not a string")
     top = rec.get("top") or []
@@ -129,6 +135,7 @@ def token_from_record(rec: dict[str, Any], table: VocabTable | None = None) -> T
         top=top,
         entropy=rec.get("e"),
         dist=rec.get("d", "raw"),
+        sampling_logprob=rec.get("s"),
     )
 
 

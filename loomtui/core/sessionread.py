@@ -152,6 +152,11 @@ def _build_tokens(
         _check_numbers(ent, source, f"{where}.ent", allow_none=True)
         if len(ent) != n:
             raise fail(source, f"{where}: ent and v differ in length")
+    slp = d.get("slp")
+    if slp is not None:
+        _check_numbers(slp, source, f"{where}.slp", allow_none=True)
+        if len(slp) != n:
+            raise fail(source, f"{where}: slp and v differ in length")
     dist = d.get("dist", DIST_RAW)
     if isinstance(dist, str):
         if dist not in _DISTS:
@@ -188,6 +193,7 @@ def _build_tokens(
                 top,
                 None if ent is None or ent[i] is None else ent[i] / _SCALE,
                 dist if dists is None else dists[i],
+                None if slp is None or slp[i] is None else slp[i] / _SCALE,
             )
         )
     return tokens

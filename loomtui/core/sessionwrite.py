@@ -157,8 +157,8 @@ def _micros(values: list[float | None]) -> list[int | None]:
     return list(map(to_micro, values))
 
 
-_TOP, _LOGPROB, _ENTROPY, _DIST = (
-    attrgetter(name) for name in ("top", "logprob", "entropy", "dist")
+_TOP, _LOGPROB, _ENTROPY, _DIST, _SAMPLING = (
+    attrgetter(name) for name in ("top", "logprob", "entropy", "dist", "sampling_logprob")
 )
 _P_VOCAB, _P_IDS, _P_LPS, _P_START, _P_END = (
     attrgetter(name) for name in ("vocab", "ids", "lps", "start", "end")
@@ -246,6 +246,11 @@ def tokens_to_dict(tokens: Sequence[Token], vocab: VocabWriter) -> dict[str, Any
         out["tl"] = _b64(tl.astype("<f4"))
     if ent.count(None) != len(ent):
         out["ent"] = ent
+    # Written only where some token has one, so a file from before the field (or a greedy
+    # or scored run) saves byte for byte as it was.
+    slp = list(map(_SAMPLING, tokens))
+    if slp.count(None) != len(slp):
+        out["slp"] = _micros(slp)
     kinds = set(dists)
     if kinds != {DIST_RAW} and dists:
         out["dist"] = dists[0] if len(kinds) == 1 else dists

@@ -190,6 +190,13 @@ class Token:
     prefix). ``top`` holds the top-k alternatives, most likely first; the chosen token may or
     may not be among them. ``entropy`` is the exact full-vocabulary entropy in nats when the
     backend could compute it, else None (a top-k list only bounds it: see ``metrics``).
+
+    ``logprob``, ``top`` and ``entropy`` describe the distribution ``dist`` names (the raw one
+    for a local model). ``sampling_logprob`` is the token's logprob under the distribution it
+    was actually drawn from: after temperature, top-k and top-p, renormalised (a local model
+    computes it as it samples; a server that reports post-sampling values, such as llama.cpp's
+    ``post_sampling_probs``, gives it too). None where nobody knows it, and at temperature 0
+    (greedy: no distribution was sampled).
     """
 
     text: str
@@ -199,10 +206,17 @@ class Token:
     top: Sequence[Alt] = field(default_factory=tuple)
     entropy: float | None = None
     dist: str = DIST_RAW
+    sampling_logprob: float | None = None
 
     @property
     def prob(self) -> float | None:
         return None if self.logprob is None else math.exp(self.logprob)
+
+    @property
+    def sampling_prob(self) -> float | None:
+        """The probability the sampler gave this token (see ``sampling_logprob``)."""
+        lp = self.sampling_logprob
+        return None if lp is None else math.exp(lp)
 
     def rank(self) -> int | None:
         """1-based rank of this token among ``top`` (None if not in the list)."""
@@ -225,6 +239,7 @@ class Token:
             and list(self.top) == list(other.top)
             and self.entropy == other.entropy
             and self.dist == other.dist
+            and self.sampling_logprob == other.sampling_logprob
         )
 
 
