@@ -24,12 +24,17 @@ def open_backend(
     anything else is a local model spec (``default`` when none is given).
 
     The front ends resolve the user's config and pass what it says: ``profile`` is a
-    profile's table (not its name), ``cache_dir`` where converted local models are kept."""
+    profile's table (not its name), ``cache_dir`` where converted local models and what
+    ``loomtui doctor`` found about servers are kept."""
     if api_base or profile is not None:
         from .openai import open_api_backend
 
         return open_api_backend(
-            model=model, api_base=api_base, api_key_env=api_key_env, profile=profile
+            model=model,
+            api_base=api_base,
+            api_key_env=api_key_env,
+            profile=profile,
+            cache_dir=cache_dir,
         )
     from .local import LocalBackend
 

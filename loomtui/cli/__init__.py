@@ -39,6 +39,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "sweep": ("sweep", "attractor sweep: perturb a token and continue greedily"),
     "replay": ("replay", "re-run a session's generations with another model"),
     "examples": ("examples", "list the example sessions that ship with loomtui"),
+    "doctor": ("doctor", "probe what a server (or a local model) can do; the API backend uses it"),
     "config": ("config_cmd", "print the config in force, its path (--path) or its schema (--schema)"),
 }
 

@@ -40,12 +40,16 @@ class Capabilities:
     #: message marked ``prefix: true``: DeepSeek), "none" (it cannot: refused), or None (not
     #: known: refused, with the profile setting that says otherwise).
     prefill: str | None = None
+    #: vLLM's ``prompt_logprobs`` (the prompt's top-k per position), found by ``doctor``.
+    prompt_logprobs: bool | None = None
+    #: What ``loomtui doctor`` found for this server and model (None: never checked).
+    findings: dict[str, Any] | None = None
 
     def override(self, profile: dict[str, Any]) -> None:
         """Apply a profile's explicit settings over what was detected."""
         names = {f.name for f in fields(self)}
         for key, value in profile.items():
-            if key in names and key != "notes":
+            if key in names and key not in ("notes", "findings"):
                 setattr(self, key, value)
         if self.mode not in ("completion", "chat"):
             raise BackendError(f"profile mode must be 'completion' or 'chat', not {self.mode!r}")

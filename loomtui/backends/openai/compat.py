@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ...core.tokens import DIST_RAW, Token, VocabTable
@@ -40,7 +41,8 @@ from .caps import (
     resolve_key,
 )
 from .dialects import ByteResolver, RawToken, parse_choice_logprobs
-from .http import HttpClient
+from .doctor import apply_findings, lacks, load_findings
+from .http import AuthError, HttpClient, UnreachableError
 
 NO_PROMPT_SCORES = (
     "this server cannot score prompt text (no echo with logprobs{why}); "
@@ -96,6 +98,9 @@ class APIBackend(Backend):
             notes.append(NO_PROMPT_SCORES.format(why=self._no_echo_why()))
         if not self.caps.stream:
             notes.append("streaming is off for this server: tokens arrive per completion")
+        missing = self.lacks()
+        if missing:
+            notes.append("the server lacks: " + ", ".join(missing) + " (loomtui doctor)")
         return ModelInfo(
             name=self.model,
             backend="api",
@@ -108,6 +113,10 @@ class APIBackend(Backend):
             exact_entropy=False,
             notes=notes,
         )
+
+    def lacks(self) -> list[str]:
+        """What ``loomtui doctor`` found this server does not do (empty if never checked)."""
+        return lacks(self.caps.findings)
 
     def _no_echo_why(self) -> str:
         if self.caps.mode == "chat":
@@ -479,14 +488,17 @@ def open_api_backend(
     api_base: str | None = None,
     api_key_env: str | None = None,
     profile: Mapping[str, Any] | None = None,
+    cache_dir: Path | None = None,
 ) -> APIBackend:
     """An :class:`APIBackend` from command-line options and/or a resolved config profile.
 
     ``profile`` is the profile's table as the front end read it from the user's config
     (``api_base``, ``model``, ``api_key`` or ``api_key_env``, capability overrides); this layer
     never reads the config itself. Explicit options beat the profile; detection (the URL, then
-    ``/models``) fills what neither says. An authentication failure here is reported at once,
-    as one line. The key goes only into the HTTP client's headers.
+    ``/models``) fills what neither says, and what ``loomtui doctor`` found for this server
+    and model (kept under ``cache_dir``, which the front end passes) beats the family's
+    guess. An authentication failure here is reported at once, as one line. The key goes
+    only into the HTTP client's headers.
     """
     prof: dict[str, Any] = dict(profile or {})
     base = api_base or prof.get("api_base")
@@ -500,25 +512,27 @@ def open_api_backend(
     models: dict[str, Any] = {}
     try:
         models = probe.get_json("models")
-    except BackendError as exc:
-        msg = str(exc)
-        # Authentication and "is it running" are worth failing on now; a server without
+    except (AuthError, UnreachableError):
+        # A wrong key and "is it running" are worth failing on now; a server without
         # /models (some proxies) is not.
-        if "authentication" in msg or "access denied" in msg or "cannot connect" in msg:
-            raise
+        raise
+    except BackendError:
+        pass
     finally:
         probe.close()
     family = family or family_from_models(models)
     if family in FAMILIES:
         caps.server = family
         caps.override(FAMILIES[family])
-    caps.override(prof)
     name = model or prof.get("model") or _first_model(models)
     if not name:
         raise BackendError(f"give --model: {base} lists no models")
-    vocab, ctx = model_meta(models, name)
-    caps.vocab_size = prof.get("vocab_size", vocab)
-    caps.context_length = prof.get("context_length", ctx)
+    vocab, ctx = model_meta(models, str(name))
+    caps.vocab_size, caps.context_length = vocab, ctx
+    findings = load_findings(cache_dir, base, str(name))
+    if findings is not None:
+        apply_findings(caps, findings)
+    caps.override(prof)
     return APIBackend(base, str(name), caps, api_key=key, key_source=source)
 
 

@@ -1,28 +1,38 @@
-"""HTTP for the API backend: requests with bounded retries, SSE streams, one-line errors.
+"""HTTP for the API backend through the ``openai`` SDK: one-line errors, cancellable reads.
 
-Every failure becomes a :class:`BackendError` whose message is one line a user can act on,
-with the API key redacted from anything a server or httpx might echo back.
+``openai.OpenAI`` does the requests, the retries (429 with ``Retry-After``, 5xx, dropped
+connections) and the SSE parsing; this module picks the endpoint, puts the fields the SDK
+does not name into ``extra_body`` (llama.cpp's ``n_probs``, vLLM's ``prompt_logprobs``,
+``continue_final_message``, ``top_k``...), hands the parsers plain dicts (``to_dict()`` keeps
+every field a server added, such as llama.cpp's ``content[]``), and maps the SDK's typed errors
+to :class:`BackendError` lines a user can act on, with the API key redacted from anything a
+server might echo back.
 """
 
 from __future__ import annotations
 
-import email.utils
+import inspect
 import json
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import httpx
+import httpx2
+import openai
 
 from ..base import BackendError
 
-#: Attempts for a 5xx or a dropped connection (the first try included).
-MAX_5XX_ATTEMPTS = 3
-#: Attempts for a 429 (rate limited); each waits what Retry-After asks, within MAX_WAIT_S.
-MAX_429_ATTEMPTS = 5
-MAX_WAIT_S = 60.0
+#: Retries the SDK makes for a 429, a 5xx or a dropped connection (3 attempts in all).
+MAX_RETRIES = 2
+
+
+class AuthError(BackendError):
+    """The server refused the key (401) or the access (403)."""
+
+
+class UnreachableError(BackendError):
+    """No server answers at the API base (refused, or no connection in time)."""
 
 
 class Redactor:
@@ -40,32 +50,32 @@ class Redactor:
         return "Redactor(***)"
 
 
-def retry_after_seconds(value: str | None, default: float) -> float:
-    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date)."""
-    if not value:
-        return default
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return default
-    return max(0.0, when.timestamp() - time.time())
+class _SDKClient(openai.OpenAI):
+    """The SDK's client, except that a time-out is final: a server that did not answer
+    within the time-out is not asked again (the SDK would retry it, multiplying a 600 s
+    wait on a slow local server)."""
+
+    def _send_request(self, request: Any, *, stream: bool, **kwargs: Any) -> Any:
+        try:
+            return super()._send_request(request, stream=stream, **kwargs)
+        except httpx2.TimeoutException as exc:
+            # An OpenAIError is propagated as it is, without a retry.
+            raise openai.APITimeoutError(request=request) from exc
+
+    def __repr__(self) -> str:  # the SDK's repr is the default one; keep the key out anyway
+        return "_SDKClient(***)"
 
 
-def _server_message(response: httpx.Response) -> str:
-    """The server's own error text, shortened to one line."""
+def _server_message(response: Any) -> str:
+    """The server's own error text (from an httpx2 response), shortened to one line."""
     try:
         body = response.json()
-    except (ValueError, json.JSONDecodeError, httpx.ResponseNotRead):
+    except Exception:  # noqa: BLE001 - not JSON, not read: use the text if there is one
         try:
             text = response.text
-        except httpx.ResponseNotRead:
+        except Exception:  # noqa: BLE001
             text = ""
-        return " ".join(text.split())[:200]
+        return " ".join(str(text).split())[:200]
     msg: Any = body
     if isinstance(body, dict):
         msg = body.get("error", body.get("detail", body.get("message", body)))
@@ -76,8 +86,12 @@ def _server_message(response: httpx.Response) -> str:
     return " ".join(str(msg).split())[:200]
 
 
+def _names(method: Any) -> frozenset[str]:
+    return frozenset(p for p in inspect.signature(method).parameters if not p.startswith("extra_"))
+
+
 class HttpClient:
-    """A thread-safe httpx client bound to one API base, with retries and clean errors."""
+    """An SDK client bound to one API base: requests as dicts in and out, clean errors."""
 
     def __init__(
         self,
@@ -86,45 +100,82 @@ class HttpClient:
         key_source: str,
         timeout: float = 60.0,
         connect_timeout: float = 10.0,
-        sleep: Callable[[float], None] = time.sleep,
+        max_retries: int = MAX_RETRIES,
     ) -> None:
         self.api_base = api_base.rstrip("/")
         self.redact = Redactor(api_key)
         self._key_source = key_source  # e.g. "OPENAI_API_KEY": named in auth errors, not the key
-        headers = {"Accept": "application/json"}
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        self._client = httpx.Client(
-            headers=headers,
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
-        )
-        self._sleep = sleep
         self.timeout = timeout
+        # No key: the SDK insists on one, so it gets a placeholder and every request omits
+        # the Authorization header (local servers need none, and must not see a fake one).
+        self._headers: dict[str, Any] = {} if api_key else {"Authorization": openai.omit}
+        self._sdk = _SDKClient(
+            base_url=self.api_base,
+            api_key=api_key or "no-key",
+            max_retries=max_retries,
+            timeout=openai.Timeout(timeout, connect=min(connect_timeout, timeout)),
+        )
+        self._endpoints = {
+            "completions": self._sdk.completions,
+            "chat/completions": self._sdk.chat.completions,
+        }
+        self._known = {path: _names(resource.create) for path, resource in self._endpoints.items()}
 
     def __repr__(self) -> str:
         return f"HttpClient({self.api_base!r})"
 
-    def url(self, path: str) -> str:
-        return f"{self.api_base}/{path.lstrip('/')}"
-
     def close(self) -> None:
-        self._client.close()
+        self._sdk.close()
 
     # -- errors ---------------------------------------------------------------------------
 
-    def _status_error(self, response: httpx.Response, model: str | None) -> BackendError:
-        code = response.status_code
-        detail = self.redact(_server_message(response))
+    def error(self, exc: Exception, model: str | None = None) -> BackendError:
+        """One line a user can act on, for anything the SDK or a server raised."""
         where = self.api_base
-        if code in (401, 403):
+        if isinstance(exc, BackendError):
+            return exc
+        if isinstance(exc, openai.APIStatusError):
+            return self._status_error(exc, model)
+        if isinstance(exc, openai.APITimeoutError):
+            cause = exc.__cause__
+            if isinstance(cause, httpx2.ConnectTimeout):
+                return UnreachableError(f"timed out connecting {where} (after {self.timeout:g} s)")
+            return BackendError(f"timed out waiting for {where} (after {self.timeout:g} s)")
+        if isinstance(exc, openai.APIConnectionError):
+            cause = exc.__cause__
+            if isinstance(cause, httpx2.ConnectError):
+                return UnreachableError(f"cannot connect to {where}: is the server running?")
+            msg = self.redact(" ".join(str(cause or exc).split()))[:200]
+            return BackendError(f"connection to {where} failed: {msg or type(exc).__name__}")
+        if isinstance(exc, json.JSONDecodeError):
+            return BackendError(f"{where} answered with something that is not JSON")
+        if isinstance(exc, openai.APIError):  # an error event inside a stream
+            msg = self.redact(" ".join(str(exc.message).split()))[:200]
+            return BackendError(f"server error during streaming: {msg}")
+        if isinstance(exc, httpx2.HTTPError):
+            msg = self.redact(" ".join(str(exc).split()))[:200]
+            return BackendError(f"connection to {where} failed: {msg or type(exc).__name__}")
+        msg = self.redact(" ".join(f"{type(exc).__name__}: {exc}".split()))[:300]
+        return BackendError(f"unexpected answer from {where}: {msg}")
+
+    def _status_error(self, exc: openai.APIStatusError, model: str | None) -> BackendError:
+        code = exc.status_code
+        detail = self.redact(_server_message(exc.response))
+        where = self.api_base
+        if isinstance(exc, openai.AuthenticationError) or code in (401, 403):
             hint = f"check the key in {self._key_source}" if self._key_source else "set a key"
             what = "authentication failed" if code == 401 else "access denied"
-            return BackendError(f"{what} ({code}) at {where}: {hint}" + _tail(detail))
-        if code == 404:
+            return AuthError(f"{what} ({code}) at {where}: {hint}" + _tail(detail))
+        if isinstance(exc, openai.NotFoundError):
             name = f"model {model!r} or endpoint" if model else "endpoint"
             return BackendError(f"{name} not found (404) at {where}" + _tail(detail))
-        if code == 429:
+        if isinstance(exc, openai.RateLimitError):
+            wait = self._sdk._parse_retry_after_header(exc.response.headers)
+            if wait is not None and wait > 60:
+                return BackendError(
+                    f"rate limited (429) at {where}: the server asks to wait {wait:.0f} s; "
+                    "try again later"
+                )
             return BackendError(
                 f"rate limited (429) at {where}, gave up after retries" + _tail(detail)
             )
@@ -132,75 +183,21 @@ class HttpClient:
             return BackendError(f"server error ({code}) at {where}" + _tail(detail))
         return BackendError(f"request refused ({code}) by {where}" + _tail(detail))
 
-    def _transport_error(self, exc: Exception) -> BackendError:
-        if isinstance(exc, httpx.TimeoutException):
-            kind = "connecting" if isinstance(exc, httpx.ConnectTimeout) else "waiting for"
-            return BackendError(f"timed out {kind} {self.api_base} (after {self.timeout:g} s)")
-        if isinstance(exc, httpx.ConnectError):
-            return BackendError(f"cannot connect to {self.api_base}: is the server running?")
-        msg = self.redact(" ".join(str(exc).split()))[:200]
-        return BackendError(f"connection to {self.api_base} failed: {msg or type(exc).__name__}")
-
     # -- requests -------------------------------------------------------------------------
 
-    def _send(
-        self,
-        method: str,
-        path: str,
-        body: dict[str, Any] | None,
-        stream: bool,
-        model: str | None,
-        cancel: threading.Event | None = None,
-    ) -> httpx.Response:
-        """Send with retries; return a 2xx response (streamed when ``stream``)."""
-        attempts_5xx = 0
-        attempts_429 = 0
-        while True:
-            if cancel is not None and cancel.is_set():
-                raise BackendError("cancelled")
-            try:
-                request = self._client.build_request(method, self.url(path), json=body)
-                response = self._client.send(request, stream=stream)
-            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
-                attempts_5xx += 1
-                if isinstance(exc, httpx.ConnectError) or attempts_5xx >= MAX_5XX_ATTEMPTS:
-                    raise self._transport_error(exc) from None
-                self._wait(0.5 * 2 ** (attempts_5xx - 1), cancel)
-                continue
-            except httpx.TimeoutException as exc:
-                raise self._transport_error(exc) from None
-            except httpx.HTTPError as exc:
-                raise self._transport_error(exc) from None
-            code = response.status_code
-            if code < 400:
-                return response
-            if stream:
-                response.read()
-            response.close()
-            if code == 429 and attempts_429 + 1 < MAX_429_ATTEMPTS:
-                attempts_429 += 1
-                wait = retry_after_seconds(
-                    response.headers.get("retry-after"), default=float(2**attempts_429)
-                )
-                if wait > MAX_WAIT_S:
-                    raise BackendError(
-                        f"rate limited (429) at {self.api_base}: the server asks to wait "
-                        f"{wait:.0f} s; try again later"
-                    )
-                self._wait(wait, cancel)
-                continue
-            if code >= 500 and attempts_5xx + 1 < MAX_5XX_ATTEMPTS:
-                attempts_5xx += 1
-                self._wait(0.5 * 2 ** (attempts_5xx - 1), cancel)
-                continue
-            raise self._status_error(response, model)
-
-    def _wait(self, seconds: float, cancel: threading.Event | None) -> None:
-        if cancel is not None:
-            if cancel.wait(seconds):
-                raise BackendError("cancelled")
-        else:
-            self._sleep(seconds)
+    def _call(self, path: str, body: dict[str, Any], stream: bool) -> dict[str, Any]:
+        """``body`` as the SDK's arguments: its named fields, the rest in ``extra_body``."""
+        if path not in self._endpoints:
+            raise BackendError(f"unknown endpoint {path!r}")
+        known = self._known[path]
+        args = {k: v for k, v in body.items() if k in known and k != "stream"}
+        extra = {k: v for k, v in body.items() if k not in known}
+        args["stream"] = stream
+        if extra:
+            args["extra_body"] = extra
+        if self._headers:
+            args["extra_headers"] = self._headers
+        return args
 
     def post_json(
         self,
@@ -209,41 +206,40 @@ class HttpClient:
         model: str | None = None,
         cancel: threading.Event | None = None,
     ) -> dict[str, Any]:
-        """POST ``body`` and return the JSON answer (interrupted when ``cancel`` is set)."""
-        if cancel is None:
-            response = self._send("POST", path, body, stream=False, model=model)
-            return self._json(response)
-        response = self._send("POST", path, body, stream=True, model=model, cancel=cancel)
-        watcher = _CancelWatcher(cancel, response)
+        """POST ``body`` (no streaming) and return the answer as a dict; a set ``cancel``
+        interrupts a blocked read of the answer."""
+        resource = self._endpoints.get(path)
+        args = self._call(path, body, stream=False)
         try:
-            response.read()
-        except httpx.TimeoutException as exc:
-            raise self._transport_error(exc) from None
-        except httpx.HTTPError as exc:
+            if cancel is None:
+                return _as_dict(resource.create(**args), self.api_base)  # type: ignore[union-attr]
             if cancel.is_set():
+                raise BackendError("cancelled")
+            with resource.with_streaming_response.create(**args) as raw:  # type: ignore[union-attr]
+                watcher = _CancelWatcher(cancel, raw.http_response)
+                try:
+                    answer = raw.parse()
+                finally:
+                    watcher.stop()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one line
+            if cancel is not None and cancel.is_set():
                 raise BackendError("cancelled") from None
-            raise self._transport_error(exc) from None
-        finally:
-            watcher.stop()
-            response.close()
+            raise self.error(exc, model) from None
         if cancel.is_set():
             raise BackendError("cancelled")
-        return self._json(response)
+        return _as_dict(answer, self.api_base)
 
-    def get_json(self, path: str) -> dict[str, Any]:
-        response = self._send("GET", path, None, stream=False, model=None)
-        return self._json(response)
-
-    def _json(self, response: httpx.Response) -> dict[str, Any]:
+    def get_json(self, path: str, timeout: float | None = None) -> dict[str, Any]:
+        """GET ``path`` (under the API base) as a dict, e.g. ``models``."""
         try:
-            data = response.json()
-        except (ValueError, json.JSONDecodeError):
-            raise BackendError(
-                f"{self.api_base} answered with something that is not JSON"
-            ) from None
-        if not isinstance(data, dict):
-            raise BackendError(f"{self.api_base} answered with an unexpected JSON shape")
-        return data
+            answer = self._sdk.get(
+                path,
+                cast_to=object,
+                options={"headers": self._headers, **({"timeout": timeout} if timeout else {})},
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise self.error(exc) from None
+        return _as_dict(answer, self.api_base)
 
     def stream_sse(
         self,
@@ -252,50 +248,59 @@ class HttpClient:
         model: str | None,
         cancel: threading.Event,
     ) -> Iterator[dict[str, Any]]:
-        """POST with ``stream: true`` and yield each SSE ``data:`` JSON object.
+        """POST with ``stream: true`` and yield each event's JSON object.
 
         Stops (closing the response, so the server stops generating) as soon as ``cancel`` is
         set or the caller closes the generator.
         """
-        response = self._send("POST", path, body, stream=True, model=model, cancel=cancel)
-        # Closing the response from another thread is how a cancel interrupts a blocked read.
-        watcher = _CancelWatcher(cancel, response)
+        if cancel.is_set():
+            return
+        resource = self._endpoints.get(path)
+        args = self._call(path, body, stream=True)
         try:
-            for line in response.iter_lines():
+            stream = resource.create(**args)  # type: ignore[union-attr]
+        except Exception as exc:  # noqa: BLE001
+            if cancel.is_set():
+                return
+            raise self.error(exc, model) from None
+        # Shutting the socket from another thread is how a cancel interrupts a blocked read.
+        watcher = _CancelWatcher(cancel, stream.response)
+        try:
+            for chunk in stream:
                 if cancel.is_set():
                     return
-                if not line.startswith("data:"):
-                    continue
-                payload = line[5:].strip()
-                if payload == "[DONE]":
-                    return
-                try:
-                    data = json.loads(payload)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(data, dict) and "error" in data and "choices" not in data:
+                data = _as_dict(chunk, self.api_base)
+                if "error" in data and "choices" not in data:
                     err = data["error"]
                     msg = err.get("message", err) if isinstance(err, dict) else err
                     raise BackendError(
                         f"server error during streaming: {self.redact(str(msg))[:200]}"
                     )
-                if isinstance(data, dict):
-                    yield data
-        except httpx.TimeoutException as exc:
-            raise self._transport_error(exc) from None
-        except (httpx.HTTPError, RuntimeError) as exc:
+                yield data
+        except BackendError:
+            raise
+        except Exception as exc:  # noqa: BLE001
             if cancel.is_set():
                 return
-            raise self._transport_error(exc) from None
+            raise self.error(exc, model) from None
         finally:
             watcher.stop()
-            response.close()
+            stream.close()
+
+
+def _as_dict(answer: Any, where: str) -> dict[str, Any]:
+    """An SDK object (or parsed JSON) as a plain dict with every field the server sent."""
+    if isinstance(answer, openai.BaseModel):
+        answer = answer.to_dict()
+    if not isinstance(answer, dict):
+        raise BackendError(f"{where} answered with an unexpected JSON shape")
+    return answer
 
 
 class _CancelWatcher:
-    """Closes a streaming response when ``cancel`` is set, unblocking a waiting read."""
+    """Shuts a response's socket when ``cancel`` is set, unblocking a waiting read."""
 
-    def __init__(self, cancel: threading.Event, response: httpx.Response) -> None:
+    def __init__(self, cancel: threading.Event, response: Any) -> None:
         self._cancel = cancel
         self._response = response
         self._stopped = threading.Event()
