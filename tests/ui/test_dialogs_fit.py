@@ -166,7 +166,13 @@ async def test_every_instrument_opens_with_typing_in_its_first_input(tmp_path):
     app = _numbers(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await _ready(app, pilot)
-        firsts = {"probe": "answers", "compare": "model_b", "sweep": "edits", "replay": "model_r"}
+        firsts = {
+            "probe": "answers",
+            "compare": "model_b",
+            "sweep": "edits",
+            "replay": "model_r",
+            "collapse": "model_b",
+        }
         for name, spec in INSTRUMENTS.items():
             await pilot.press(spec.key)
             await settle(pilot)

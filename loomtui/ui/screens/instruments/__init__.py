@@ -83,4 +83,10 @@ INSTRUMENTS: dict[str, InstrumentSpec] = {
         "entropy along the branch; jump to the most uncertain tokens",
         screen("entropy", "EntropyScreen"),
     ),
+    "collapse": InstrumentSpec(
+        "M",
+        "Mode collapse",
+        "this point under this model and a second one, side by side",
+        screen("collapse", "CollapseScreen"),
+    ),
 }

@@ -49,7 +49,7 @@ class CollapseScreen(InstrumentScreen):
 
     def compose_inputs(self) -> ComposeResult:
         with Horizontal(id="inputs"):
-            yield Input(placeholder="second model B; enter", id="model_b")
+            yield Input(placeholder="model B; enter", id="model_b")
             yield Input(value="1-10", placeholder="answers", id="answers")
             temps = ",".join(f"{t:g}" for t in self.temperatures)
             yield Input(value=f"{self.n} @ {temps}", placeholder="n @ T,T", id="samples")
@@ -117,7 +117,9 @@ class CollapseScreen(InstrumentScreen):
         self.start(work, "measuring both models", unit="step")
 
     def show_result(self, result: col.CollapseResult) -> None:
-        self.show(collapse_report(result, width=110))
+        # As wide as the result area (80 columns give ~76): nothing drawn past its edge.
+        width = max(60, self.query_one("#body").size.width - 2)
+        self.show(collapse_report(result, width=width))
         kept = sum(len(s.node_ids) for p in result.prompts for m in p.by_model for s in m.samples)
         self.set_status(f"{kept} samples and 2 greedy continuations kept as branches")
         self.inputs.tree_changed()
