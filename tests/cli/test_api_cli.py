@@ -258,3 +258,42 @@ def test_score_over_echo_and_a_clear_refusal_without_it(scripted, capsys):
     code = main(["score", "--api-base", scripted.base, "--model", "fake-model", "--text", "Hi"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "cannot score prompt text" in err
+
+
+def test_score_over_openai_legacy_echo_in_its_real_shape(scripted, capsys, shared_fixtures):
+    """The response OpenAI's legacy completions sent for echo (n=2, top_logprobs null),
+    served as it is: the prompt's tokens and their logprobs, the generated token dropped."""
+    answer = json.loads((shared_fixtures / "api/legacy_completions_echo_response.json").read_text())
+    scripted.owned_by = "system"  # OpenAI's /models
+    scripted.handler = lambda body: Reply(body=answer)
+    code = main(
+        [
+            "score",
+            "--api-base",
+            scripted.base,
+            "--model",
+            "curie",
+            "--text",
+            "Test prompt",
+            "--json",
+        ]
+    )
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    data = json.loads(out.out)
+    assert [t["text"] for t in data["tokens"]] == ["Test", " prompt"]
+    assert [t["logprob"] for t in data["tokens"]] == [None, -12.956981]
+    body = scripted.posts()[-1].body
+    assert body["echo"] is True and body["prompt"] == "Test prompt"
+
+
+def test_score_refused_in_one_line_where_doctor_found_echo_unusable(scripted, capsys):
+    from loomtests.scripted_server import play
+
+    play(scripted, "ollama")  # ignores echo: doctor finds no prompt scores
+    assert main(["doctor", "--api-base", scripted.base, "--json"]) == 0
+    capsys.readouterr()
+    scripted.owned_by = "someone"  # no family guess left: only the findings say so
+    code = main(["score", "--api-base", scripted.base, "--text", "Hi there"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "cannot score prompt text" in err
