@@ -462,6 +462,22 @@ class Engine:
         self.session.delete(node_id)
         self._changed()
 
+    def take_back(self, before: set[str], current: str) -> None:
+        """Delete every subtree added since the tree held the nodes ``before`` (the new nodes
+        whose parent was there before) and go back to ``current``: how a cancelled
+        instrument run leaves nothing behind. Saved once."""
+        session = self.session
+        added = [
+            nid
+            for nid, n in session.nodes.items()
+            if nid not in before and (n.parent is None or n.parent in before)
+        ]
+        for nid in added:
+            session.delete(nid)
+        if current in session:
+            session.goto(current)
+        self._changed()
+
     def set_bookmark(self, node_id: str, on: bool) -> None:
         """Bookmark ``node_id`` or clear its bookmark. Saved."""
         self.session.set_bookmark(node_id, on)

@@ -216,22 +216,6 @@ def sweep(
                 picked = engine.pick(orig_node.id, 0, alt)
                 run(picked, alt.text, False)
     except Cancelled:
-        _undo(engine, before, current)
+        engine.take_back(before, current)
         raise
     return SweepResult(variants=variants, head_id=head_id)
-
-
-def _undo(engine: Engine, before: set[str], current: str) -> None:
-    """Delete every subtree the sweep added (the new nodes whose parent was there before)
-    and go back to ``current``; saved once by the engine's delete."""
-    session = engine.session
-    added = [
-        nid
-        for nid, n in session.nodes.items()
-        if nid not in before and (n.parent is None or n.parent in before)
-    ]
-    for nid in added:
-        session.delete(nid)
-    if current in session:
-        session.goto(current)
-    engine.save()
