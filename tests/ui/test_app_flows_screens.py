@@ -133,3 +133,33 @@ async def test_toasts_do_not_cover_the_info_and_status_lines():
         for toast in toasts:
             for region in covered:
                 assert not toast.region.overlaps(region), (toast.region, region)
+
+
+async def test_export_to_another_looms_format_writes_the_whole_tree_and_says_so(tmp_path):
+    """loom and obsidian files are always the whole tree: the scope choice is disabled for
+    them (and back for the others), and the file holds every leaf."""
+    from loomtui.core.sessionfile import load_session
+
+    session, _ = _four_leaves()
+    out = tmp_path / "tree.loom"
+    app = make_app(session=session, backend=WordsBackend(), new_session=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("x")
+        await pilot.pause()
+        scope = app.screen.query_one("#exp-scope")
+        assert not scope.disabled
+        app.screen.query_one("#fmt-loom").value = True
+        await pilot.pause()
+        assert scope.disabled
+        assert app.screen.query_one("#exp-path").value.endswith(".loom")
+        app.screen.query_one("#fmt-text").value = True
+        await pilot.pause()
+        assert not scope.disabled
+        app.screen.query_one("#fmt-loom").value = True
+        app.screen.query_one("#exp-path").value = str(out)
+        await pilot.click("#export")
+        await pilot.pause()
+    back = load_session(out)
+    assert sorted(back.branch_text(leaf.id) for leaf in back.leaves()) == sorted(
+        session.branch_text(leaf.id) for leaf in session.leaves()
+    )

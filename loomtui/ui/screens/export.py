@@ -16,6 +16,7 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet
 
 from ...core.atomicfile import replace_file
 from ...core.export import FORMATS, export
+from ...core.exporters import TREE_FORMATS
 from ...core.tree import Session
 
 SUFFIX = {
@@ -88,6 +89,8 @@ class ExportScreen(ModalScreen[None]):
             fmt = event.pressed.id.removeprefix("fmt-")
             field = self.query_one("#exp-path", Input)
             field.value = str(Path(field.value).with_suffix(SUFFIX[fmt]))
+            # Another loom's format is always the whole tree: no scope to choose.
+            self.query_one("#exp-scope", RadioSet).disabled = fmt in TREE_FORMATS
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self._export()
