@@ -77,7 +77,8 @@ def _local(args: Args) -> dict[str, Any]:
         "completions": True,
         "chat": bool(info.chat_template),
         "logprobs": True,
-        "top_logprobs_max": info.max_logprobs,
+        # A local model gives the whole distribution: every token of the vocabulary.
+        "top_logprobs_max": info.max_logprobs if info.max_logprobs else info.vocab_size,
         "echo": True,
         "n": True,
         "stream": True,
@@ -128,7 +129,7 @@ def run(args: Args) -> int:
     if args.json:
         print(json.dumps(findings, ensure_ascii=True))
         return 0
-    where = findings.get("api_base") or "local"
+    where = findings.get("api_base") or "(this machine)"
     print(f"server   {safe_line(str(findings['server']), 40)}  {safe_line(str(where), 100)}")
     print(f"model    {safe_line(str(findings['model']), 100)}")
     caps = findings["capabilities"]
