@@ -141,6 +141,11 @@ class UIConfig(_Section):
     scale: Literal["logprob", "prob"] | None = Field(
         None, description="colour by logprob or by probability (default: the theme's)"
     )
+    color_by: Literal["raw", "sampled"] = Field(
+        "raw",
+        description="colour tokens by their raw probability or the one they were sampled with "
+        "(after temperature/top-p; tokens without one keep the raw)",
+    )
     preset: str | None = Field(None, description="the [presets.NAME] the app starts with")
     auto_continue: bool = Field(True, description="after picking an alternative, continue")
 

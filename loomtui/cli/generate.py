@@ -177,6 +177,12 @@ def _generate(args: Args, store) -> int:  # type: ignore[no-untyped-def]
             prompt_token_ids=stats.get("prompt_token_ids"),
             completions=completions,
             timing=timing,
+            vocab_size=info.vocab_size,
+            sampling={
+                "temperature": settings.temperature,
+                "top_p": settings.top_p,
+                "top_k": settings.top_k,
+            },
         )
         if args.prefill is not None:
             out["prefill"] = args.prefill

@@ -8,14 +8,24 @@ comes out whole; an unfinished UTF-8 run at the end becomes U+FFFD).
 generate::
 
     {"model", "backend", "prompt", "prompt_token_ids",
+     "sampling": {"temperature", "top_p", "top_k"},
      "completions": [{"text", "finish_reason",
-                      "tokens": [{"text", "bytes", "token_id", "logprob", "entropy",
+                      "tokens": [{"text", "bytes", "token_id", "logprob", "dist",
+                                  "sampling_logprob", "entropy", "entropy_bounds",
                                   "top": [{"text", "bytes", "token_id", "logprob"}]}]}],
      "timing": {"load_s", "prefill_s", "decode_s", "tokens_per_s"}}
 
 score::
 
     {"model", "prefix_token_ids", "tokens": [...same token objects...]}
+
+A token's numbers, labelled: ``logprob`` and ``top`` come from the distribution ``dist``
+names ("raw": the model's own softmax; "sampling": a server's processed one);
+``sampling_logprob`` is the token's logprob under the distribution it was drawn from (after
+the ``sampling`` settings: temperature, top-k, top-p), null where unknown or greedy.
+``entropy`` is the exact entropy in nats, null when only a top-k list is known;
+``entropy_bounds`` is ``[lower, upper]`` (both the exact value when it is known; the upper
+null when the vocabulary size is unknown), null when nothing bounds it.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from ..core.metrics import token_entropy
 from ..core.tokens import Alt, Token, decode, join_bytes
 
 
@@ -39,21 +50,29 @@ def alt_json(alt: Alt | Token) -> dict[str, Any]:
     }
 
 
-def token_json(token: Token) -> dict[str, Any]:
-    """One token: ``{"text", "bytes", "token_id", "logprob", "entropy", "top"}``."""
+def token_json(token: Token, vocab_size: int | None = None) -> dict[str, Any]:
+    """One token: ``{"text", "bytes", "token_id", "logprob", "dist", "sampling_logprob",
+    "entropy", "entropy_bounds", "top"}`` (``vocab_size`` gives the bounds a finite upper
+    end)."""
+    bounds = token_entropy(token, vocab_size)
     return {
         **alt_json(token),
+        "dist": token.dist,
+        "sampling_logprob": token.sampling_logprob,
         "entropy": token.entropy,
+        "entropy_bounds": None if bounds is None else list(bounds),
         "top": [alt_json(a) for a in token.top],
     }
 
 
-def completion_json(tokens: Sequence[Token], finish_reason: str | None) -> dict[str, Any]:
+def completion_json(
+    tokens: Sequence[Token], finish_reason: str | None, vocab_size: int | None = None
+) -> dict[str, Any]:
     """One completion: its text (tokens' bytes joined, then decoded) and its tokens."""
     return {
         "text": decode(join_bytes(tokens)),
         "finish_reason": finish_reason,
-        "tokens": [token_json(t) for t in tokens],
+        "tokens": [token_json(t, vocab_size) for t in tokens],
     }
 
 
@@ -82,26 +101,34 @@ def generate_json(
     prompt_token_ids: Sequence[int] | None,
     completions: Sequence[tuple[Sequence[Token], str | None]],
     timing: dict[str, Any],
+    vocab_size: int | None = None,
+    sampling: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The whole ``generate --json`` object. ``completions`` holds (tokens, finish_reason)."""
+    """The whole ``generate --json`` object. ``completions`` holds (tokens, finish_reason);
+    ``sampling`` the settings the tokens were drawn with (temperature, top_p, top_k)."""
     return {
         "model": model,
         "backend": backend,
         "prompt": prompt,
         "prompt_token_ids": None if prompt_token_ids is None else list(prompt_token_ids),
-        "completions": [completion_json(toks, reason) for toks, reason in completions],
+        "sampling": sampling,
+        "completions": [completion_json(t, reason, vocab_size) for t, reason in completions],
         "timing": timing,
     }
 
 
 def score_json(
-    *, model: str, prefix_token_ids: Sequence[int], tokens: Sequence[Token]
+    *,
+    model: str,
+    prefix_token_ids: Sequence[int],
+    tokens: Sequence[Token],
+    vocab_size: int | None = None,
 ) -> dict[str, Any]:
     """The whole ``score --json`` object."""
     return {
         "model": model,
         "prefix_token_ids": list(prefix_token_ids),
-        "tokens": [token_json(t) for t in tokens],
+        "tokens": [token_json(t, vocab_size) for t in tokens],
     }
 
 

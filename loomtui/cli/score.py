@@ -78,7 +78,10 @@ def _score(args: Args, text: str, lock: SessionLock | None) -> int:
         print(
             dumps(
                 score_json(
-                    model=info.name, prefix_token_ids=result.prefix_token_ids, tokens=result.tokens
+                    model=info.name,
+                    prefix_token_ids=result.prefix_token_ids,
+                    tokens=result.tokens,
+                    vocab_size=info.vocab_size,
                 )
             )
         )

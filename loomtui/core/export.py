@@ -10,11 +10,12 @@ turns and their roles are in Markdown (a ``### role`` line at each turn) and JSO
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 
 from .exporters import TREE_FORMATS, export_tree
-from .metrics import joint_logprob
+from .metrics import joint_logprob, mean_entropy_bounds
 from .tokens import decode
 from .tree import Node, Session
 
@@ -162,6 +163,12 @@ def branch_record(session: Session, node: Node, chat: bool | None = None) -> dic
         logprob = joint_logprob(t.logprob for t in tokens)
         if logprob is not None:
             record["logprob"] = logprob
+        # Mean entropy per token: exact where the model gave it, else the range a top-k list
+        # allows (no upper end here: an export knows no vocabulary size).
+        ent = mean_entropy_bounds(tokens)
+        if ent is not None:
+            lo, hi, _ = ent
+            record["mean_entropy_bounds"] = [lo, hi if math.isfinite(hi) else None]
     models = sorted({n.model for n in path if n.model})
     if models:
         record["models"] = models

@@ -131,6 +131,25 @@ def token_entropy(token: Token, vocab_size: int | None = None) -> tuple[float, f
     return None
 
 
+def mean_entropy_bounds(
+    tokens: Iterable[Token], vocab_size: int | None = None
+) -> tuple[float, float, int] | None:
+    """(lower, upper, n): the mean per-token entropy (nats) over the ``n`` tokens of a run
+    that have one or a bound (:func:`token_entropy`); lower == upper when every one is
+    exact, upper +inf when some token has only a top-k list and ``vocab_size`` is unknown.
+    None when no token has anything."""
+    lo = hi = 0.0
+    n = 0
+    for tok in tokens:
+        b = token_entropy(tok, vocab_size)
+        if b is None:
+            continue
+        lo += b[0]
+        hi += b[1]
+        n += 1
+    return (lo / n, hi / n, n) if n else None
+
+
 def kl_rows(p_rows: np.ndarray, q_rows: np.ndarray) -> list[float]:
     """KL(P_i ‖ Q_i) in nats for each pair of rows of whole-vocabulary logprobs.
 

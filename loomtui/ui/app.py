@@ -180,7 +180,12 @@ class LoomApp(App[None]):
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
             with Vertical(id="doc"):
-                yield TokenView(theme=self.scale_theme, scale_mode=self.scale_mode, id="view")
+                yield TokenView(
+                    theme=self.scale_theme,
+                    scale_mode=self.scale_mode,
+                    color_by=self.config.ui.color_by,
+                    id="view",
+                )
                 yield TextArea(id="editor", soft_wrap=True, show_line_numbers=False)
             with Vertical(id="side"):
                 yield BranchPanel(id="branches")
@@ -338,7 +343,14 @@ class LoomApp(App[None]):
                 style="dim",
             )
         else:
-            info = describe_unit(unit, error)
+            backend = self.engine.backend
+            node = self.session.node(unit.node_id) if unit.node_id in self.session else None
+            info = describe_unit(
+                unit,
+                error,
+                vocab_size=backend.info().vocab_size if backend is not None else None,
+                settings=node.settings if node is not None else None,
+            )
         self.query_one(InfoLine).update(info)
         self.call_after_refresh(self._place_toasts)
 

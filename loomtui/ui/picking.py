@@ -81,7 +81,8 @@ class Picking:
             if alt is not None:
                 self.pick(node_id, offset, alt)
 
-        host.push_screen(TopKMenu(token, colors), picked)
+        settings = host.session.node(node_id).settings if node_id in host.session else None
+        host.push_screen(TopKMenu(token, colors, settings), picked)
 
     def pick(self, node_id: str, offset: int, alt: Alt) -> None:
         """Branch at ``(node_id, offset)`` with ``alt``; continue generating if set. A branch

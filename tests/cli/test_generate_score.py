@@ -16,7 +16,17 @@ FP32_TOL = 1e-4
 
 pytestmark = pytest.mark.slow
 
-TOKEN_KEYS = {"text", "bytes", "token_id", "logprob", "entropy", "top"}
+TOKEN_KEYS = {
+    "text",
+    "bytes",
+    "token_id",
+    "logprob",
+    "dist",
+    "sampling_logprob",
+    "entropy",
+    "entropy_bounds",
+    "top",
+}
 ALT_KEYS = {"text", "bytes", "token_id", "logprob"}
 
 
@@ -51,7 +61,15 @@ def test_generate_json_shape_and_session_output(real_backend, capsys, tmp_path):
     ]
     assert main(argv) == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"model", "backend", "prompt", "prompt_token_ids", "completions", "timing"}
+    assert set(data) == {
+        "model",
+        "backend",
+        "prompt",
+        "prompt_token_ids",
+        "sampling",
+        "completions",
+        "timing",
+    }
     assert data["model"] == "SmolLM2-135M-Instruct-Q4_1" and data["backend"] == "local"
     assert data["prompt"] == "Are bugs real?"
     expected_ids = real_backend.context_ids(Context("Are bugs real?", chat=True))

@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual.widgets import Static
 
 from ...backends.base import GenerationSettings
 from ...core.display import visible, visible_token
-from ...core.tokens import DIST_SAMPLING
+from ...core.metrics import token_entropy
+from ...render.tokens import dist_name, sampler_label
 from ..document import Unit
 
 
-def describe_unit(unit: Unit | None, node_error: str | None = None) -> Text:
-    """One line about a unit: its exact text, probability, logprob, rank and entropy."""
+def describe_unit(
+    unit: Unit | None,
+    node_error: str | None = None,
+    *,
+    vocab_size: int | None = None,
+    settings: dict[str, Any] | None = None,
+) -> Text:
+    """One line about a unit: its exact text, probability, logprob, rank and entropy.
+
+    A token the sampler drew with a known probability shows both, labelled: ``p=0.3100 raw
+    · 0.5200 sampled (T 0.7, top-p 0.9)`` (``settings``: its node's). Where only a top-k list
+    is known the entropy is a range, ``H 1.20–3.40 nats (bounds: top-20 only)``, with a finite
+    upper end when ``vocab_size`` is known (else ``H ≥1.20``).
+    """
     if unit is None:
         return Text("empty document: type a prompt, then ctrl+g to generate", style="dim")
     tok = unit.token
@@ -26,16 +40,30 @@ def describe_unit(unit: Unit | None, node_error: str | None = None) -> Text:
         return out
     out = Text()
     out.append("‹" + visible_token(tok.text, tok.bytes) + "›", style="bold")
+    both = tok.logprob is not None and tok.sampling_logprob is not None
     if tok.logprob is None:
         out.append("  no logprob (first token, nothing before it)", style="dim")
     else:
-        out.append(f"  p={math.exp(tok.logprob):.4f}  logprob={tok.logprob:.3f}")
+        out.append(f"  p={math.exp(tok.logprob):.4f}")
+        if both:
+            out.append(f" {dist_name(tok)} · {math.exp(tok.sampling_logprob):.4f} sampled")
+            label = sampler_label(settings)
+            if label:
+                out.append(f" ({label})", style="dim")
+        out.append(f"  logprob={tok.logprob:.3f}")
         rank = tok.rank()
         if tok.top:
             out.append(f"  rank={rank if rank is not None else '>' + str(len(tok.top))}")
+    bounds = token_entropy(tok, vocab_size)
     if tok.entropy is not None:
         out.append(f"  H={tok.entropy:.2f} nats")
-    out.append("  (sampling dist)" if tok.dist == DIST_SAMPLING else "  (raw dist)", style="dim")
+    elif bounds is not None:
+        lo, hi = bounds
+        shown = f"{lo:.2f}–{hi:.2f}" if math.isfinite(hi) else f"≥{lo:.2f}"
+        out.append(f"  H {shown} nats")
+        out.append(f" (bounds: top-{len(tok.top)} only)", style="dim")
+    if not both:  # with both shown, each number carries its own label
+        out.append(f"  ({dist_name(tok)} dist)", style="dim")
     if node_error:
         # Wrapped onto the next line by InfoLine when long: the reason is never cut.
         out.append("  failed: ", style="red")

@@ -25,7 +25,13 @@ from textual.strip import Strip
 
 from ...core.scale import Theme, load_theme
 from ...core.tree import Session
-from ...render.tokens import TURN_STYLE, token_style, turn_marker, unscored_style
+from ...render.tokens import (
+    TURN_STYLE,
+    colour_logprob,
+    token_style,
+    turn_marker,
+    unscored_style,
+)
 from ..document import DocLayout, Unit
 
 _CACHE_LINES = 2000
@@ -59,11 +65,20 @@ class TokenView(ScrollView, can_focus=True):
             self.view = view
             self.index = index
 
-    def __init__(self, *, theme: Theme | None = None, scale_mode: str | None = None, **kw):
+    def __init__(
+        self,
+        *,
+        theme: Theme | None = None,
+        scale_mode: str | None = None,
+        color_by: str = "raw",
+        **kw,
+    ):
         super().__init__(**kw)
         self.layout_ = DocLayout(80)
         self.scale_theme = theme or load_theme()
         self.scale_mode = scale_mode
+        #: "raw" or "sampled": which of a token's probabilities colours it (set at start).
+        self.color_by = color_by
         self._lines: OrderedDict[int, Strip] = OrderedDict()
         self._styles: dict[tuple[int | None, bool], Style] = {}
         self.follow = True  # keep the cursor at the end while text streams in
@@ -219,7 +234,7 @@ class TokenView(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ rendering
     def _style_for(self, unit: Unit) -> Style:
         tok = unit.token
-        lp = None if tok is None else tok.logprob
+        lp = None if tok is None else colour_logprob(tok, self.color_by)
         scored = tok is not None
         # 1/20 nat buckets: finer than the scale can show, few enough to stay cached.
         key = (lp if lp is None else round(lp * 20), scored)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,6 +15,7 @@ from textual.widgets.option_list import Option
 
 from ...core.display import visible_token
 from ...core.tokens import Alt, Token
+from ...render.tokens import dist_name, sampler_label
 
 BAR = 12
 
@@ -48,16 +50,22 @@ class TopKMenu(ModalScreen[Alt | None]):
     TopKMenu > Vertical { width: 60; max-width: 95%; height: auto; max-height: 90%;
         border: round $accent; background: $surface; }
     TopKMenu OptionList { height: auto; max-height: 18; border: none; }
-    TopKMenu #topk-head { padding: 0 1; }
+    TopKMenu #topk-head, TopKMenu #topk-sampled { padding: 0 1; }
     """
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Close", id="topk-close")] + [
         Binding(str(d), f"pick_number({d})", show=False) for d in range(1, 10)
     ]
 
-    def __init__(self, token: Token, colors: list[str | None] | None = None) -> None:
+    def __init__(
+        self,
+        token: Token,
+        colors: list[str | None] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.token = token
+        self.settings = settings  # the token's node's (labels its sampled probability)
         self.alts = list(token.top)
         self.alt_colors = colors or [None] * len(self.alts)
 
@@ -67,8 +75,17 @@ class TopKMenu(ModalScreen[Alt | None]):
             head = Text(no_wrap=True, overflow="ellipsis")
             head.append("alternatives to ")
             head.append("‹" + visible_token(tok.text, tok.bytes) + "›", style="bold")
-            head.append(f"  ({'sampling' if tok.dist == 'sampling' else 'raw'} dist)", style="dim")
+            head.append(f"  ({dist_name(tok)} dist)", style="dim")
             yield Static(head, id="topk-head")
+            if tok.logprob is not None and tok.sampling_logprob is not None:
+                # The bars are the listed distribution's; the sampler's own probability of
+                # the chosen token is known too: both, labelled.
+                label = sampler_label(self.settings)
+                line = Text(no_wrap=True, overflow="ellipsis", style="dim")
+                line.append(f"chosen: {math.exp(tok.logprob):.1%} {dist_name(tok)} · ")
+                line.append(f"{math.exp(tok.sampling_logprob):.1%} sampled")
+                line.append(f" ({label})" if label else "")
+                yield Static(line, id="topk-sampled")
             chosen = [i for i, a in enumerate(self.alts) if is_chosen(tok, a)]
             options = [
                 Option(alt_label(i, a, i in chosen, self.alt_colors[i]), id=str(i))
