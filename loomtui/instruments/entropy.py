@@ -33,11 +33,12 @@ class Point:
 
     @property
     def label(self) -> str:
-        """``H 1.23`` exact, ``H ≤ 1.50`` an upper bound, ``H ≥ 0.80`` only a lower one."""
+        """``H 1.23`` exact, ``H 0.80–1.50`` a range from a top-k list, ``H ≥ 0.80`` only a
+        lower bound (no vocabulary size): the info line's forms."""
         if self.exact:
             return f"H {self.entropy:5.2f}"
         if math.isfinite(self.entropy):
-            return f"H ≤{self.entropy:5.2f} (≥{self.lower:.2f})"
+            return f"H {self.lower:.2f}–{self.entropy:.2f}"
         return f"H ≥{self.lower:5.2f}"
 
 
