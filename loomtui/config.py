@@ -116,6 +116,9 @@ class ProfileConfig(_Section):
     supports_echo: bool | None = None
     supports_n: bool | None = None
     supports_top_k: bool | None = None
+    prompt_logprobs: bool | None = Field(
+        None, description="the server scores the prompt with vLLM's prompt_logprobs"
+    )
     stream: bool | None = None
     prefill: Literal["continue", "prefix", "none"] | None = Field(
         None, description="how the server continues a started assistant reply (chat)"
