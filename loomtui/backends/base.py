@@ -122,6 +122,8 @@ class ModelInfo:
     max_logprobs: int | None = None
     exact_entropy: bool = True
     notes: list[str] = field(default_factory=list)
+    # What the server was found not to do (short words, e.g. "n", "prefill"; `loomtui doctor`).
+    lacks: list[str] = field(default_factory=list)
 
 
 ProgressCallback = Callable[[str, float | None], None]

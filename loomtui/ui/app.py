@@ -355,11 +355,12 @@ class LoomApp(App[None]):
         self.call_after_refresh(self._place_toasts)
 
     def refresh_status(self) -> None:
+        lacks: list[str] = []
         if self.loading:
             model, backend = self.loading, ""
         elif self.engine.backend is not None:
             info = self.engine.backend.info()
-            model, backend = info.name, info.backend
+            model, backend, lacks = info.name, info.backend, info.lacks
         else:
             model, backend = "no model (replay)", ""
         progress = self.generation.progress()
@@ -369,7 +370,12 @@ class LoomApp(App[None]):
             or (short_path(self.path) if self.path else "unsaved")
         )
         self.query_one(StatusBar).update_status(
-            model=model, backend=backend, settings=self.settings, progress=progress, note=note
+            model=model,
+            backend=backend,
+            settings=self.settings,
+            progress=progress,
+            note=note,
+            lacks=lacks,
         )
         self.call_after_refresh(self._place_toasts)
 

@@ -163,3 +163,22 @@ async def test_export_to_another_looms_format_writes_the_whole_tree_and_says_so(
     assert sorted(back.branch_text(leaf.id) for leaf in back.leaves()) == sorted(
         session.branch_text(leaf.id) for leaf in session.leaves()
     )
+
+
+async def test_the_status_line_says_what_the_server_lacks():
+    """What `loomtui doctor` found a server does not do (ModelInfo.lacks) is on the status
+    line, as data (a hostile word is shown inertly)."""
+
+    class Lacking(WordsBackend):
+        def info(self) -> ModelInfo:
+            return ModelInfo(name="srv", backend="api", lacks=["n", "prefill", "x\x1b[2J"])
+
+    app = make_app(backend=Lacking(), new_session=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        shown = screen_text(app)
+        assert "srv [api] no n, prefill, x␛[2J" in shown
+    plain = make_app(backend=WordsBackend(), new_session=False)
+    async with plain.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "fake-model [fake]  " in screen_text(plain)  # nothing found lacking

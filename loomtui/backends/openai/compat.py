@@ -112,6 +112,7 @@ class APIBackend(Backend):
             max_logprobs=self.caps.max_logprobs,
             exact_entropy=False,
             notes=notes,
+            lacks=missing,
         )
 
     def lacks(self) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,11 +115,16 @@ class StatusBar(Static):
         settings: GenerationSettings,
         progress: str = "",
         note: str = "",
+        lacks: Sequence[str] = (),
     ) -> None:
         text = Text(overflow="fold")
         text.append(visible(model, keep_newlines=False), style="bold")
         if backend:
             text.append(f" [{backend}]")
+        if lacks:  # what `loomtui doctor` found the server does not do
+            text.append(
+                " no " + ", ".join(visible(w, keep_newlines=False) for w in lacks), style="yellow"
+            )
         if progress:
             text.append("  " + progress, style="bold")
         text.append("  " + settings_summary(settings), style="dim")
