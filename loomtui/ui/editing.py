@@ -21,10 +21,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
 from ..core.tree import Node, Session
-from ..engine import Engine
+from .host import TreeHost
 
 if TYPE_CHECKING:
-    from textual.notifications import SeverityLevel
     from textual.screen import Screen
     from textual.widgets import TextArea
 
@@ -104,11 +103,8 @@ class LeaveEditScreen(ModalScreen[str]):
         self.dismiss(event.button.id or "keep")
 
 
-class EditingHost(Protocol):
+class EditingHost(TreeHost, Protocol):
     """What an :class:`Editing` needs from the app that holds it."""
-
-    session: Session
-    engine: Engine
 
     @property
     def view(self) -> TokenView: ...
@@ -116,21 +112,9 @@ class EditingHost(Protocol):
     @property
     def editor(self) -> TextArea: ...
 
-    def refresh_all(self, cursor: int | None = None) -> None: ...
-
     def refresh_bindings(self) -> None: ...
 
     def push_screen(self, screen: Screen[Any], callback: Callable[[Any], None]) -> Any: ...
-
-    def notify(
-        self,
-        message: str,
-        *,
-        title: str = "",
-        severity: SeverityLevel = "information",
-        timeout: float | None = None,
-        markup: bool = True,
-    ) -> None: ...
 
 
 class Editing:

@@ -18,17 +18,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..backends.base import BackendError, GenerationSettings
 from ..engine import Engine
+from .host import Notifier
 from .messages import GenerationFinished, TokensArrived
 
 if TYPE_CHECKING:
     from textual.message import Message
-    from textual.notifications import SeverityLevel
 
 #: A point of the tree: ``(node_id, offset)``; None: the node's end.
 Point = tuple[str, int | None]
 
 
-class GenerationHost(Protocol):
+class GenerationHost(Notifier, Protocol):
     """What a :class:`Generation` needs from the app that holds it."""
 
     engine: Engine
@@ -38,16 +38,6 @@ class GenerationHost(Protocol):
     def run_worker(self, work: Callable[[], None], **kw: Any) -> Any: ...
 
     def post_message(self, message: Message) -> bool: ...
-
-    def notify(
-        self,
-        message: str,
-        *,
-        title: str = "",
-        severity: SeverityLevel = "information",
-        timeout: float | None = None,
-        markup: bool = True,
-    ) -> None: ...
 
     def keys_of(self, binding_id: str) -> str:
         """The keys of a binding as the keymap has them (for hints)."""

@@ -9,16 +9,12 @@ views back in line with the tree.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..core.tree import Session
-from ..engine import Engine
+from .host import DialogHost
 
 if TYPE_CHECKING:
-    from textual.notifications import SeverityLevel
-    from textual.screen import Screen
-
     from .document import Unit
     from .widgets.token_view import TokenView
 
@@ -26,31 +22,11 @@ if TYPE_CHECKING:
 Point = tuple[str, int | None]
 
 
-class NavigationHost(Protocol):
+class NavigationHost(DialogHost, Protocol):
     """What a :class:`Navigation` needs from the app that holds it."""
-
-    session: Session
-    engine: Engine
 
     @property
     def view(self) -> TokenView: ...
-
-    def busy(self) -> bool:
-        """True (and says so) while a generation runs: moves wait."""
-
-    def refresh_all(self, cursor: int | None = None) -> None: ...
-
-    def push_screen(self, screen: Screen[Any], callback: Callable[[Any], None]) -> Any: ...
-
-    def notify(
-        self,
-        message: str,
-        *,
-        title: str = "",
-        severity: SeverityLevel = "information",
-        timeout: float | None = None,
-        markup: bool = True,
-    ) -> None: ...
 
 
 class Navigation:

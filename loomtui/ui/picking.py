@@ -7,28 +7,21 @@ shown instead of added; with ``auto_continue`` the new branch goes on generating
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..core.scale import Theme
 from ..core.tokens import Alt
-from ..core.tree import Session
-from ..engine import Engine
 from .generation import Generation
+from .host import DialogHost
 from .navigation import Navigation
 
 if TYPE_CHECKING:
-    from textual.notifications import SeverityLevel
-    from textual.screen import Screen
-
     from .widgets.token_view import TokenView
 
 
-class PickingHost(Protocol):
+class PickingHost(DialogHost, Protocol):
     """What a :class:`Picking` needs from the app that holds it."""
 
-    session: Session
-    engine: Engine
     generation: Generation
     navigation: Navigation
     scale_theme: Theme
@@ -37,23 +30,6 @@ class PickingHost(Protocol):
 
     @property
     def view(self) -> TokenView: ...
-
-    def busy(self) -> bool:
-        """True (and says so) while a generation runs."""
-
-    def refresh_all(self, cursor: int | None = None) -> None: ...
-
-    def push_screen(self, screen: Screen[Any], callback: Callable[[Any], None]) -> Any: ...
-
-    def notify(
-        self,
-        message: str,
-        *,
-        title: str = "",
-        severity: SeverityLevel = "information",
-        timeout: float | None = None,
-        markup: bool = True,
-    ) -> None: ...
 
 
 class Picking:

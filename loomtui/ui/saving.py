@@ -17,10 +17,9 @@ from ..core.tree import Session
 from ..engine import Engine
 from .editing import Editing
 from .generation import Generation
+from .host import Notifier
 
 if TYPE_CHECKING:
-    from textual.notifications import SeverityLevel
-
     from ..core.store import SessionStore
 
 
@@ -33,7 +32,7 @@ class StoreProblem(Message):
         self.problem = problem
 
 
-class SavingHost(Protocol):
+class SavingHost(Notifier, Protocol):
     """What a :class:`Saving` needs from the app that holds it."""
 
     session: Session
@@ -48,16 +47,6 @@ class SavingHost(Protocol):
     def refresh_status(self) -> None: ...
 
     def exit(self, result: Any = None) -> None: ...
-
-    def notify(
-        self,
-        message: str,
-        *,
-        title: str = "",
-        severity: SeverityLevel = "information",
-        timeout: float | None = None,
-        markup: bool = True,
-    ) -> None: ...
 
 
 class Saving:

@@ -9,18 +9,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..backends.base import Backend, BackendError, Context, GenerationSettings
 from ..core.tokens import join_bytes
-from ..core.tree import Session
-from ..engine import Engine
+from .host import TreeHost
 
 if TYPE_CHECKING:
-    from textual.notifications import SeverityLevel
+    pass
 
 
-class ScoringHost(Protocol):
+class ScoringHost(TreeHost, Protocol):
     """What a :class:`Scoring` needs from the app that holds it."""
 
-    session: Session
-    engine: Engine
     settings: GenerationSettings
 
     def busy(self) -> bool:
@@ -29,18 +26,6 @@ class ScoringHost(Protocol):
     def run_worker(self, work: Callable[[], None], **kw: Any) -> Any: ...
 
     def call_from_thread(self, callback: Callable[..., Any], *args: Any) -> Any: ...
-
-    def refresh_all(self, cursor: int | None = None) -> None: ...
-
-    def notify(
-        self,
-        message: str,
-        *,
-        title: str = "",
-        severity: SeverityLevel = "information",
-        timeout: float | None = None,
-        markup: bool = True,
-    ) -> None: ...
 
 
 class Scoring:

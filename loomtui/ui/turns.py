@@ -8,44 +8,22 @@ generation request, so a turn typed while the model loads is answered when it is
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..backends.base import GenerationSettings
-from ..core.tree import Session
-from ..engine import Engine
+from .host import DialogHost
 from .navigation import Point
 
 if TYPE_CHECKING:
-    from textual.notifications import SeverityLevel
-    from textual.screen import Screen
+    pass
 
 
-class TurnsHost(Protocol):
+class TurnsHost(DialogHost, Protocol):
     """What :class:`Turns` needs from the app that holds it."""
 
-    session: Session
-    engine: Engine
     settings: GenerationSettings
 
-    def busy(self) -> bool:
-        """True (and says so) while a generation runs."""
-
-    def refresh_all(self, cursor: int | None = None) -> None: ...
-
-    def push_screen(self, screen: Screen[Any], callback: Callable[[Any], None]) -> Any: ...
-
     def request_generation(self, point: Point) -> None: ...
-
-    def notify(
-        self,
-        message: str,
-        *,
-        title: str = "",
-        severity: SeverityLevel = "information",
-        timeout: float | None = None,
-        markup: bool = True,
-    ) -> None: ...
 
 
 class Turns:
