@@ -10,7 +10,7 @@ several trees. Both are iterative: a deep chain never hits the recursion limit.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -210,3 +210,29 @@ def id_list(value: Any, source: str, what: str) -> list[str] | None:
     if not isinstance(value, list):
         raise fail(source, f"{what}: a children/parents list is not a list")
     return [node_id(v, source, what) for v in value]
+
+
+def keyed_nodes(
+    store: dict[Any, Any], source: str, what: str
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(id, where, raw)`` for each node of a map keyed by node id (an ``id`` field, when
+    the node has one, must be its key); ``where`` names the node in a refusal."""
+    for key, raw in store.items():
+        where = f"{what}: node {str(key)[:40]!r}"
+        if not isinstance(raw, dict):
+            raise fail(source, f"{where} is not an object")
+        nid = node_id(raw.get("id", key), source, where)
+        if nid != str(key):
+            raise fail(source, f"{where}: its id {nid[:40]!r} is not its key")
+        yield nid, where, raw
+
+
+def listed_nodes(
+    items: Sequence[Any], source: str, what: str
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(id, where, raw)`` for each node of a list of node objects carrying their ``id``."""
+    for i, raw in enumerate(items):
+        where = f"{what}: node #{i}"
+        if not isinstance(raw, dict):
+            raise fail(source, f"{where} is not an object")
+        yield node_id(raw.get("id"), source, where), where, raw

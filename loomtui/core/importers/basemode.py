@@ -13,7 +13,17 @@ from typing import Any
 
 from ..sessioncheck import fail
 from ..tree import Session
-from ._flat import Flat, assemble, epoch, link, node_id, opt_id, rating, short, text_field
+from ._flat import (
+    Flat,
+    assemble,
+    epoch,
+    link,
+    listed_nodes,
+    opt_id,
+    rating,
+    short,
+    text_field,
+)
 
 _WHAT = "basemode-loom export"
 
@@ -29,11 +39,7 @@ def is_basemode(data: Any) -> bool:
 def import_basemode(data: dict[str, Any], source: str) -> Session:
     """basemode-loom's ``nodes`` list, linked by ``parent_id``."""
     flats: list[Flat] = []
-    for i, raw in enumerate(data["nodes"]):
-        where = f"{_WHAT}: node #{i}"
-        if not isinstance(raw, dict):
-            raise fail(source, f"{where} is not an object")
-        nid = node_id(raw.get("id"), source, where)
+    for nid, where, raw in listed_nodes(data["nodes"], source, _WHAT):
         metadata = raw.get("metadata", {})
         if metadata is None:
             metadata = {}

@@ -16,7 +16,17 @@ from typing import Any
 
 from ..sessioncheck import fail
 from ..tree import Session
-from ._flat import Flat, assemble, epoch, id_list, link, node_id, rating, short, text_field
+from ._flat import (
+    Flat,
+    assemble,
+    epoch,
+    id_list,
+    link,
+    listed_nodes,
+    rating,
+    short,
+    text_field,
+)
 
 _WHAT = "bonsai graph"
 
@@ -33,11 +43,7 @@ def import_bonsai(data: dict[str, Any], source: str) -> Session:
     """bonsai's ``nodes`` (first parent = tree parent); ``focusedId`` or the end of
     ``pathNodes`` is the current node."""
     flats: list[Flat] = []
-    for i, raw in enumerate(data["nodes"]):
-        where = f"{_WHAT}: node #{i}"
-        if not isinstance(raw, dict):
-            raise fail(source, f"{where} is not an object")
-        nid = node_id(raw.get("id"), source, where)
+    for nid, where, raw in listed_nodes(data["nodes"], source, _WHAT):
         parents = id_list(raw.get("parentIds"), source, where) or []
         meta: dict[str, Any] = {}
         if len(parents) > 1:

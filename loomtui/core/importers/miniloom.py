@@ -15,7 +15,7 @@ from typing import Any
 
 from ..sessioncheck import fail
 from ..tree import Session
-from ._flat import Flat, assemble, epoch, id_list, node_id, opt_id, short
+from ._flat import Flat, assemble, epoch, id_list, keyed_nodes, opt_id, short
 from ._patches import patched_tree
 
 _WHAT = "MiniLoom tree"
@@ -49,13 +49,7 @@ def import_miniloom(data: dict[str, Any], source: str) -> Session:
     store = data["loomTree"]["nodeStore"]
     flats: list[Flat] = []
     patches: dict[str, Any] = {}
-    for key, raw in store.items():
-        where = f"{_WHAT}: node {str(key)[:40]!r}"
-        if not isinstance(raw, dict):
-            raise fail(source, f"{where} is not an object")
-        nid = node_id(raw.get("id", key), source, where)
-        if nid != str(key):
-            raise fail(source, f"{where}: its id {nid[:40]!r} is not its key")
+    for nid, where, raw in keyed_nodes(store, source, _WHAT):
         kind = raw.get("type")
         if kind is not None and not isinstance(kind, str):
             raise fail(source, f"{where}: type is not a string")

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..sessioncheck import fail
 from ..tree import Session
-from ._flat import Flat, assemble, epoch, id_list, node_id, opt_id, rating, short
+from ._flat import Flat, assemble, epoch, id_list, keyed_nodes, node_id, opt_id, rating, short
 from ._patches import patched_tree
 
 _WHAT = "tinyloom tree"
@@ -35,13 +35,7 @@ def import_tinyloom(data: dict[str, Any], source: str) -> Session:
     flats: list[Flat] = []
     patches: dict[str, Any] = {}
     appended: dict[str, str] = {}
-    for key, raw in data["nodes"].items():
-        where = f"{_WHAT}: node {str(key)[:40]!r}"
-        if not isinstance(raw, dict):
-            raise fail(source, f"{where} is not an object")
-        nid = node_id(raw.get("id", key), source, where)
-        if nid != str(key):
-            raise fail(source, f"{where}: its id {nid[:40]!r} is not its key")
+    for nid, where, raw in keyed_nodes(data["nodes"], source, _WHAT):
         if raw.get("text") is not None:
             if not isinstance(raw["text"], str):
                 raise fail(source, f"{where}: text is not a string")

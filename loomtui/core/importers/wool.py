@@ -12,7 +12,7 @@ from typing import Any
 
 from ..sessioncheck import fail
 from ..tree import Session
-from ._flat import Flat, assemble, link, node_id, opt_id, text_field
+from ._flat import Flat, assemble, keyed_nodes, link, opt_id, text_field
 
 _WHAT = "wool tree"
 
@@ -27,13 +27,7 @@ def is_wool(data: Any) -> bool:
 def import_wool(data: dict[str, Any], source: str) -> Session:
     """wool's ``nodes`` map; ``focused_node_id`` is the current node."""
     flats: list[Flat] = []
-    for key, raw in data["nodes"].items():
-        where = f"{_WHAT}: node {str(key)[:40]!r}"
-        if not isinstance(raw, dict):
-            raise fail(source, f"{where} is not an object")
-        nid = node_id(raw.get("id", key), source, where)
-        if nid != str(key):
-            raise fail(source, f"{where}: its id {nid[:40]!r} is not its key")
+    for nid, where, raw in keyed_nodes(data["nodes"], source, _WHAT):
         error = raw.get("error")
         if error is not None and not isinstance(error, str):
             raise fail(source, f"{where}: error is not a string")
