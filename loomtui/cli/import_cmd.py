@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from ..core.display import visible
-from ..core.errors import LoomError, SessionFileError
+from ..core.errors import LoomError
 from ..core.importers import FORMATS as IMPORT_FORMATS
 from ..core.importers import LINES_FORMAT, import_foreign, import_raw, refuse_binary
 from ..core.sessioncheck import fail
@@ -53,15 +53,10 @@ def read_foreign(path: str, name: str | None) -> Session:
             raise fail(path, "already a loomtui session: nothing to import")
         return session
     refuse_binary(raw, path)
-    try:
-        if name == LINES_FORMAT:
-            session = import_raw(raw, path, name)
-        else:
-            session = import_foreign(parse_json(raw, path), path, name)
-    except SessionFileError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - another tool's odd file: one line, no traceback
-        raise fail(path, f"cannot import ({type(exc).__name__}: {exc})"[:200]) from None
+    if name == LINES_FORMAT:
+        session = import_raw(raw, path, name)
+    else:
+        session = import_foreign(parse_json(raw, path), path, name)
     if session is None:
         raise fail(path, f"not a {name} file")
     return session

@@ -343,12 +343,7 @@ def loads_session(raw: bytes, source: str = "<session>") -> Session:
         if data.get("format") != FORMAT:
             raise fail(source, f"unknown format {str(data.get('format'))[:40]!r}")
         return session_from_dict(data, source=source)
-    try:
-        session = import_foreign(data, source)
-    except SessionFileError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - another tool's odd file: one line, no traceback
-        raise fail(source, f"cannot import ({type(exc).__name__}: {exc})"[:200]) from None
+    session = import_foreign(data, source)
     if session is None:
         raise fail(source, f"not a loomtui session or a known loom file ({_shape(data)})")
     return session

@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import SessionFileError
 from ..sessioncheck import check_tree, fail
 from ..tree import Session
 from .basemode import import_basemode, is_basemode
@@ -121,7 +122,7 @@ def import_foreign(data: Any, source: str, name: str | None = None) -> Session |
         return None
     if name is not None and not fmt.detect(data):
         raise fail(source, f"not a {name} file (its shape is not that format's)")
-    session = fmt.load(data, source)
+    session = _guarded(lambda: fmt.load(data, source), source)
     check_tree(session.nodes, session.root_id, session.current_id, source)
     return session
 
@@ -133,10 +134,21 @@ def import_raw(raw: bytes, source: str, name: str | None = None) -> Session | No
     ``name`` asks for another format)."""
     if name is not None and name != LINES_FORMAT:
         return None
-    session = import_lines(raw, source)
+    session = _guarded(lambda: import_lines(raw, source), source)
     if session is None:
         if name == LINES_FORMAT:
             raise fail(source, "not loom JSON lines (one {id, text, parent_id} object a line)")
         return None
     check_tree(session.nodes, session.root_id, session.current_id, source)
     return session
+
+
+def _guarded(load: Callable[[], Session | None], source: str) -> Session | None:
+    """Run an importer: another tool's odd file is refused in one line (SessionFileError),
+    never a traceback."""
+    try:
+        return load()
+    except SessionFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - another tool's odd file: one line, no traceback
+        raise fail(source, f"cannot import ({type(exc).__name__}: {exc})"[:200]) from None
