@@ -21,7 +21,7 @@ import time
 from array import array
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -46,6 +46,9 @@ from .kvcache import DEFAULT_BUDGET_BYTES, PrefixCache
 from .model_spec import load_pretrained, resolve_spec
 from .sampling import StopFilter, check_settings, draw, raw_numbers
 from .tokenbytes import token_bytes_table
+
+if TYPE_CHECKING:
+    from .forkdecode import ForkDecoder
 
 #: GPT-2-style document separator: the natural "start of text" for scoring when the
 #: tokenizer adds no BOS (SmolLM2 was trained with it between documents).
@@ -445,6 +448,14 @@ class LocalBackend(Backend, FullDistribution):
         return [
             Distribution(list(tops[r]), ents[r], self.vocab_size) for r in range(logits.shape[0])
         ]
+
+    # ------------------------------------------------------------------ forking decode
+    def fork_decoder(self, top_k: int = 20) -> ForkDecoder:
+        """Greedy rows that fork from shared KV caches, a branch point's children decoded
+        as one batch (adaptive looming's batched path; see :mod:`.forkdecode`)."""
+        from .forkdecode import ForkDecoder
+
+        return ForkDecoder(self, top_k)
 
     # ------------------------------------------------------------------ FullDistribution
     def full_logprobs(
