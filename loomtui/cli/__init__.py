@@ -37,6 +37,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "compare": ("compare", "score one text under two models and diff them"),
     "collapse": ("collapse", "mode collapse: two models on the same prompts, side by side"),
     "sweep": ("sweep", "attractor sweep: perturb a token and continue greedily"),
+    "loom": ("loom_cmd", "adaptive looming: decode greedily, branch where the model is unsure"),
     "replay": ("replay", "re-run a session's generations with another model"),
     "examples": ("examples", "list the example sessions that ship with loomtui"),
     "doctor": ("doctor", "probe what a server (or a local model) can do; the API backend uses it"),
