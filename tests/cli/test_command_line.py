@@ -31,7 +31,7 @@ def launched(monkeypatch):
 
 def test_unknown_word_is_refused_and_creates_nothing(tmp_path, monkeypatch, capsys, launched):
     monkeypatch.chdir(tmp_path)
-    for word in ("doctor", "shw", "notes"):
+    for word in ("doctr", "shw", "notes"):
         assert main([word]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and word in err and "Traceback" not in err
@@ -97,7 +97,7 @@ def test_file_text_keeps_its_bytes(tmp_path, monkeypatch):
 
 
 def test_the_installed_command_refuses_a_bare_word(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "loomtui", "doctor"], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", "loomtui", "doctr"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60,
                           env=dict(os.environ, CI="true"), stdin=subprocess.DEVNULL)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
