@@ -38,6 +38,7 @@ MODULES = [
     "startup_measures",
     "api_measures",
     "sampling_measures",
+    "adaptive_measures",
 ]
 
 Measure = Callable[["BenchContext"], dict[str, Any]]
@@ -96,6 +97,8 @@ BASELINES = {
     "{d[alternatives_per_token]} alternatives per token)",
     "cold_start_ui_s": "the same launch replaying a session with no model: {b:.3f} s",
     "api_n4_speedup": "4 sequential one-choice requests to the same server: {b:.3f} s",
+    "adaptive_batched_speedup": "the same tree grown one branch at a time (a greedy "
+    "generation per node, its prefix from the KV store): {b:.3f} s",
     "sampled_logprob_overhead": "the same sampled decode (T 0.7, top-p 0.9) drawing without "
     "the sampled logprob, steps in lockstep: {b:.2f} tok/s",
 }

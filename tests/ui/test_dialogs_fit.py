@@ -172,6 +172,7 @@ async def test_every_instrument_opens_with_typing_in_its_first_input(tmp_path):
             "sweep": "edits",
             "replay": "model_r",
             "collapse": "model_b",
+            "adaptive": "ad-entropy",
         }
         for name, spec in INSTRUMENTS.items():
             await pilot.press(spec.key)

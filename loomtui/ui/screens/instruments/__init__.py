@@ -89,4 +89,10 @@ INSTRUMENTS: dict[str, InstrumentSpec] = {
         "this point under this model and a second one, side by side",
         screen("collapse", "CollapseScreen"),
     ),
+    "adaptive": InstrumentSpec(
+        "A",
+        "Adaptive looming",
+        "greedy from the cursor, branching into the top-K where the model is unsure",
+        screen("adaptive", "AdaptiveScreen"),
+    ),
 }

@@ -1,0 +1,126 @@
+"""Benchmark: adaptive looming batched vs the same tree grown one branch at a time.
+
+``adaptive_batched_speedup`` = time(growing the tree one branch at a time: one greedy
+generation per node, each child after the other, its prefix taken from the backend's KV
+store) / time(the forking decoder: a branch point's K children start from the parent's
+cache and decode as one batch, one forward pass per step for all of them), on the embedded
+model, both measured in the same run, alternately, best of ``repeats``. The two trees are
+checked to be the same (texts and reasons).
+
+The detail says how the batched cost grows with K (children per branch point) and D (branch
+points deep): for each, the nodes and tokens grown, the forward passes and the seconds.
+A tree of depth D has up to 1 + K + ... + K^D nodes, but the forward passes grow with the
+number of branch points times T, not with the tokens: K rows cost about one pass.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from multiverse_bench import _best_alternating  # the same alternation, best of each
+
+PROMPT = "The best way to learn a new language is"
+
+
+def _grow(backend: Any, settings: Any, batched: bool) -> Any:
+    from loomtui.core.tree import Session
+    from loomtui.engine import Engine
+    from loomtui.instruments.adaptive import loom
+
+    backend.kv.clear()  # each run reads the prompt itself; children reuse within the run
+    session = Session.new(PROMPT)
+    return loom(Engine(session, backend), session.current_id, None, settings, batched=batched)
+
+
+def _canon(result: Any) -> list[tuple[Any, ...]]:
+    def path(g: Any) -> tuple[bytes, ...]:
+        out = []
+        while g is not None:
+            out.append(g.data)
+            g = g.parent
+        return tuple(reversed(out))
+
+    return sorted((path(g), g.reason) for g in result.nodes)
+
+
+def adaptive_batched_speedup(
+    backend: Any = None, repeats: int = 3, quick: bool = False
+) -> dict[str, Any]:
+    """The ratio, as ``{"value", "unit", "goal", "baseline", "detail"}``."""
+    from loomtui.instruments.adaptive import AdaptiveSettings
+
+    if backend is None:
+        from loomtui.backends.local import LocalBackend
+        from loomtui.config import cache_dir
+
+        backend = LocalBackend.load("default", cache_dir=cache_dir())
+    tokens = 4 if quick else 16
+    repeats = 1 if quick else repeats
+    settings = AdaptiveSettings(entropy=2.0, top_k=3, max_depth=2, max_tokens=tokens)
+    batched = _grow(backend, settings, True)  # warm-up, and the trees to compare
+    single = _grow(backend, settings, False)
+    same = _canon(batched) == _canon(single)
+    t_batched, t_single = _best_alternating(
+        [lambda: _grow(backend, settings, True), lambda: _grow(backend, settings, False)],
+        repeats,
+    )
+
+    def cost(k: int, d: int) -> dict[str, Any]:
+        s = AdaptiveSettings(entropy=2.0, top_k=k, max_depth=d, max_tokens=tokens, max_nodes=200)
+        start = time.perf_counter()
+        r = _grow(backend, s, True)
+        seconds = time.perf_counter() - start
+        return {
+            "K": k,
+            "D": d,
+            "nodes": len(r.kept()),
+            "branch_points": len(r.branch_points()),
+            "tokens": r.tokens,
+            "forward_passes": r.model_calls,
+            "seconds": round(seconds, 3),
+            "ms_per_token": round(1000 * seconds / max(1, r.tokens), 2),
+        }
+
+    grid_k = (2, 3) if quick else (2, 3, 4)
+    grid_d = (1, 2) if quick else (1, 2, 3)
+    return {
+        "name": "adaptive_batched_speedup",
+        "value": t_single / t_batched,
+        "unit": "x",
+        "goal": ">= 1.3",  # K children per forward pass instead of one
+        "baseline": t_single,
+        "detail": {
+            "settings": {"H": 2.0, "K": 3, "D": 2, "T": tokens},
+            "batched_s": t_batched,
+            "one_at_a_time_s": t_single,
+            "nodes": len(batched.kept()),
+            "branch_points": len(batched.branch_points()),
+            "tokens": batched.tokens,
+            "model_calls": {
+                "batched_forward_passes": batched.model_calls,
+                "one_at_a_time_generations": single.model_calls,
+            },
+            "same_tree": same,
+            "cost_by_K (D=2)": [cost(k, 2) for k in grid_k],
+            "cost_by_D (K=3)": [cost(3, d) for d in grid_d],
+        },
+    }
+
+
+try:  # registered with benchmarks/run.py when it imports this module
+    from run import measure
+except ImportError:  # pragma: no cover - imported some other way
+    measure = None
+
+if measure is not None:
+
+    @measure("adaptive_batched_speedup")
+    def _registered(ctx: Any) -> dict[str, Any]:
+        return adaptive_batched_speedup(ctx.local, quick=ctx.quick)
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(adaptive_batched_speedup(), indent=1))
