@@ -39,6 +39,7 @@ MODULES = [
     "api_measures",
     "sampling_measures",
     "adaptive_measures",
+    "scale_measures",
 ]
 
 Measure = Callable[["BenchContext"], dict[str, Any]]
@@ -99,6 +100,11 @@ BASELINES = {
     "api_n4_speedup": "4 sequential one-choice requests to the same server: {b:.3f} s",
     "adaptive_batched_speedup": "the same tree grown one branch at a time (a greedy "
     "generation per node, its prefix from the KV store): {b:.3f} s",
+    "tree_50k_export_ratio": "json.load of the same {d[nodes]}-node loom file + joining its "
+    "leaves' texts in plain Python: {b:.3f} s",
+    "tree_50k_action_ms": "moving the tree panel's cursor one line ({d[nodes]} nodes): {b:.2f} ms",
+    "probe_100_batch_ratio": "one bare forward pass: the prompt once, then the "
+    "{d[answers]} answers right-padded as one batch on its KV cache: {b:.3f} s",
     "sampled_logprob_overhead": "the same sampled decode (T 0.7, top-p 0.9) drawing without "
     "the sampled logprob, steps in lockstep: {b:.2f} tok/s",
 }

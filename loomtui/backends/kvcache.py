@@ -62,6 +62,24 @@ def slice_cache(
     return new
 
 
+def expand_cache(cache: Any, batch: int, config: Any = None) -> DynamicCache:
+    """A new cache of ``batch`` rows, each row the batch-1 ``cache``'s, as broadcast views:
+    safe, because a DynamicCache concatenates each step into new tensors and never writes
+    through them, and ``cache`` stays whole for the next batch (``batch_repeat_interleave``
+    would change it in place). Many continuations of one prefix run as a batch on it, the
+    prefix read once (a probe's answers)."""
+    data = [
+        (k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in cache_layers(cache)
+    ]
+    new = DynamicCache(config=config)
+    if len(new.layers) != len(data):
+        return DynamicCache([(k.contiguous(), v.contiguous()) for k, v in data])
+    for layer, (k, v) in zip(new.layers, data, strict=True):
+        layer.lazy_initialization(k, v)
+        layer.keys, layer.values = k, v
+    return new
+
+
 def cache_nbytes(cache: Any) -> int:
     return sum(k.numel() * k.element_size() * 2 for k, _ in cache_layers(cache))
 

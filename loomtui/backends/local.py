@@ -42,7 +42,7 @@ from .base import (
     TokenEvent,
     starts_with_digit,
 )
-from .kvcache import DEFAULT_BUDGET_BYTES, PrefixCache
+from .kvcache import DEFAULT_BUDGET_BYTES, PrefixCache, can_slice, expand_cache
 from .model_spec import load_pretrained, resolve_spec
 from .sampling import StopFilter, check_settings, draw, raw_numbers
 from .tokenbytes import token_bytes_table
@@ -463,8 +463,63 @@ class LocalBackend(Backend, FullDistribution):
     ) -> list[np.ndarray]:
         """Whole-vocabulary log-softmax rows for each token-id sequence: row ``r`` is the
         distribution after ``seq[:start + r]`` (so the last row follows the whole sequence);
-        ``start >= 1``. Each sequence is read as ``Context(token_ids=seq)``; sequences go
-        through the model in left-padded batches, like :meth:`next_distributions`."""
+        ``start >= 1``. Each sequence is read as ``Context(token_ids=seq)``.
+
+        Sequences that share their first ``start`` ids (a probe: one prompt, many answers)
+        read that prefix once: its KV cache (kept in the prefix store, so the next batch of
+        answers finds it) is shared by a batch of their tails, right-padded, and only the
+        tails' rows go through the LM head. Others go through the model whole, in
+        left-padded batches, like :meth:`next_distributions`."""
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, seq in enumerate(sequences):
+            groups.setdefault(tuple(seq[:start]), []).append(i)
+        out: list[np.ndarray | None] = [None] * len(sequences)
+        for head, members in groups.items():
+            tails = [list(sequences[i][start:]) for i in members]
+            rows = self._tails_logprobs(list(head), tails, batch_size)
+            if rows is None:  # a cache we cannot share: whole sequences
+                rows = self._whole_logprobs([sequences[i] for i in members], start, batch_size)
+            for i, r in zip(members, rows, strict=True):
+                out[i] = r
+        return out  # type: ignore[return-value]
+
+    def _tails_logprobs(
+        self, head: list[int], tails: list[list[int]], batch_size: int
+    ) -> list[np.ndarray] | None:
+        """:meth:`full_logprobs` rows of ``head + tail`` for each tail, from ``head``'s cache
+        (None where the model's cache cannot be shared across a batch)."""
+        ids = self.context_ids(Context(text="", token_ids=head))
+        limit = self.info().context_length
+        longest = len(ids) + max(len(t) for t in tails)
+        if limit and longest >= limit:
+            raise BackendError(f"the context has {longest} tokens; the model takes {limit}")
+        last, cache, _ = self._prefill(ids)
+        if not can_slice(cache):
+            return None
+        self.kv.store(ids, cache)  # the next batch of the same probe starts from here
+        first = torch.log_softmax(last[0], -1).cpu().numpy()  # row 0 of every tail
+        pad = self._doc_id if self._doc_id is not None else 0
+        out: list[np.ndarray] = []
+        for b in range(0, len(tails), batch_size):
+            chunk = tails[b : b + batch_size]
+            width = max(len(t) for t in chunk)
+            if width == 0:
+                out.extend(first[None].copy() for _ in chunk)
+                continue
+            # Right padding: a real position only sees the prefix and the tokens before it
+            # (causal attention), so the padding after it changes nothing and needs no mask.
+            batch = torch.tensor([t + [pad] * (width - len(t)) for t in chunk])
+            shared = expand_cache(cache, len(chunk), self.model.config)
+            logits = self._forward(batch, shared, keep=0).logits
+            for row, tail in enumerate(chunk):
+                rest = torch.log_softmax(logits[row, : len(tail)].float(), -1).cpu().numpy()
+                out.append(np.concatenate((first[None], rest)))
+        return out
+
+    def _whole_logprobs(
+        self, sequences: Sequence[list[int]], start: int, batch_size: int
+    ) -> list[np.ndarray]:
+        """:meth:`full_logprobs` with every sequence read whole (no shared prefix)."""
         all_ids = [self.context_ids(Context(text="", token_ids=list(s))) for s in sequences]
         out: list[np.ndarray] = []
         for b in range(0, len(all_ids), batch_size):

@@ -82,14 +82,49 @@ def export_text(session: Session, nodes: Sequence[Node]) -> bytes:
     names the branch's labels (``--- node ID: label / label ---``)."""
     if len(nodes) == 1:
         return session.branch_bytes(nodes[0].id)
+    # Every leaf of a big tree: the branches' bytes and labels from shared prefixes, not
+    # from a walk up to the root per leaf (O(leaves x depth) in Python).
+    branches = session.branches_bytes([node.id for node in nodes])
+    labelled = any(n.label for n in session.nodes.values())
+    labels_of = _labels_many(session, nodes) if labelled else {}
     parts = []
-    for node in nodes:
-        labels = " / ".join(_labels(session, node))
+    for node, data in zip(nodes, branches, strict=True):
+        labels = " / ".join(labels_of.get(node.id, ()))
         head = f"--- node {node.id}" + (f": {labels}" if labels else "") + " ---\n"
         parts.append(head.encode("utf-8", "surrogatepass"))
-        parts.append(session.branch_bytes(node.id))
+        parts.append(data)
         parts.append(b"\n")
     return b"".join(parts)
+
+
+def _labels_many(session: Session, nodes: Sequence[Node]) -> dict[str, tuple[str, ...]]:
+    """:func:`_labels` of each of ``nodes``, each ancestor's labels worked out once (a
+    node's labels are its parent's plus its own; a label-free node shares its parent's)."""
+    memo: dict[str, tuple[str, ...]] = {}
+    for node in nodes:
+        if node.id in memo:
+            continue
+        climb = _until_known(session, node, memo)
+        above = memo.get(climb[-1].parent or "", ())
+        for n in reversed(climb):
+            above = (*above, n.label) if n.label else above
+            memo[n.id] = above
+    return memo
+
+
+def _until_known(session: Session, node: Node, memo: dict[str, tuple[str, ...]]) -> list[Node]:
+    """``node`` and its ancestors up to (not including) the first one in ``memo``."""
+    if not memo:
+        return list(reversed(session.path(node.id)))  # checks for cycles, as _labels did
+    out: list[Node] = []
+    nid: str | None = node.id
+    while nid is not None and nid not in memo:
+        n = session.node(nid)
+        out.append(n)
+        nid = n.parent
+        if len(out) > len(session.nodes):
+            session.path(node.id)  # raises: a cycle in parent links
+    return out
 
 
 def _fence(text: str) -> str:

@@ -343,7 +343,8 @@ def loads_session(raw: bytes, source: str = "<session>") -> Session:
         if data.get("format") != FORMAT:
             raise fail(source, f"unknown format {str(data.get('format'))[:40]!r}")
         return session_from_dict(data, source=source)
-    session = import_foreign(data, source)
+    with gc_paused():  # another loom's tree is tens of thousands of acyclic nodes too
+        session = import_foreign(data, source)
     if session is None:
         raise fail(source, f"not a loomtui session or a known loom file ({_shape(data)})")
     return session

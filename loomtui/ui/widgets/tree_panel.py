@@ -18,16 +18,23 @@ def _head(node: Node) -> str:
 
 
 def _label_key(node: Node, current: bool) -> tuple[Any, ...]:
-    """Everything :func:`node_label` shows: a label is redrawn only when this changes."""
+    """Everything :func:`node_label` shows: a label is redrawn only when this changes.
+
+    Built for every node on every update, so it is cheap: the head text stands as the
+    segment itself (its tokens list and length, or its plain string) rather than the
+    joined head. A tokens list is replaced on a split and only grows or shrinks in place,
+    so the list and its length change whenever its head can."""
+    tokens = node.tokens
     return (
         node.bookmark,
         node.visited,
         node.label,
-        _head(node),
+        node.plain if tokens is None else tokens,
+        -1 if tokens is None else len(tokens),
         node.parent is None,
-        bool(node.error),
+        node.error,
         current,
-        node.origin == "model",
+        node.origin,
     )
 
 
@@ -62,9 +69,11 @@ class TreePanel(Tree[str]):
         self.show_root = False
         self.guide_depth = 2
         self._root_id: str | None = None
-        self._items: dict[str, TreeNode[str]] = {}  # session node id -> its line here
-        self._kids: dict[str, tuple[str, ...]] = {}  # children as last shown
-        self._keys: dict[str, tuple[Any, ...]] = {}  # label content as last shown
+        #: session node id -> [its line here, its children as last shown, its label's
+        #: content as last shown (:func:`_label_key`)]: one record, so the pass over every
+        #: node after each action looks each id up once.
+        self._shown: dict[str, list[Any]] = {}
+        self._marks = 0  # bookmarks in the session, counted by _update
 
     def show_session(self, session: Session) -> None:
         """Bring the panel in line with the session.
@@ -76,18 +85,19 @@ class TreePanel(Tree[str]):
         """
         if session.root_id != self._root_id or not self._update(session):
             self._rebuild(session)
+            self._marks = sum(1 for n in session.nodes.values() if n.bookmark)
         current = session.current_id
         for node in session.path(current):
-            item = self._items.get(node.id)
-            if item is not None and not item.is_expanded:
-                item.expand()
+            rec = self._shown.get(node.id)
+            if rec is not None and not rec[0].is_expanded:
+                rec[0].expand()
         self.root.expand()
-        target = self._items.get(current)
-        if target is not None:
+        rec = self._shown.get(current)
+        if rec is not None:
             # Line numbers are known once the tree has laid its lines out again.
-            self.call_after_refresh(self.move_cursor, target)
+            self.call_after_refresh(self.move_cursor, rec[0])
         n = len(session.nodes)
-        self.border_title = f"tree ({n} nodes, {len(session.bookmarks())}★)"
+        self.border_title = f"tree ({n} nodes, {self._marks}★)"
 
     def _add(self, session: Session, parent: TreeNode[str], nid: str, before: int | None) -> None:
         """Add ``nid`` and its subtree under ``parent`` (iteratively: deep trees are fine)."""
@@ -101,55 +111,55 @@ class TreePanel(Tree[str]):
             item = (
                 under.add(label, data=cid) if at is None else under.add(label, data=cid, before=at)
             )
-            self._items[cid] = item
-            self._kids[cid] = tuple(node.children)
-            self._keys[cid] = _label_key(node, is_current)
+            self._shown[cid] = [item, list(node.children), _label_key(node, is_current)]
             for child in reversed(node.children):
                 stack.append((item, child, None))
 
     def _rebuild(self, session: Session) -> None:
         self.clear()
-        self._items.clear()
-        self._kids.clear()
-        self._keys.clear()
+        self._shown.clear()
         self._root_id = session.root_id
         self._add(session, self.root, session.root_id, None)
 
     def _update(self, session: Session) -> bool:
-        """Apply the session's changes since the last call; False where a rebuild is due."""
-        nodes, items = session.nodes, self._items
-        gone = [nid for nid in items if nid not in nodes]
-        if gone:
-            gone_set = set(gone)
+        """Apply the session's changes since the last call; False where a rebuild is due.
+
+        One lean pass over the nodes (one lookup per node, no copies, labels' keys without
+        their text): it runs after every action, and must stay fast on 50,000 nodes."""
+        nodes, shown = session.nodes, self._shown
+        if nodes.keys() != shown.keys():
+            gone = shown.keys() - nodes.keys()
             for nid in gone:
-                item = items[nid]
+                item = shown[nid][0]
                 parent = item.parent
-                if parent is None or parent.data not in gone_set:
+                if parent is None or parent.data not in gone:
                     item.remove()  # removes its subtree too
             for nid in gone:
-                del items[nid]
-                self._kids.pop(nid, None)
-                self._keys.pop(nid, None)
+                del shown[nid]
         current = session.current_id
-        for nid, node in list(nodes.items()):
-            item = items.get(nid)
-            if item is None:
+        marks = 0
+        for nid, node in nodes.items():
+            marks += node.bookmark
+            rec = shown.get(nid)
+            if rec is None:
                 continue  # new: added with its parent's children below
-            kids = tuple(node.children)
-            if kids != self._kids[nid]:
-                kept = [c for c in kids if c in items]
-                before = [c for c in self._kids[nid] if c in items]
+            kids = node.children
+            if kids != rec[1]:
+                kept = [c for c in kids if c in shown]
+                before = [c for c in rec[1] if c in shown]
                 if kept != before:
                     return False  # reordered: rebuild
+                item = rec[0]
                 for index, cid in enumerate(kids):
-                    if cid not in items:
+                    if cid not in shown:
                         at = index if index < len(item.children) else None
                         self._add(session, item, cid, at)
-                self._kids[nid] = kids
+                rec[1] = list(kids)
             key = _label_key(node, nid == current)
-            if key != self._keys[nid]:
-                item.set_label(node_label(node, nid == current))
-                self._keys[nid] = key
+            if key != rec[2]:
+                rec[0].set_label(node_label(node, nid == current))
+                rec[2] = key
+        self._marks = marks
         return True
 
     def on_tree_node_selected(self, event: Tree.NodeSelected) -> None:
