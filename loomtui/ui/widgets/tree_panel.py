@@ -91,7 +91,8 @@ class TreePanel(Tree[str]):
             rec = self._shown.get(node.id)
             if rec is not None and not rec[0].is_expanded:
                 rec[0].expand()
-        self.root.expand()
+        if not self.root.is_expanded:
+            self.root.expand()  # expanding again would lay out every line again
         rec = self._shown.get(current)
         if rec is not None:
             # Line numbers are known once the tree has laid its lines out again.
