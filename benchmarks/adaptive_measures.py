@@ -20,7 +20,8 @@ from typing import Any
 
 from multiverse_bench import _best_alternating  # the same alternation, best of each
 
-PROMPT = "The best way to learn a new language is"
+PROMPT = "The best way to learn a language is"
+H = 2.5  # on this prompt the embedded model is unsure after one token, and again below
 
 
 def _grow(backend: Any, settings: Any, batched: bool) -> Any:
@@ -57,7 +58,7 @@ def adaptive_batched_speedup(
         backend = LocalBackend.load("default", cache_dir=cache_dir())
     tokens = 4 if quick else 16
     repeats = 1 if quick else repeats
-    settings = AdaptiveSettings(entropy=2.0, top_k=3, max_depth=2, max_tokens=tokens)
+    settings = AdaptiveSettings(entropy=H, top_k=3, max_depth=2, max_tokens=tokens)
     batched = _grow(backend, settings, True)  # warm-up, and the trees to compare
     single = _grow(backend, settings, False)
     same = _canon(batched) == _canon(single)
@@ -67,7 +68,7 @@ def adaptive_batched_speedup(
     )
 
     def cost(k: int, d: int) -> dict[str, Any]:
-        s = AdaptiveSettings(entropy=2.0, top_k=k, max_depth=d, max_tokens=tokens, max_nodes=200)
+        s = AdaptiveSettings(entropy=H, top_k=k, max_depth=d, max_tokens=tokens, max_nodes=200)
         start = time.perf_counter()
         r = _grow(backend, s, True)
         seconds = time.perf_counter() - start
@@ -91,7 +92,7 @@ def adaptive_batched_speedup(
         "goal": ">= 1.3",  # K children per forward pass instead of one
         "baseline": t_single,
         "detail": {
-            "settings": {"H": 2.0, "K": 3, "D": 2, "T": tokens},
+            "settings": {"H": H, "K": 3, "D": 2, "T": tokens},
             "batched_s": t_batched,
             "one_at_a_time_s": t_single,
             "nodes": len(batched.kept()),

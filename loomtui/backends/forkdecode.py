@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -24,9 +24,6 @@ from ..core.tokens import DIST_RAW, Alt
 from .base import Context
 from .kvcache import slice_cache
 from .sampling import raw_numbers
-
-if TYPE_CHECKING:
-    from .local import LocalBackend
 
 
 @dataclass(frozen=True)
@@ -87,7 +84,9 @@ class ForkDecoder:
     """Greedy rows that fork, on a :class:`LocalBackend`. ``forward_passes`` counts the
     model calls made (a prefill, a batch of first tokens, a lockstep step: one each)."""
 
-    def __init__(self, backend: LocalBackend, top_k: int) -> None:
+    def __init__(self, backend: Any, top_k: int) -> None:
+        # ``backend`` is a LocalBackend (not imported here, not even for typing: local
+        # imports this module, and the package has no import cycles).
         self.backend = backend
         self.top_k = top_k
         self.device = backend.device

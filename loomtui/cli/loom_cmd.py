@@ -5,7 +5,9 @@ unsure (:mod:`loomtui.instruments.adaptive`).
 "batched", "model_calls", "nodes": [{"id", "parent", "reason", "finish_reason", "depth",
 "text", "tokens": [...]}]}``: each token in the shape of ``generate --json``
 (:func:`~loomtui.cli.jsonout.token_json`), ``parent`` null for a node hanging at the prompt
-(or at ``--node``), nodes parents first. ``-o SESSION`` saves the tree in a session file
+(or at ``--node``), nodes parents first. ``start_reason`` says why the
+first nodes hang at the prompt when the point itself was a branch point (else null).
+``-o SESSION`` saves the tree in a session file
 (added to it when it exists); the ids are the session's.
 """
 
@@ -181,6 +183,8 @@ def loom_json(
         "batched": result.batched,
         "model_calls": result.model_calls,
         "settings": result.settings.to_dict(),
+        # Why the first nodes hang at the prompt when the point itself was uncertain.
+        "start_reason": result.root.reason if result.root.hangs_at_point else None,
         "nodes": nodes,
     }
 

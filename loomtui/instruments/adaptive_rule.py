@@ -113,9 +113,14 @@ class Grown:
         return self.parent is None and not self.tokens and self.finish_reason == "branch"
 
     def meta(self) -> dict[str, Any]:
+        """What the node records (``meta["adaptive"]``): why it ended, its depth, the
+        numbers where it branched or would have, and why its parent branched (``after``;
+        for the first nodes of a point that was itself uncertain, the only record of it)."""
         out: dict[str, Any] = {"reason": self.reason, "depth": self.depth}
         if self.branch is not None:
             out.update(self.branch)
+        if self.parent is not None:
+            out["after"] = self.parent.reason
         return out
 
 

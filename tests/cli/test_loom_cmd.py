@@ -96,7 +96,8 @@ def test_growing_from_a_session_node(use, make_fake, capsys, tmp_path):
     assert out["prompt"] == "The cat" + only[0]["text"]
     assert out["exact_entropy"] is False and not out["batched"]
     assert out["nodes"] and all(t["entropy"] is None for n in out["nodes"] for t in n["tokens"])
-    assert any("(lower bound)" in n["reason"] for n in out["nodes"])
+    reasons = [out["start_reason"] or ""] + [n["reason"] for n in out["nodes"]]
+    assert any(r.endswith(">= 1.5 (lower bound)") for r in reasons), reasons
     session = load_session(grown)
     assert _tree(session, node) == {
         n["id"]: (n["parent"], n["text"], n["reason"], n["finish_reason"]) for n in out["nodes"]
