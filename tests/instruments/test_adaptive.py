@@ -242,3 +242,21 @@ def test_batched_children_are_the_top_k_of_a_plain_forward_pass(tiny_backend):
             assert tok.token_id == int(row.argmax())
             assert tok.entropy == pytest.approx(entropy_of(row), abs=1e-4) and tok.entropy < 3.3
             assert math.isclose(tok.logprob, float(row[tok.token_id]), abs_tol=1e-4)
+
+
+def test_cancel_stops_the_batched_decoder_between_steps(tiny_backend):
+    session = Session.new("The quick brown")
+    engine = Engine(session, tiny_backend)
+    before = set(session.nodes)
+    cancel = threading.Event()
+    s = AdaptiveSettings(entropy=3.3, top_k=3, max_depth=2, max_tokens=6)
+    done = []
+
+    def progress(n, total):
+        done.append(n)
+        cancel.set()  # after the first finished node
+
+    with pytest.raises(Cancelled):
+        loom(engine, session.current_id, None, s, progress=progress, cancel=cancel)
+    # Rows that end in the same lockstep step finish together; then the run stops.
+    assert max(done) <= s.top_k and set(session.nodes) == before
