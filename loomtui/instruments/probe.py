@@ -201,10 +201,13 @@ def _probe_full(
             raise BackendError(f"answer {text!r} has no tokens")
         seqs.append(prompt_ids + ids)
     start = len(prompt_ids)
+    # As many answers a call as the backend reads best at once (the local one: 64, on the
+    # prompt's cache); progress is told after each call.
+    step = getattr(backend, "full_batch", FULL_BATCH)
     rows_list: list[np.ndarray] = []
-    for b in range(0, len(seqs), FULL_BATCH):
+    for b in range(0, len(seqs), step):
         check(cancel)
-        rows_list.extend(backend.full_logprobs(seqs[b : b + FULL_BATCH], start))
+        rows_list.extend(backend.full_logprobs(seqs[b : b + step], start))
         report(progress, len(rows_list), len(seqs))
     mask = backend.digit_start_mask() if rule == RULE_DIGIT else None
     for text, seq, rows in zip(answers, seqs, rows_list, strict=True):

@@ -85,10 +85,11 @@ def test_the_prompt_is_read_once_not_once_per_answer(tiny_backend):
     tails = [tiny_backend.tokenize(a) for a in answers]
     # Whole sequences would feed the prompt 40 times; read once, the model sees it once, then
     # one token per later batch (the stored prefix's last token) and the padded answers.
-    batches = math.ceil(len(answers) / 16)
+    step = tiny_backend.full_batch
+    batches = math.ceil(len(answers) / step)
     padded = sum(
-        max(len(t) for t in tails[b : b + 16]) * len(tails[b : b + 16])
-        for b in range(0, len(tails), 16)
+        max(len(t) for t in tails[b : b + step]) * len(tails[b : b + step])
+        for b in range(0, len(tails), step)
     )
     assert count.fed <= len(pre) + batches + padded
     assert count.fed < 2 * len(pre) + padded < len(answers) * len(pre)
@@ -119,7 +120,7 @@ def test_probe_of_100_answers_on_the_real_model(smollm):
     res = probe.probe(
         smollm, prompt, answers, probe.RULE_DIGIT, progress=lambda d, n: seen.append((d, n))
     )
-    assert seen[-1] == (100, 100) and len(seen) == 7  # batches of 16
+    assert seen == [(64, 100), (100, 100)]  # told after each batch of answers
     pre = smollm.tokenize(prompt)
     digit = torch.tensor(smollm.digit_start_mask())
     for c in res.candidates[::9]:  # 1-, 2- and 3-digit answers
@@ -141,3 +142,14 @@ def test_probe_of_100_answers_on_the_real_model(smollm):
         want_p = np.exp(np.array([want[i, t] for i, t in enumerate(tail)], dtype=np.float64))
         assert np.abs(got_p - want_p).max() < 1e-5
         assert np.abs(np.exp(got[-1].astype(np.float64)) - np.exp(want[-1])).max() < 1e-5
+
+
+def test_a_small_logits_budget_cuts_batches_not_numbers(tiny_backend, monkeypatch):
+    pre, seqs = _answers(tiny_backend, "The lazy", [" dog.", " fox jumps over", " café"])
+    wide = tiny_backend.full_logprobs(seqs, len(pre))
+    monkeypatch.setattr(tiny_backend, "tails_logits_bytes", 1)  # one answer a pass
+    with _Counting(tiny_backend) as count:
+        narrow = tiny_backend.full_logprobs(seqs, len(pre))
+    assert count.calls == 1 + len(seqs)  # the stored prompt's last token, then each answer
+    for a, b in zip(wide, narrow, strict=True):
+        assert np.abs(np.exp(a.astype(np.float64)) - np.exp(b.astype(np.float64))).max() < 1e-5
