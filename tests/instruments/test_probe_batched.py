@@ -153,3 +153,30 @@ def test_a_small_logits_budget_cuts_batches_not_numbers(tiny_backend, monkeypatc
     assert count.calls == 1 + len(seqs)  # the stored prompt's last token, then each answer
     for a, b in zip(wide, narrow, strict=True):
         assert np.abs(np.exp(a.astype(np.float64)) - np.exp(b.astype(np.float64))).max() < 1e-5
+
+
+def test_the_probe_measure_runs_on_tiny_inputs(smollm):
+    """benchmarks/run.py's probe_100_batch_ratio in smoke mode (12 answers, one run)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, str(repo / "benchmarks" / "run.py"), "--quick", "--json", "--only"]
+        + ["probe_100_batch_ratio"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=repo,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)["probe_100_batch_ratio"]
+    assert "error" not in result, result.get("error")
+    assert result["value"] > 0 and result["goal"] == "<= 2" and result["met"] in (True, False)
+    assert "12 answers" in result["baseline"]
+    detail = result["detail"]
+    assert detail["answers"] == 12 and detail["progress_reports"] >= 1
+    assert 0 < detail["covered_mass"] <= 1
