@@ -192,6 +192,11 @@ class FullDistribution(Protocol):
     Rows are numpy arrays, so code above the backends needs no torch.
     """
 
+    #: how many sequences one :meth:`full_logprobs` call reads best at once (callers that
+    #: feed it in pieces, for progress, use this size; :data:`FULL_BATCH` unless the backend
+    #: knows better, e.g. the local one on a shared prompt's cache)
+    full_batch: int
+
     def full_logprobs(self, sequences: Sequence[list[int]], start: int) -> list[np.ndarray]:
         """For each token-id sequence, float32 log-softmax rows ``[len(seq) - start + 1, V]``:
         row ``r`` is the distribution after ``seq[:start + r]`` (so the last row follows the

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base import (
-    FULL_BATCH,
     Backend,
     BackendError,
     Context,
@@ -203,7 +202,7 @@ def _probe_full(
     start = len(prompt_ids)
     # As many answers a call as the backend reads best at once (the local one: 64, on the
     # prompt's cache); progress is told after each call.
-    step = getattr(backend, "full_batch", FULL_BATCH)
+    step = backend.full_batch
     rows_list: list[np.ndarray] = []
     for b in range(0, len(seqs), step):
         check(cancel)

@@ -34,6 +34,8 @@ VOCAB = [b"1", b"2", b"3", b" 1", b" 2", b" 3", b"I", b" pick", b":", b" cat"]
 class NumpyBackend(Backend, FullDistribution):
     """Whole-vocabulary logprobs from a fixed random table (next token given the last)."""
 
+    full_batch = 16
+
     def __init__(self, seed):
         logits = np.random.default_rng(seed).normal(0, 2, (len(VOCAB) + 1, len(VOCAB)))
         self.table = logits - np.log(np.exp(logits).sum(-1, keepdims=True))

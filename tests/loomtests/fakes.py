@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from loomtui.backends.base import (
+    FULL_BATCH,
     Backend,
     Context,
     Distribution,
@@ -178,6 +179,7 @@ class FullBackend(TopKBackend, FullDistribution):
     """The fake with whole-vocabulary distributions, so the instruments' exact paths run."""
 
     full = True
+    full_batch = FULL_BATCH
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
