@@ -257,6 +257,10 @@ async def test_help_and_palette_list_every_action():
         await pilot.press("f1")
         await pilot.pause()
         shown = screen_text(app)
+        for _ in range(4):  # the help scrolls when it is longer than the screen
+            await pilot.press("pagedown")
+            await pilot.pause()
+            shown += screen_text(app)
         for key in ("ctrl+g", "ctrl+k", "escape", "ctrl+s", "ctrl+q", "f1", "ctrl+p"):
             assert key in shown
         for spec in app.instruments.values():  # every instrument is listed with its key
