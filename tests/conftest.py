@@ -16,11 +16,21 @@ SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
 
 @pytest.fixture(autouse=True)
 def _isolated_dirs(tmp_path_factory, monkeypatch):
-    """Tests never touch the user's real config or data dirs. The cache dir (converted
-    model weights) is shared on purpose: converting the GGUF takes ~25 s."""
+    """Tests never touch the user's real config, data or cache dirs. Only the converted
+    model weights (the cache's ``models``) are shared on purpose, through a link: converting
+    the GGUF takes ~25 s. What else a test caches (``loomtui doctor``'s findings, keyed by
+    server address: a later test's scripted server may get the same port) stays its own."""
+    from loomtui.config import cache_dir
+
     base = tmp_path_factory.mktemp("loomtui-home")
     monkeypatch.setenv("LOOMTUI_CONFIG", str(base / "config.toml"))
     monkeypatch.setenv("LOOMTUI_DATA_DIR", str(base / "data"))
+    models = cache_dir() / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    cache = base / "cache"
+    cache.mkdir()
+    (cache / "models").symlink_to(models, target_is_directory=True)
+    monkeypatch.setenv("LOOMTUI_CACHE_DIR", str(cache))
     yield
 
 

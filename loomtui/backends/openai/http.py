@@ -304,25 +304,34 @@ class _CancelWatcher:
         self._cancel = cancel
         self._response = response
         self._stopped = threading.Event()
+        # Held while shutting the socket down and by stop(): once stop() returns the socket
+        # is never touched again. It goes back to the connection pool then, and shutting it
+        # down later would cut whichever request reuses it ("connection reset by peer").
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stopped.is_set():
             if self._cancel.wait(0.05):
-                # close() alone does not wake a thread blocked in recv(); shutting the
-                # socket down does (the server then sees the client go and stops).
-                try:
-                    stream = self._response.extensions.get("network_stream")
-                    sock = stream.get_extra_info("socket") if stream is not None else None
-                    if sock is not None:
-                        sock.shutdown(socket.SHUT_RDWR)
-                except Exception:  # noqa: BLE001 - best effort from another thread
-                    pass
+                with self._lock:
+                    if self._stopped.is_set():
+                        return  # the answer was read whole before the cancel came
+                    # close() alone does not wake a thread blocked in recv(); shutting the
+                    # socket down does (the server then sees the client go and stops).
+                    try:
+                        stream = self._response.extensions.get("network_stream")
+                        sock = stream.get_extra_info("socket") if stream is not None else None
+                        if sock is not None:
+                            sock.shutdown(socket.SHUT_RDWR)
+                    except Exception:  # noqa: BLE001 - best effort from another thread
+                        pass
                 return
 
     def stop(self) -> None:
-        self._stopped.set()
+        """The response is done with: from now on the socket is left alone."""
+        with self._lock:
+            self._stopped.set()
 
 
 def _tail(detail: str) -> str:
