@@ -13,19 +13,12 @@ import statistics
 import time
 from typing import Any
 
+from local_measures import DECODE_TOKENS, REPEATS, STORY  # the same decode and context
 from run import BenchContext, measure
 
 from loomtui.backends import local as local_module
 from loomtui.backends.base import Context, GenerationSettings
 from loomtui.backends.sampling import draw, sample
-
-DECODE_TOKENS = 48
-REPEATS = 3
-STORY = (
-    "The old lighthouse keeper climbed the spiral stairs every evening, counting the steps "
-    "as his father had taught him. At the top he trimmed the wick, polished the great lens "
-    "and watched the fishing boats return through the narrowing light. "
-)
 
 
 def _draw_without_logprob(logits, settings, generator):  # type: ignore[no-untyped-def]
