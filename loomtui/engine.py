@@ -216,14 +216,17 @@ class Engine:
         cancel: threading.Event | None = None,
         on_token: TokenCallback | None = None,
         on_finish: FinishCallback | None = None,
+        backend: Backend | None = None,
     ) -> GenerationResult:
         """Generate ``settings.n`` continuations from the point ``(node_id, offset)``.
 
         Each continuation is a new child node of the point; tokens are appended as they
         arrive, so a cancel or a failure keeps what was generated. A continuation that
-        produced nothing because of an error is kept as a visible failed node.
+        produced nothing because of an error is kept as a visible failed node. ``backend``:
+        another model than the engine's own (several models in one generate, see
+        :mod:`loomtui.engine_multi`).
         """
-        backend = self.require_backend()
+        backend = backend if backend is not None else self.require_backend()
         info = backend.info()
         session = self.session
         head = session.split(node_id, len(session.node(node_id)) if offset is None else offset)
