@@ -224,7 +224,7 @@ class Engine:
         arrive, so a cancel or a failure keeps what was generated. A continuation that
         produced nothing because of an error is kept as a visible failed node. ``backend``:
         another model than the engine's own (several models in one generate, see
-        :mod:`loomtui.engine_multi`).
+        :mod:`loomtui.instruments.multimodel`).
         """
         backend = backend if backend is not None else self.require_backend()
         info = backend.info()
