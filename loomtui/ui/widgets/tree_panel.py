@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any
 
 from rich.text import Text
@@ -11,6 +12,8 @@ from textual.widgets.tree import TreeNode
 
 from ...core.display import visible
 from ...core.tree import Node, Session
+
+_BOOKMARK = attrgetter("bookmark")
 
 
 def _head(node: Node) -> str:
@@ -54,7 +57,12 @@ def node_label(node: Node, current: bool) -> Text:
 
 
 class TreePanel(Tree[str]):
-    """The session tree; enter on a node goes there."""
+    """The session tree; enter on a node goes there.
+
+    Lines are built lazily: a node's children get lines when it is first expanded (by the
+    user, or because the current node is below it), so opening a 50,000-node loom builds the
+    current branch and its siblings, not 50,000 labels. After each action only the built
+    lines are brought up to date."""
 
     DEFAULT_CSS = "TreePanel { height: 1fr; border: round $primary-darken-1; overflow-x: hidden; }"
 
@@ -69,28 +77,28 @@ class TreePanel(Tree[str]):
         self.show_root = False
         self.guide_depth = 2
         self._root_id: str | None = None
-        #: session node id -> [its line here, its children as last shown, its label's
-        #: content as last shown (:func:`_label_key`)]: one record, so the pass over every
-        #: node after each action looks each id up once.
+        #: session node id -> [its line here, its children as last shown (None: not built
+        #: yet, the node was never expanded), its label's content as last shown
+        #: (:func:`_label_key`)]: one record per built line, so the pass after each action
+        #: looks each id up once.
         self._shown: dict[str, list[Any]] = {}
-        self._marks = 0  # bookmarks in the session, counted by _update
+        self._session: Session | None = None  # the session last shown: expanding reads it
+        self._marks = 0  # bookmarks in the session, counted by show_session
 
     def show_session(self, session: Session) -> None:
         """Bring the panel in line with the session.
 
-        Called after every action, so it works incrementally: nodes that appeared are added
-        where they belong, deleted ones removed, and only labels whose content changed are
-        redrawn (a full rebuild of thousands of nodes takes a noticeable fraction of a
-        second). A new root, or children that changed order, rebuild the whole panel.
+        Called after every action, so it works incrementally: nodes that appeared under a
+        built node are added where they belong, deleted ones removed, and only labels whose
+        content changed are redrawn (a full rebuild of thousands of nodes takes a noticeable
+        fraction of a second). A new root, or children that changed order, rebuild.
         """
+        self._session = session
         if session.root_id != self._root_id or not self._update(session):
             self._rebuild(session)
-            self._marks = sum(1 for n in session.nodes.values() if n.bookmark)
+        self._marks = sum(map(_BOOKMARK, session.nodes.values()))
         current = session.current_id
-        for node in session.path(current):
-            rec = self._shown.get(node.id)
-            if rec is not None and not rec[0].is_expanded:
-                rec[0].expand()
+        self.reveal(session, current, expand=True)
         if not self.root.is_expanded:
             self.root.expand()  # expanding again would lay out every line again
         rec = self._shown.get(current)
@@ -100,56 +108,101 @@ class TreePanel(Tree[str]):
         n = len(session.nodes)
         self.border_title = f"tree ({n} nodes, {self._marks}★)"
 
+    def reveal(
+        self, session: Session, node_id: str, *, expand: bool = False
+    ) -> TreeNode[str] | None:
+        """Build and expand the lines down to ``node_id`` (and the node itself with
+        ``expand``) so that it shows; its line, or None if it is not in the session."""
+        if node_id not in session.nodes:
+            return None
+        self._session = session
+        path = session.path(node_id)
+        rec = None
+        for i, node in enumerate(path):
+            rec = self._shown.get(node.id)
+            if rec is None:
+                return None  # not under the root shown here (show_session rebuilds)
+            if i < len(path) - 1 or expand:
+                self._load(session, rec)
+                if not rec[0].is_expanded:
+                    rec[0].expand()
+        return None if rec is None else rec[0]
+
+    def _toggle_node(self, node: TreeNode[str]) -> None:
+        # Every way to expand (key, click, select) comes here: build the children first.
+        rec = self._shown.get(node.data) if node.data else None
+        if rec is not None and rec[1] is None and self._session is not None:
+            self._load(self._session, rec)
+        super()._toggle_node(node)
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded) -> None:
+        # A node expanded some other way (expand_all, another widget): its children too.
+        rec = self._shown.get(event.node.data) if event.node.data else None
+        if rec is not None and rec[1] is None and self._session is not None:
+            self._load(self._session, rec)
+
+    def _load(self, session: Session, rec: list[Any]) -> None:
+        """Give a built node's children their lines (once)."""
+        if rec[1] is not None:
+            return
+        item = rec[0]
+        node = session.nodes.get(item.data)
+        if node is None:
+            return
+        for cid in node.children:
+            self._add(session, item, cid, None)
+        rec[1] = list(node.children)
+
     def _add(self, session: Session, parent: TreeNode[str], nid: str, before: int | None) -> None:
-        """Add ``nid`` and its subtree under ``parent`` (iteratively: deep trees are fine)."""
-        current = session.current_id
-        stack: list[tuple[TreeNode[str], str, int | None]] = [(parent, nid, before)]
-        while stack:
-            under, cid, at = stack.pop()
-            node = session.nodes[cid]
-            is_current = cid == current
-            label = node_label(node, is_current)
-            item = (
-                under.add(label, data=cid) if at is None else under.add(label, data=cid, before=at)
-            )
-            self._shown[cid] = [item, list(node.children), _label_key(node, is_current)]
-            for child in reversed(node.children):
-                stack.append((item, child, None))
+        """Add the line of ``nid`` under ``parent`` (its children wait for an expand)."""
+        node = session.nodes[nid]
+        is_current = nid == session.current_id
+        label = node_label(node, is_current)
+        item = (
+            parent.add(label, data=nid)
+            if before is None
+            else parent.add(label, data=nid, before=before)
+        )
+        self._shown[nid] = [item, None, _label_key(node, is_current)]
 
     def _rebuild(self, session: Session) -> None:
         self.clear()
         self._shown.clear()
+        self._session = session
         self._root_id = session.root_id
         self._add(session, self.root, session.root_id, None)
 
     def _update(self, session: Session) -> bool:
         """Apply the session's changes since the last call; False where a rebuild is due.
 
-        One lean pass over the nodes (one lookup per node, no copies, labels' keys without
-        their text): it runs after every action, and must stay fast on 50,000 nodes."""
+        One lean pass over the built lines (one lookup per node, no copies, labels' keys
+        without their text): it runs after every action."""
         nodes, shown = session.nodes, self._shown
-        if nodes.keys() != shown.keys():
-            gone = shown.keys() - nodes.keys()
+        gone = [nid for nid in shown if nid not in nodes]
+        if gone:
+            gone_set = set(gone)
+            dropped: list[str] = []
             for nid in gone:
                 item = shown[nid][0]
                 parent = item.parent
-                if parent is None or parent.data not in gone:
+                if parent is None or parent.data not in gone_set:
+                    stack = [item]  # its lines go with it, even of nodes moved elsewhere
+                    while stack:
+                        sub = stack.pop()
+                        dropped.append(sub.data)
+                        stack.extend(sub.children)
                     item.remove()  # removes its subtree too
-            for nid in gone:
-                del shown[nid]
+            for nid in dropped:
+                shown.pop(nid, None)
         current = session.current_id
-        marks = 0
-        for nid, node in nodes.items():
-            marks += node.bookmark
-            rec = shown.get(nid)
-            if rec is None:
-                continue  # new: added with its parent's children below
+        for nid, rec in list(shown.items()):
+            node = nodes[nid]
             kids = node.children
-            if kids != rec[1]:
+            if rec[1] is not None and kids != rec[1]:
                 kept = [c for c in kids if c in shown]
                 before = [c for c in rec[1] if c in shown]
                 if kept != before:
-                    return False  # reordered: rebuild
+                    return False  # reordered or moved: rebuild
                 item = rec[0]
                 for index, cid in enumerate(kids):
                     if cid not in shown:
@@ -160,7 +213,6 @@ class TreePanel(Tree[str]):
             if key != rec[2]:
                 rec[0].set_label(node_label(node, nid == current))
                 rec[2] = key
-        self._marks = marks
         return True
 
     def on_tree_node_selected(self, event: Tree.NodeSelected) -> None:
