@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .base import Backend, ProgressCallback
+from .base import Backend, BackendError, ProgressCallback
 
 
 def open_backend(
@@ -46,3 +46,31 @@ def open_backend(
         progress=progress,
         cache_dir=cache_dir,
     )
+
+
+#: How a model entry names a configured API profile, or forces a local model.
+PROFILE_PREFIX = "profile:"
+LOCAL_PREFIX = "local:"
+
+
+def model_entry(
+    entry: str, api_base: str | None = None, profile: str | None = None
+) -> tuple[str | None, str | None, str | None]:
+    """One entry of a model list (``--model`` given several times, the app's ``[model] also``)
+    as ``(model, api_base, profile name)`` for :func:`open_backend`.
+
+    The spelling: ``profile:NAME`` is the configured profile's server and model;
+    ``local:SPEC`` is a local model whatever else is given; any other entry is, like a single
+    ``--model``, a model name on the server when the run names one (``--api-base`` or
+    ``--profile``), else a local spec (``default``, a hub id, a folder, a ``.gguf``)."""
+    text = entry.strip()
+    if text.startswith(PROFILE_PREFIX):
+        name = text[len(PROFILE_PREFIX) :].strip()
+        if not name:
+            raise BackendError(f"{entry!r} names no profile (profile:NAME)")
+        return None, None, name
+    if text.startswith(LOCAL_PREFIX):
+        return text[len(LOCAL_PREFIX) :].strip() or "default", None, None
+    if api_base or profile:
+        return text or None, api_base, profile
+    return text or "default", None, None

@@ -17,15 +17,16 @@ def none_if_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any
     return list(value) or None
 
 
-def model_options(*, multiple: bool = False) -> list[click.Parameter]:
-    """``--model`` (a local spec, or the model name on an API), ``--api-base`` and friends."""
+def model_options(*, multiple: bool = False, many_help: str | None = None) -> list[click.Parameter]:
+    """``--model`` (a local spec, or the model name on an API), ``--api-base`` and friends.
+    ``multiple``: ``--model`` may be given several times (``many_help`` says what for)."""
     if multiple:
         model = click.Option(
             ["--model"],
             multiple=True,
             callback=none_if_empty,
             metavar="SPEC",
-            help="model spec (give twice to compare two models)",
+            help=many_help or "model spec (give twice to compare two models)",
         )
     else:
         model = click.Option(
@@ -178,6 +179,31 @@ def backend_from_args(
         api_base=args.api_base,
         api_key_env=args.api_key_env,
         profile=resolve_profile(args.profile, args.api_base),
+        device=args.device,
+        dtype=args.dtype,
+        trust_remote_code=args.trust_remote_code,
+        progress=progress,
+        cache_dir=cache_dir(),
+    )
+    if progress is stderr_progress and sys.stderr.isatty():
+        print("\r\x1b[2K", end="", file=sys.stderr, flush=True)
+    return backend
+
+
+def backend_for_entry(
+    args: Args, entry: str, progress: ProgressCallback | None = stderr_progress
+) -> Backend:
+    """The backend one entry of a model list names (the spelling is
+    :func:`loomtui.backends.resolve.model_entry`'s: ``profile:NAME``, ``local:SPEC``, else
+    as a single ``--model``), with the run's other options (device, key variable...)."""
+    from ..backends.resolve import model_entry, open_backend
+
+    model, api_base, profile = model_entry(entry, args.api_base, args.profile)
+    backend = open_backend(
+        model=model,
+        api_base=api_base,
+        api_key_env=args.api_key_env,
+        profile=resolve_profile(profile, api_base),
         device=args.device,
         dtype=args.dtype,
         trust_remote_code=args.trust_remote_code,

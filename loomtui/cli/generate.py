@@ -6,6 +6,8 @@ printed coloured by probability on a terminal (plain when piped). ``-o SESSION``
 prompt and its completions to a session file as a branch (creating the file if needed);
 ``--session SESSION`` goes on from the session's current node (in chat: a new user turn).
 ``--prefill TEXT`` (chat) starts the assistant's reply, which the model continues as its own.
+``--model`` given several times spreads the continuations over the models
+(:mod:`loomtui.cli.generate_multi`).
 """
 
 from __future__ import annotations
@@ -26,10 +28,17 @@ from .common import backend_from_args, model_options, sampling_options, settings
 from .params import Args
 
 if TYPE_CHECKING:
+    from ..backends.base import GenerationSettings
     from ..engine import Engine
 
 PARAMS: list[click.Parameter] = [
-    *model_options(),
+    *model_options(
+        multiple=True,
+        many_help="'default' (embedded SmolLM2-135M-Instruct), a hub id, a model folder, a .gguf "
+        "file, or the model name on an --api-base server; give it several times to spread the "
+        "continuations over the models (local:SPEC is a local model beside a server's, "
+        "profile:NAME a configured server)",
+    ),
     click.Option(["--prompt"], metavar="TEXT", default=None, help="the text to continue"),
     click.Option(
         ["--prompt-file"],
@@ -110,6 +119,31 @@ def prefill_node(engine: Engine, after: Node, prefill: str) -> Node:
     return engine.add(after.id, plain=prefill, origin="prompt", goto=False, role="assistant")
 
 
+def start_node(args: Args, engine: Engine, prompt: str, settings: GenerationSettings) -> Node:
+    """The node to generate after: the prompt (a new user turn, or text appended, when going
+    on with ``--session``), then the ``--prefill``. Sets ``settings.chat`` for a chat session."""
+    session = engine.session
+    if args.session and session.is_chat():
+        settings.chat = True  # a chat session goes on as one
+    if args.prefill is not None and not settings.chat:
+        raise LoomError("--prefill starts the assistant's reply: it needs --chat")
+    role = "user" if settings.chat else None
+    current = session.current
+    if args.session and (current.parent is not None or len(current)):
+        # The next message of the conversation (or more text, in completion mode), after
+        # wherever the session was left.
+        node = (
+            engine.add_turn(current.id, prompt)
+            if settings.chat
+            else engine.add(current.id, None, plain=prompt, origin="prompt")
+        )
+    else:
+        node = prompt_node(engine, prompt, role)
+    if args.prefill:
+        node = prefill_node(engine, node, args.prefill)
+    return node
+
+
 def run(args: Args) -> int:
     if args.session and args.output:
         raise LoomError("give one of -o/--output and --session")
@@ -135,29 +169,17 @@ def _generate(args: Args, store) -> int:  # type: ignore[no-untyped-def]
     settings = settings_from_args(args)
     check_settings(settings)
     session = store.session if store is not None else Session.new()
+    models = list(dict.fromkeys(args.model or []))  # one backend per distinct entry
+    if len(models) > 1:
+        from .generate_multi import generate_multi
+
+        return generate_multi(args, store, session, prompt, settings, models)
     start = time.perf_counter()
-    backend = backend_from_args(args)
+    backend = backend_from_args(args, models[0] if models else None)
     load_s = getattr(backend, "load_s", None) or (time.perf_counter() - start)
     info = backend.info()
     engine = Engine.over(store, backend) if store is not None else Engine(session, backend)
-    if args.session and session.is_chat():
-        settings.chat = True  # a chat session goes on as one
-    if args.prefill is not None and not settings.chat:
-        raise LoomError("--prefill starts the assistant's reply: it needs --chat")
-    role = "user" if settings.chat else None
-    current = session.current
-    if args.session and (current.parent is not None or len(current)):
-        # The next message of the conversation (or more text, in completion mode), after
-        # wherever the session was left.
-        node = (
-            engine.add_turn(current.id, prompt)
-            if settings.chat
-            else engine.add(current.id, None, plain=prompt, origin="prompt")
-        )
-    else:
-        node = prompt_node(engine, prompt, role)
-    if args.prefill:
-        node = prefill_node(engine, node, args.prefill)
+    node = start_node(args, engine, prompt, settings)
     result = engine.generate(node.id, None, settings)
     if result.tokens == 0 and result.errors:
         raise LoomError(result.errors[0])

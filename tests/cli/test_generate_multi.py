@@ -1,0 +1,127 @@
+"""``loomtui generate --model A --model B``: the continuations spread over the models, each
+loaded once and closed, each completion naming its model; a model that fails is one line on
+stderr, the others' completions still land, and the exit status says so."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from loomtests import fakes
+
+from loomtui.backends.base import BackendError
+from loomtui.cli import main
+from loomtui.core.errors import LoomError
+from loomtui.core.sessionfile import load_session
+
+PROMPT = "The cat sat on the mat."
+
+
+class Closing(fakes.FullBackend):
+    def __init__(self, *a, log=None, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.log = log if log is not None else []
+
+    def close(self) -> None:
+        self.log.append(("closed", self.name))
+
+
+class Broken(Closing):
+    def generate(self, context, settings, cancel=None):
+        raise BackendError("503 from the server: overloaded")
+        yield  # pragma: no cover
+
+
+@pytest.fixture
+def models(monkeypatch):
+    """The verb's model entries opened as fakes (``bad`` cannot be loaded at all)."""
+    log: list[tuple[str, str]] = []
+    made = {}
+
+    def open_entry(args, entry, progress=None):
+        log.append(("opened", entry))
+        if entry == "bad":
+            raise LoomError("model file not found: bad.gguf")
+        cls = Broken if entry == "broken" else Closing
+        made[entry] = cls(f"fake-{entry}", seed=len(made) + 1, log=log)
+        return made[entry]
+
+    monkeypatch.setattr("loomtui.cli.generate_multi.backend_for_entry", open_entry)
+    return made, log
+
+
+def _own_logprobs(backend, prompt_text, tokens):
+    ids = backend.tokenize(prompt_text)
+    out = []
+    for tok in tokens:
+        out.append(float(backend._logprobs(ids)[tok["token_id"]]))
+        ids.append(tok["token_id"])
+    return out
+
+
+def test_n_spread_over_two_models_json_names_each_completions_model(models, tmp_path, capsys):
+    made, log = models
+    out = tmp_path / "two.json"
+    argv = [
+        "generate", "--model", "a", "--model", "b", "--model", "a", "--prompt", PROMPT,
+        "--n", "4", "--max-tokens", "4", "--temperature", "1", "--seed", "2",
+        "--logprobs", "3", "--json", "-o", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert captured.err == ""
+    # each distinct entry loaded once, and closed on exit
+    assert [e for what, e in log if what == "opened"] == ["a", "b"]
+    assert sorted(e for what, e in log if what == "closed") == ["fake-a", "fake-b"]
+    assert [m["model"] for m in data["models"]] == ["fake-a", "fake-b"]
+    assert [m["n"] for m in data["models"]] == [2, 2]
+    assert data["failures"] == []
+    comps = data["completions"]
+    assert [c["model"] for c in comps] == ["fake-a", "fake-a", "fake-b", "fake-b"]
+    for c in comps:
+        own = made[c["model"][-1]]
+        assert [t["logprob"] for t in c["tokens"]] == pytest.approx(
+            _own_logprobs(own, PROMPT, c["tokens"]), abs=1e-4
+        )
+    # the session holds the four as siblings under the prompt, each marked by its model
+    session = load_session(out)
+    prompt = next(n for n in session.children(session.root_id) if n.plain == PROMPT)
+    kids = session.children(prompt.id)
+    assert [n.model for n in kids] == ["fake-a", "fake-a", "fake-b", "fake-b"]
+    assert [n.text for n in kids] == [c["text"] for c in comps]
+
+
+def test_a_model_that_fails_is_one_line_the_others_land_exit_non_zero(models, tmp_path, capsys):
+    made, log = models
+    out = tmp_path / "fail.json"
+    argv = [
+        "generate", "--model", "a", "--model", "broken", "--model", "bad", "--prompt", PROMPT,
+        "--n", "2", "--max-tokens", "3", "--temperature", "0", "-o", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert err == [
+        "loomtui: generate: bad: cannot load: model file not found: bad.gguf",
+        "loomtui: generate: fake-broken: 503 from the server: overloaded",
+    ]
+    assert "(fake-a; finish: length)" in captured.out
+    session = load_session(out)
+    prompt = next(n for n in session.children(session.root_id) if n.plain == PROMPT)
+    kids = session.children(prompt.id)
+    assert [n.model for n in kids] == ["fake-a", "fake-broken"]
+    assert len(kids[0].tokens) == 3 and kids[1].error  # the failure is a visible node
+    assert sorted(e for what, e in log if what == "closed") == ["fake-a", "fake-broken"]
+
+
+def test_every_model_failing_to_load_is_a_refusal(monkeypatch, capsys):
+    def refuse(args, entry, progress=None):
+        raise LoomError(f"unknown model spec {entry!r}")
+
+    monkeypatch.setattr("loomtui.cli.generate_multi.backend_for_entry", refuse)
+    code = main(["generate", "--model", "x", "--model", "y", "--prompt", PROMPT])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "no model could be loaded" in err and "'x'" in err and "'y'" in err
+    assert len(err.strip().splitlines()) == 1
