@@ -490,3 +490,33 @@ class Engine:
         """Label ``node_id`` (None or blank clears it). Saved."""
         self.session.set_label(node_id, label.strip() if label else None)
         self._changed()
+
+    def sort_children(self, node_id: str, key: str, descending: bool | None = None) -> None:
+        """Order the children of ``node_id`` by a sort key (core/siblings.SORT_KEYS). Saved."""
+        from .core.siblings import sorted_children
+
+        self.session.node(node_id).children = sorted_children(
+            self.session, node_id, key, descending
+        )
+        self._changed()
+
+    def dedup(self, node_id: str | None, whole: bool = False) -> list[tuple[str, list[str]]]:
+        """Merge identical siblings among the children of ``node_id`` (``whole``: at every
+        node under it too); see core/siblings.dedup_children. Saved when any merged."""
+        from .core.siblings import dedup_children, dedup_tree
+
+        nid = node_id or self.session.root_id
+        merges = dedup_tree(self.session, nid) if whole else dedup_children(self.session, nid)
+        if merges:
+            self._changed()
+        return merges
+
+    def set_hidden(self, node_ids: Sequence[str], hidden: bool) -> list[str]:
+        """Soft-hide ``node_ids`` or show them again (the current node leaves a hidden
+        branch for its nearest shown ancestor). Saved when any changed."""
+        from .core.siblings import set_hidden
+
+        changed = set_hidden(self.session, node_ids, hidden)
+        if changed:
+            self._changed()
+        return changed

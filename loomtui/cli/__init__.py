@@ -38,6 +38,10 @@ VERBS: dict[str, tuple[str, str]] = {
     "collapse": ("collapse", "mode collapse: two models on the same prompts, side by side"),
     "sweep": ("sweep", "attractor sweep: perturb a token and continue greedily"),
     "loom": ("loom_cmd", "adaptive looming: decode greedily, branch where the model is unsure"),
+    "sort": ("siblings:SORT", "order the alternates at a branch point (logprob, confidence...)"),
+    "dedup": ("siblings:DEDUP", "merge identical sibling continuations, counting the draws"),
+    "prune": ("siblings:PRUNE", "soft-hide alternates below a threshold, or by id"),
+    "unhide": ("siblings:UNHIDE", "show soft-hidden nodes again"),
     "replay": ("replay", "re-run a session's generations with another model"),
     "examples": ("examples", "list the example sessions that ship with loomtui"),
     "doctor": ("doctor", "probe what a server (or a local model) can do; the API backend uses it"),
@@ -86,7 +90,9 @@ class LoomGroup(click.Group):
         from .params import build_command
 
         module_name, help_text = VERBS[cmd_name]
+        module_name, _, attr = module_name.partition(":")  # "module:verb": several in one
         module = importlib.import_module(f"loomtui.cli.{module_name}")
+        module = getattr(module, attr) if attr else module
         command = build_command(cmd_name, module, help_text)
         if cmd_name in READS_SESSION and command.callback is not None:
             command.callback = _warning_unapplied(command.callback)

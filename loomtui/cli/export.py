@@ -23,6 +23,11 @@ PARAMS: list[click.Parameter] = [
     node_option(),
     click.Option(["--all"], is_flag=True, help="every leaf's full text (under --node if given)"),
     click.Option(
+        ["--include-hidden"],
+        is_flag=True,
+        help="with --all: soft-hidden (pruned) branches too (left out by default)",
+    ),
+    click.Option(
         ["--format"],
         type=click.Choice(FORMATS),
         default="text",
@@ -41,7 +46,7 @@ PARAMS: list[click.Parameter] = [
 
 def run(args: Args) -> int:
     session = load_session(args.session)
-    data = export(session, args.format, args.node, args.all)
+    data = export(session, args.format, args.node, args.all, include_hidden=args.include_hidden)
     if args.output:
         try:
             replace_file(args.output, data)

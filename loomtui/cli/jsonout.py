@@ -12,6 +12,7 @@ generate::
      "completions": [{"text", "finish_reason",
                       "tokens": [{"text", "bytes", "token_id", "logprob", "dist",
                                   "sampling_logprob", "entropy", "entropy_bounds",
+                                  "confidence", "confidence_k",
                                   "top": [{"text", "bytes", "token_id", "logprob"}]}]}],
      "timing": {"load_s", "prefill_s", "decode_s", "tokens_per_s"}}
 
@@ -25,7 +26,10 @@ names ("raw": the model's own softmax; "sampling": a server's processed one);
 the ``sampling`` settings: temperature, top-k, top-p), null where unknown or greedy.
 ``entropy`` is the exact entropy in nats, null when only a top-k list is known;
 ``entropy_bounds`` is ``[lower, upper]`` (both the exact value when it is known; the upper
-null when the vocabulary size is unknown), null when nothing bounds it.
+null when the vocabulary size is unknown), null when nothing bounds it. ``confidence`` is
+−mean of the ``top`` logprobs (DeepConf; high when one choice dominates) and
+``confidence_k`` how many it averaged (the list's length): values compare only at equal k;
+both null with no top list.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ..core.metrics import token_entropy
+from ..core.metrics import confidence, token_entropy
 from ..core.tokens import Alt, Token, decode, join_bytes
 
 
@@ -52,15 +56,18 @@ def alt_json(alt: Alt | Token) -> dict[str, Any]:
 
 def token_json(token: Token, vocab_size: int | None = None) -> dict[str, Any]:
     """One token: ``{"text", "bytes", "token_id", "logprob", "dist", "sampling_logprob",
-    "entropy", "entropy_bounds", "top"}`` (``vocab_size`` gives the bounds a finite upper
-    end)."""
+    "entropy", "entropy_bounds", "confidence", "confidence_k", "top"}`` (``vocab_size``
+    gives the bounds a finite upper end)."""
     bounds = token_entropy(token, vocab_size)
+    conf = confidence(token.top) if token.top else None
     return {
         **alt_json(token),
         "dist": token.dist,
         "sampling_logprob": token.sampling_logprob,
         "entropy": token.entropy,
         "entropy_bounds": None if bounds is None else list(bounds),
+        "confidence": None if conf is None else conf[0],
+        "confidence_k": None if conf is None else conf[1],
         "top": [alt_json(a) for a in token.top],
     }
 

@@ -15,7 +15,8 @@ import re
 from collections.abc import Sequence
 
 from .exporters import TREE_FORMATS, export_tree
-from .metrics import joint_logprob, mean_entropy_bounds
+from .metrics import joint_logprob, mean_confidence, mean_entropy_bounds
+from .siblings import shown_leaves
 from .tokens import decode
 from .tree import Node, Session
 
@@ -50,6 +51,7 @@ def branch_nodes(
     all_leaves: bool = False,
     *,
     scope: str | None = None,
+    include_hidden: bool = False,
 ) -> list[Node]:
     """The nodes whose branches to export (leaves in depth-first order).
 
@@ -57,16 +59,17 @@ def branch_nodes(
     current node): ``branch`` that one node, ``under`` every leaf under it, ``tree`` every
     leaf of the tree. Without a scope, ``all_leaves`` chooses: every leaf under ``node_id``
     when given, else of the tree (``loomtui export --all [--node]``), or the one node.
+    Soft-hidden nodes and their subtrees are left out of ``under`` and ``tree`` unless
+    ``include_hidden`` (a node whose children are all hidden is then a leaf).
     """
     if scope is None:
         if not all_leaves:
             scope = "branch"
         else:
             scope = "under" if node_id is not None else "tree"
-    if scope == "tree":
-        return session.leaves()
-    if scope == "under":
-        return session.leaves(session.find(node_id).id)
+    if scope in ("tree", "under"):
+        under = session.find(node_id).id if scope == "under" else None
+        return session.leaves(under) if include_hidden else shown_leaves(session, under)
     if scope == "branch":
         return [session.find(node_id)]
     raise ValueError(f"unknown export scope {scope!r} (use {', '.join(SCOPES)})")
@@ -204,6 +207,9 @@ def branch_record(session: Session, node: Node, chat: bool | None = None) -> dic
         if ent is not None:
             lo, hi, _ = ent
             record["mean_entropy_bounds"] = [lo, hi if math.isfinite(hi) else None]
+        conf = mean_confidence(tokens)  # −mean top-k logprob per token, k its lists' length
+        if conf is not None:
+            record["mean_confidence"], record["confidence_k"] = conf[0], conf[1]
     models = sorted({n.model for n in path if n.model})
     if models:
         record["models"] = models
@@ -214,6 +220,8 @@ def branch_record(session: Session, node: Node, chat: bool | None = None) -> dic
         record["labels"] = labels  # every label on the branch, by node id
     if node.bookmark:
         record["bookmark"] = True
+    if node.count != 1:
+        record["count"] = node.count  # identical draws merged into this node
     if session.is_chat() if chat is None else chat:
         record["messages"] = [
             {"role": role, "content": text} for role, text in session.turns(node.id, True)
@@ -236,12 +244,13 @@ def export(
     all_leaves: bool = False,
     *,
     scope: str | None = None,
+    include_hidden: bool = False,
 ) -> bytes:
     """Export in ``fmt`` (one of :data:`FORMATS`) as bytes ready to write; which branches:
     see :func:`branch_nodes` (the tree formats always write the whole tree)."""
     if fmt in TREE_FORMATS:
         return export_tree(session, fmt)
-    nodes = branch_nodes(session, node_id, all_leaves, scope=scope)
+    nodes = branch_nodes(session, node_id, all_leaves, scope=scope, include_hidden=include_hidden)
     if fmt == "text":
         return export_text(session, nodes)
     if fmt == "markdown":

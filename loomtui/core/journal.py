@@ -167,6 +167,8 @@ def _fingerprint(node: Node) -> tuple[Any, ...]:
         node.error,
         _dict_fp(node.meta),
         node.role,
+        node.hidden,
+        node.count,
     )
 
 
@@ -282,6 +284,10 @@ def _apply_node(session: Session, rec: dict[str, Any], table: VocabTable | None 
         session.nodes[nid] = node
     if rec.get("role") not in (None, *ROLES):
         raise JournalDamage(f"node {nid[:40]!r}: unknown role")
+    if not isinstance(rec.get("hidden", False), bool):
+        raise JournalDamage(f"node {nid[:40]!r}: hidden is not true/false")
+    if "count" in rec and not (type(rec["count"]) is int and rec["count"] >= 1):
+        raise JournalDamage(f"node {nid[:40]!r}: count is not a whole number >= 1")
     for name in _NODE_FIELDS:
         if name in rec:
             setattr(node, name, rec[name])

@@ -1,8 +1,8 @@
 """Numbers about distributions and token runs, in nats: the one place each is computed.
 
-Entropy, entropy bounds from a top-k list, KL, joint logprob, perplexity and the rule for a
-logprob that is "not available" live here and nowhere else, so the backends, instruments,
-CLI and UI cannot drift apart. Pure Python (``math`` only) for lists; the functions over
+Entropy, entropy bounds from a top-k list, confidence (−mean top-k logprob), KL, joint
+logprob, perplexity and the rule for a logprob that is "not available" live here and nowhere
+else, so the backends, instruments, CLI and UI cannot drift apart. Pure Python (``math`` only) for lists; the functions over
 whole-vocabulary rows take numpy arrays and import numpy when called, so importing
 ``loomtui.core`` stays light. See ``shared/reference/logprobs.md`` section 3 for the
 entropy bounds from a top-k list.
@@ -150,6 +150,38 @@ def mean_entropy_bounds(
     return (lo / n, hi / n, n) if n else None
 
 
+def confidence(top: Sequence[Alt] | Sequence[float]) -> tuple[float, int] | None:
+    """DeepConf's token confidence: −mean of the logprobs of a top-k list, and k (how many
+    entries it averaged: the list's length, less entries that are not :func:`is_known` and
+    an API's duplicate of the sampled token). High when the model's top choices are all
+    improbable (it spread its mass), low when one choice dominates. Needs no vocabulary, so
+    it works from an API's top-k list; values compare only at equal k. None for no list."""
+    if top and isinstance(top[0], Alt):
+        lps = _clean_top(top)  # type: ignore[arg-type]
+    else:
+        lps = [min(float(x), 0.0) for x in top if is_known(x)]  # type: ignore[arg-type]
+    return (-sum(lps) / len(lps), len(lps)) if lps else None
+
+
+def mean_confidence(tokens: Iterable[Token]) -> tuple[float, int | None, int] | None:
+    """(value, k, n): the mean :func:`confidence` over the ``n`` tokens of a run that have a
+    top-k list; ``k`` the lists' common length, None when they differ (then the mean mixes
+    lists of different lengths). None when no token has a list."""
+    total = 0.0
+    n = 0
+    ks: set[int] = set()
+    for tok in tokens:
+        c = confidence(tok.top) if tok.top else None
+        if c is None:
+            continue
+        total += c[0]
+        ks.add(c[1])
+        n += 1
+    if not n:
+        return None
+    return total / n, (ks.pop() if len(ks) == 1 else None), n
+
+
 def kl_rows(p_rows: np.ndarray, q_rows: np.ndarray) -> list[float]:
     """KL(P_i ‖ Q_i) in nats for each pair of rows of whole-vocabulary logprobs.
 
@@ -182,6 +214,14 @@ def joint_logprob(logprobs: Iterable[float | None]) -> float | None:
         total += lp  # type: ignore[operator]
         n += 1
     return total if n else None
+
+
+def mean_logprob(logprobs: Iterable[float | None]) -> float | None:
+    """The mean logprob per token of a run: :func:`joint_logprob` over the count (None as
+    there: any unknown logprob, or no tokens)."""
+    lps = list(logprobs)
+    total = joint_logprob(lps)
+    return None if total is None else total / len(lps)
 
 
 def perplexity(logprobs: Iterable[float | None]) -> float | None:

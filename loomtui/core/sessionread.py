@@ -235,7 +235,7 @@ def _build_node(d: Any, vocab: list[tuple[str, bytes, int | None]], source: str,
     for name in _OPT_STR:
         if d.get(name) is not None and not isinstance(d[name], str):
             raise fail(source, f"{where}: {name} is not a string")
-    for name in ("bookmark", "visited"):
+    for name in ("bookmark", "visited", "hidden"):
         if not isinstance(d.get(name, False), bool):
             raise fail(source, f"{where}: {name} is not true/false")
     settings = d.get("settings")
@@ -247,6 +247,9 @@ def _build_node(d: Any, vocab: list[tuple[str, bytes, int | None]], source: str,
     role = d.get("role")
     if role is not None and role not in ROLES:
         raise fail(source, f"{where}: unknown role {str(role)[:20]!r}")
+    count = d.get("count", 1)
+    if type(count) is not int or not 1 <= count <= 2**53:
+        raise fail(source, f"{where}: count is not a whole number >= 1")
     return Node(
         id=nid,
         parent=parent,
@@ -266,6 +269,8 @@ def _build_node(d: Any, vocab: list[tuple[str, bytes, int | None]], source: str,
         error=d.get("error"),
         meta=meta,
         role=role,
+        hidden=d.get("hidden", False),
+        count=count,
     )
 
 

@@ -360,6 +360,10 @@ def node_to_dict(node: Node, vocab: VocabWriter) -> dict[str, Any]:
         d["meta"] = node.meta
     if node.role is not None:
         d["role"] = node.role
+    if node.hidden:
+        d["hidden"] = True
+    if node.count != 1:
+        d["count"] = node.count
     return d
 
 

@@ -61,6 +61,10 @@ class Node:
     #: The chat turn this segment belongs to ("system", "user", "assistant"); None outside
     #: chat sessions. Consecutive nodes of one role along a branch form one message.
     role: str | None = None
+    #: Soft-hidden (pruned): kept in the file, out of the views, sibling moves and ``--all``.
+    hidden: bool = False
+    #: Times this continuation was drawn (identical siblings merged: core/siblings.dedup).
+    count: int = 1
 
     @property
     def is_tokens(self) -> bool:
@@ -185,8 +189,8 @@ class Session:
         return [self.nodes[c] for c in parent.children]
 
     def sibling(self, node_id: str, step: int) -> Node:
-        """The sibling ``step`` places away, wrapping around."""
-        sibs = self.siblings(node_id)
+        """The sibling ``step`` places away, wrapping around (hidden ones skipped)."""
+        sibs = [n for n in self.siblings(node_id) if not n.hidden or n.id == node_id]
         idx = next(i for i, n in enumerate(sibs) if n.id == node_id)
         return sibs[(idx + step) % len(sibs)]
 
@@ -353,10 +357,10 @@ class Session:
         return [n for n in self.walk() if n.bookmark]
 
     def descend(self, node_id: str) -> Node:
-        """Follow the most recently created child down to a leaf."""
+        """Follow the most recently created child down to a leaf (hidden ones skipped)."""
         node = self.node(node_id)
-        while node.children:
-            node = max(self.children(node.id), key=lambda n: n.created)
+        while kids := [n for n in self.children(node.id) if not n.hidden]:
+            node = max(kids, key=lambda n: n.created)
         return node
 
     # ------------------------------------------------------------------ mutation

@@ -25,6 +25,8 @@ TOKEN_KEYS = {
     "sampling_logprob",
     "entropy",
     "entropy_bounds",
+    "confidence",
+    "confidence_k",
     "top",
 }
 ALT_KEYS = {"text", "bytes", "token_id", "logprob"}
