@@ -119,6 +119,11 @@ class ProfileConfig(_Section):
     prompt_logprobs: bool | None = Field(
         None, description="the server scores the prompt with vLLM's prompt_logprobs"
     )
+    post_sampling_probs: bool | None = Field(
+        None,
+        description="ask llama-server for the probabilities after its sampler chain instead "
+        "of the raw ones (one kind a request; raw when left out)",
+    )
     stream: bool | None = None
     prefill: Literal["continue", "prefix", "none"] | None = Field(
         None, description="how the server continues a started assistant reply (chat)"

@@ -40,8 +40,13 @@ class Capabilities:
     #: message marked ``prefix: true``: DeepSeek), "none" (it cannot: refused), or None (not
     #: known: refused, with the profile setting that says otherwise).
     prefill: str | None = None
-    #: vLLM's ``prompt_logprobs`` (the prompt's top-k per position), found by ``doctor``.
+    #: vLLM's ``prompt_logprobs`` (the prompt's top-k per position): ``score`` uses it where
+    #: echo is not usable (chat mode, or an echo doctor found wrong); found by ``doctor``.
     prompt_logprobs: bool | None = None
+    #: Ask llama-server for the probabilities after its sampler chain
+    #: (``post_sampling_probs: true``) instead of the raw ones: it sends one kind a request,
+    #: so raw is the default and a profile sets this to get the other.
+    post_sampling_probs: bool = False
     #: What ``loomtui doctor`` found for this server and model (None: never checked).
     findings: dict[str, Any] | None = None
 
@@ -69,7 +74,13 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "openai": dict(
         max_logprobs=5, supports_echo=True, supports_n=True, supports_top_k=False, prefill="none"
     ),
-    "vllm": dict(max_logprobs=20, supports_echo=True, supports_n=True, prefill="continue"),
+    "vllm": dict(
+        max_logprobs=20,
+        supports_echo=True,
+        supports_n=True,
+        prefill="continue",
+        prompt_logprobs=True,
+    ),
     # llama-server: chat-style content[] on /v1/completions, no echo; a trailing assistant
     # message is continued (its "prefill assistant" default).
     "llama.cpp": dict(max_logprobs=20, supports_echo=False, prefill="continue"),

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...core.tokens import DIST_RAW, Token, VocabTable
+from ...core.tokens import DIST_RAW, DIST_SAMPLING, Token, VocabTable
 from ..base import (
     Backend,
     BackendError,
@@ -43,12 +43,12 @@ from .caps import (
 from .dialects import ByteResolver, RawToken, parse_choice_logprobs
 from .doctor import apply_findings, lacks, load_findings
 from .http import AuthError, HttpClient, UnreachableError
+from .scoring import NO_LOGPROBS, first_choice, score_echo, score_prompt_logprobs
 
 NO_PROMPT_SCORES = (
-    "this server cannot score prompt text (no echo with logprobs{why}); "
+    "this server cannot score prompt text (no echo with logprobs{why}, no prompt_logprobs); "
     "only generated tokens carry probabilities"
 )
-NO_LOGPROBS = "the server returned no logprobs (does it support them for this model?)"
 
 
 @dataclass
@@ -94,8 +94,19 @@ class APIBackend(Backend):
             "entropy is bounded, not exact: the API returns only the top "
             f"{self.caps.max_logprobs} alternatives"
         )
-        if self.caps.mode == "chat" or self.caps.supports_echo is False:
+        if not self.caps.prompt_logprobs and (
+            self.caps.mode == "chat" or self.caps.supports_echo is False
+        ):
             notes.append(NO_PROMPT_SCORES.format(why=self._no_echo_why()))
+        if self.caps.post_sampling_probs and self.caps.server == "llama-cpp-python":
+            notes.append(
+                "llama-cpp-python ignores post_sampling_probs: the probabilities shown are raw"
+            )
+        elif self.caps.post_sampling_probs:
+            notes.append(
+                "generated tokens carry probabilities after the sampler chain "
+                "(post_sampling_probs), labelled 'sampling', not the raw distribution"
+            )
         if not self.caps.stream:
             notes.append("streaming is off for this server: tokens arrive per completion")
         missing = self.lacks()
@@ -171,7 +182,10 @@ class APIBackend(Backend):
         n: int,
         seed: int | None,
         stream: bool,
+        post_sampling: bool = False,
     ) -> tuple[str, dict[str, Any]]:
+        """The endpoint and body of one request; ``post_sampling`` asks llama.cpp for the
+        probabilities after its sampler chain instead of the raw ones (one kind a request)."""
         k = self._k(settings.logprobs_k, chat)
         body: dict[str, Any] = {
             "model": self.model,
@@ -199,6 +213,8 @@ class APIBackend(Backend):
             body["prompt"] = context.text
             body["logprobs"] = k
             path = "completions"
+        if post_sampling:
+            body["post_sampling_probs"] = True
         body.update(self.caps.extra_body)
         return path, body
 
@@ -315,8 +331,15 @@ class APIBackend(Backend):
         seen: set[int] = set()
         state: dict[int, _ChoiceState] = {}
         k = self._k(settings.logprobs_k, chat)
+        post = self.caps.post_sampling_probs
+        # llama-server's /v1/completions sends post-sampling values in the legacy shape,
+        # which does not say so: the request does (content[] entries say it with "prob").
+        dist = DIST_SAMPLING if post and self.caps.server == "llama.cpp" else DIST_RAW
+        greedy = settings.temperature <= 0
         try:
-            path, body = self._body(context, settings, chat, req.n, req.seed, self.caps.stream)
+            path, body = self._body(
+                context, settings, chat, req.n, req.seed, self.caps.stream, post_sampling=post
+            )
             if self.caps.stream:
                 chunks: Iterator[dict[str, Any]] = self.http.stream_sse(
                     path, body, self.model, stop
@@ -329,7 +352,7 @@ class APIBackend(Backend):
                         continue
                     index = req.offset + int(choice.get("index", 0) or 0)
                     seen.add(index)
-                    st = state.setdefault(index, _ChoiceState())
+                    st = state.setdefault(index, _ChoiceState(dist, greedy))
                     for tok in st.feed(choice, k, chat):
                         events.put(("token", (index, tok)))
                     reason = choice.get("finish_reason")
@@ -369,36 +392,24 @@ class APIBackend(Backend):
     # -- scoring and distributions ---------------------------------------------------------
 
     def score(self, text: str, top_k: int = 20, prefix: Context | None = None) -> ScoreResult:
-        """Prompt logprobs via ``echo``; where the server cannot, a note and no tokens."""
-        if self.caps.mode == "chat" or self.caps.supports_echo is False:
+        """Prompt logprobs: by ``echo`` where it is usable (completion mode), else by vLLM's
+        ``prompt_logprobs`` where the server has them; elsewhere a note and no tokens."""
+        chat = self._is_chat(prefix, None)
+        use_echo = not chat and self.caps.supports_echo is not False
+        if not use_echo and not self.caps.prompt_logprobs:
             return ScoreResult([], [], note=NO_PROMPT_SCORES.format(why=self._no_echo_why()))
         k = self._k(top_k, False)
-        before = prefix.text if prefix is not None else ""
-        key = (before, text, k)
+        key = (repr(prefix), text, k)
         with self._lock:
             cached = self._score_cache.get(key)
         if cached is not None:
             return cached
-        body: dict[str, Any] = {
-            "model": self.model,
-            "prompt": before + text,
-            "max_tokens": 1,
-            "temperature": 0,
-            "echo": True,
-            "logprobs": k,
-            "stream": False,
-        }
-        body.update(self.caps.extra_body)
-        answer = self.http.post_json("completions", body, self.model)
-        choice = _first_choice(answer, self.api_base)
-        raw = parse_choice_logprobs(choice, k)
-        if not raw:
-            raise BackendError(NO_LOGPROBS)
-        resolver = ByteResolver()
-        tokens = resolver.feed(raw, choice.get("text") or "") + resolver.finish()
-        for token in tokens:
+        if use_echo:
+            result = score_echo(self, prefix.text if prefix is not None else "", text, k)
+        else:
+            result = score_prompt_logprobs(self, text, k, prefix, chat)
+        for token in result.tokens:
             token.top = self._table.pack(token.top)
-        result = _split_prompt(tokens, before.encode("utf-8"), (before + text).encode("utf-8"))
         with self._lock:
             if len(self._score_cache) > 64:
                 self._score_cache.pop(next(iter(self._score_cache)))
@@ -413,7 +424,7 @@ class APIBackend(Backend):
         )
         path, body = self._body(context, settings, chat, 1, None, stream=False)
         answer = self.http.post_json(path, body, self.model)
-        raw = parse_choice_logprobs(_first_choice(answer, self.api_base), self._k(top_k, chat))
+        raw = parse_choice_logprobs(first_choice(answer, self.api_base), self._k(top_k, chat))
         if not raw:
             raise BackendError(NO_LOGPROBS)
         return Distribution(
@@ -435,10 +446,12 @@ class APIBackend(Backend):
 class _ChoiceState:
     """Per-completion parsing state across stream chunks."""
 
-    def __init__(self) -> None:
+    def __init__(self, dist: str = DIST_RAW, greedy: bool = False) -> None:
         self.resolver = ByteResolver()
         self.closed = False
         self.missing_logprobs = False
+        self.dist = dist
+        self.greedy = greedy
 
     def feed(self, choice: dict[str, Any], k: int, chat: bool) -> list[Token]:
         if chat:
@@ -446,7 +459,10 @@ class _ChoiceState:
             text = delta.get("content") if isinstance(delta, dict) else None
         else:
             text = choice.get("text")
-        raw = parse_choice_logprobs(choice, k)
+        raw = parse_choice_logprobs(choice, k, self.dist)
+        if raw is not None and self.greedy:
+            for rt in raw:  # greedy: no distribution was sampled from
+                rt.token.sampling_logprob = None
         if raw is None:
             if text:
                 # Keep what was generated, unscored, and say why at the end.
@@ -456,32 +472,6 @@ class _ChoiceState:
             else:
                 raw = []
         return self.resolver.feed(raw, text)
-
-
-def _first_choice(answer: dict[str, Any], where: str) -> dict[str, Any]:
-    choices = answer.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise BackendError(f"{where} answered without any choices")
-    return choices[0]
-
-
-def _split_prompt(tokens: list[Token], prefix: bytes, whole: bytes) -> ScoreResult:
-    """Split echoed tokens into the prefix's, the text's, and the generated one (dropped)."""
-    pos = 0
-    prefix_tokens: list[Token] = []
-    text_tokens: list[Token] = []
-    for tok in tokens:
-        if pos >= len(whole):
-            break  # the one generated token
-        end = pos + len(tok.bytes)
-        if end <= len(prefix) and prefix:
-            prefix_tokens.append(tok)
-        else:
-            text_tokens.append(tok)
-        pos = end
-    ids = [t.token_id for t in prefix_tokens]
-    prefix_ids = [i for i in ids if i is not None] if all(i is not None for i in ids) else []
-    return ScoreResult(prefix_token_ids=prefix_ids, tokens=text_tokens)
 
 
 def open_api_backend(

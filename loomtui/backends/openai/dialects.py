@@ -16,13 +16,14 @@ split between the uncertain tokens of one run is a best guess).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ...core.metrics import is_known
-from ...core.tokens import DIST_RAW, Alt, Token
+from ...core.tokens import DIST_RAW, DIST_SAMPLING, Alt, Token
 
 _REPLACEMENT = "\ufffd"
 _REPLACEMENT_BYTES = _REPLACEMENT.encode("utf-8")
@@ -99,6 +100,23 @@ def _is_real(logprob: Any) -> bool:
     return isinstance(logprob, (int, float)) and is_known(logprob)
 
 
+def _log_of(prob: Any) -> float | None:
+    """The log of a probability a server sent (llama.cpp's post-sampling ``prob``); None for
+    0 (a token the sampler chain removed) or anything that is not a probability."""
+    if not isinstance(prob, (int, float)) or isinstance(prob, bool) or not 0 < prob <= 1:
+        return None
+    return math.log(prob)
+
+
+def _entry_logprob(entry: dict[str, Any]) -> tuple[float | None, bool]:
+    """``(logprob, post_sampling)`` of a content[] entry: its ``logprob``, or the log of the
+    ``prob`` llama-server sends instead with ``post_sampling_probs``."""
+    if "logprob" not in entry and "prob" in entry:
+        return _log_of(entry.get("prob")), True
+    lp = entry.get("logprob")
+    return (float(lp) if _is_real(lp) else None), False
+
+
 def honest_top(alts: Iterable[Alt], k: int | None) -> tuple[Alt, ...]:
     """Alternatives most likely first, sentinels dropped, cut to the ``k`` asked for.
 
@@ -148,14 +166,16 @@ def parse_legacy(
                 for a in top_raw
                 if isinstance(a, dict) and _is_real(a.get("logprob"))
             ]
+        value = float(lp) if _is_real(lp) else None
         tok = Token(
             text=_display_text(text, data),
             bytes=data,
             token_id=tid,
-            logprob=float(lp) if _is_real(lp) else None,
+            logprob=value,
             top=honest_top(alts, k),
             entropy=None,
             dist=dist,
+            sampling_logprob=value if dist == DIST_SAMPLING else None,
         )
         off = offsets[i]
         out.append(RawToken(tok, certain, off if isinstance(off, int) else None))
@@ -167,7 +187,13 @@ def parse_content(
     k: int | None,
     dist: str = DIST_RAW,
 ) -> list[RawToken]:
-    """Tokens from a chat-style ``logprobs.content[]`` list (with ``bytes``, maybe ``id``)."""
+    """Tokens from a chat-style ``logprobs.content[]`` list (with ``bytes``, maybe ``id``).
+
+    llama-server with ``post_sampling_probs: true`` sends ``prob`` and ``top_probs`` (values
+    after its sampler chain, fewer than asked where the chain cut the rest) instead of
+    ``logprob`` and ``top_logprobs``: such a token's numbers describe the sampling
+    distribution (``dist="sampling"``, and ``sampling_logprob`` is the log of its ``prob``).
+    """
     out: list[RawToken] = []
     for entry in content or []:
         if not isinstance(entry, dict):
@@ -175,22 +201,29 @@ def parse_content(
         text = entry.get("token") or ""
         data, certain = token_bytes(text, entry.get("bytes"))
         tid = entry.get("id", entry.get("token_id"))
-        alts = [
-            _alt_from(
-                a.get("token") or "", a["logprob"], a.get("bytes"), a.get("id", a.get("token_id"))
-            )
-            for a in entry.get("top_logprobs") or []
-            if isinstance(a, dict) and _is_real(a.get("logprob"))
-        ]
-        lp = entry.get("logprob")
+        value, post = _entry_logprob(entry)
+        listed = entry.get("top_probs") if post else entry.get("top_logprobs")
+        alts = []
+        for a in listed or []:
+            if not isinstance(a, dict):
+                continue
+            alp, _ = _entry_logprob(a)
+            if alp is not None:
+                alts.append(
+                    _alt_from(
+                        a.get("token") or "", alp, a.get("bytes"), a.get("id", a.get("token_id"))
+                    )
+                )
+        here = DIST_SAMPLING if post else dist
         tok = Token(
             text=_display_text(text, data),
             bytes=data,
             token_id=int(tid) if isinstance(tid, int) else None,
-            logprob=float(lp) if _is_real(lp) else None,
+            logprob=value,
             top=honest_top(alts, k),
             entropy=None,
-            dist=dist,
+            dist=here,
+            sampling_logprob=value if here == DIST_SAMPLING else None,
         )
         out.append(RawToken(tok, certain))
     return out

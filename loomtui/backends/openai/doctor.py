@@ -154,10 +154,9 @@ def diagnose(
     if caps["completions"]:
         say("echo")
         caps["echo"] = _echo_works(p)
+    if caps["completions"] or caps["chat"]:
         say("prompt_logprobs")
-        answer, _ = p.post("completions", prompt="Hello world", max_tokens=1, prompt_logprobs=1)
-        ch = _first_choice(answer) if answer else None
-        caps["prompt_logprobs"] = bool(ch) and isinstance(ch.get("prompt_logprobs"), list)
+        caps["prompt_logprobs"] = _prompt_logprobs_work(p, chat=not caps["completions"])
 
     say("n")
     path = "completions" if caps["completions"] else "chat/completions"
@@ -218,6 +217,24 @@ def _top_k_max(p: _Prober, caps: dict[str, Any]) -> int | None:
             return min(k, got)
     p.notes.append("no top_logprobs value was honoured")
     return None
+
+
+def _prompt_logprobs_work(p: _Prober, chat: bool) -> bool:
+    """vLLM's ``prompt_logprobs``: a list with one entry per prompt token (``choices[0]`` on
+    completions, the response itself in chat)."""
+    if chat:
+        answer, _ = p.post(
+            "chat/completions",
+            messages=[{"role": "user", "content": "Hello world"}],
+            max_tokens=1,
+            prompt_logprobs=1,
+        )
+        found = answer.get("prompt_logprobs") if answer else None
+    else:
+        answer, _ = p.post("completions", prompt="Hello world", max_tokens=1, prompt_logprobs=1)
+        ch = _first_choice(answer) if answer else None
+        found = ch.get("prompt_logprobs") if ch else None
+    return isinstance(found, list) and any(isinstance(e, dict) for e in found)
 
 
 def _echo_works(p: _Prober) -> bool:
