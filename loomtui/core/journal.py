@@ -25,6 +25,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from .ratings import RATINGS
 from .tokens import Alt, Token, VocabTable
 from .tree import ROLES, Node, Session
 
@@ -169,6 +170,8 @@ def _fingerprint(node: Node) -> tuple[Any, ...]:
         node.role,
         node.hidden,
         node.count,
+        node.checked,
+        node.rating,
     )
 
 
@@ -288,6 +291,10 @@ def _apply_node(session: Session, rec: dict[str, Any], table: VocabTable | None 
         raise JournalDamage(f"node {nid[:40]!r}: hidden is not true/false")
     if "count" in rec and not (type(rec["count"]) is int and rec["count"] >= 1):
         raise JournalDamage(f"node {nid[:40]!r}: count is not a whole number >= 1")
+    if rec.get("rating") not in (None, *RATINGS) or type(rec.get("rating")) is bool:
+        raise JournalDamage(f"node {nid[:40]!r}: rating is not -1, 0 or 1")
+    if not isinstance(rec.get("checked") or "", str):
+        raise JournalDamage(f"node {nid[:40]!r}: checked is not a node id")
     for name in _NODE_FIELDS:
         if name in rec:
             setattr(node, name, rec[name])

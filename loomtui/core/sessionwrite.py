@@ -364,6 +364,10 @@ def node_to_dict(node: Node, vocab: VocabWriter) -> dict[str, Any]:
         d["hidden"] = True
     if node.count != 1:
         d["count"] = node.count
+    if node.checked is not None:
+        d["checked"] = node.checked
+    if node.rating is not None:
+        d["rating"] = node.rating
     return d
 
 

@@ -65,6 +65,8 @@ class Node:
     hidden: bool = False
     #: Times this continuation was drawn (identical siblings merged: core/siblings.dedup).
     count: int = 1
+    checked: str | None = None  # the child last gone to: going back down returns there
+    rating: int | None = None  # -1, 0 or +1 (bad, so-so, good); None: unrated
 
     @property
     def is_tokens(self) -> bool:
@@ -357,10 +359,11 @@ class Session:
         return [n for n in self.walk() if n.bookmark]
 
     def descend(self, node_id: str) -> Node:
-        """Follow the most recently created child down to a leaf (hidden ones skipped)."""
+        """Down to a leaf: the checked-out child at each step, else the newest (not hidden)."""
         node = self.node(node_id)
         while kids := [n for n in self.children(node.id) if not n.hidden]:
-            node = max(kids, key=lambda n: n.created)
+            back = [n for n in kids if n.id == node.checked]  # the child last gone to
+            node = back[0] if back else max(kids, key=lambda n: n.created)
         return node
 
     # ------------------------------------------------------------------ mutation
@@ -569,10 +572,12 @@ class Session:
         self.node(node_id).label = label or None
 
     def goto(self, node_id: str) -> Node:
-        node = self.node(node_id)
-        node.visited = True
+        path = self.path(node_id)  # each parent remembers the way down ("checked out")
+        for above, below in zip(path, path[1:], strict=False):
+            above.checked = below.id
+        path[-1].visited = True
         self.current_id = node_id
-        return node
+        return path[-1]
 
     # ------------------------------------------------------------------ summary
     def stats(self) -> dict[str, Any]:
