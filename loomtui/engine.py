@@ -6,10 +6,11 @@ progress through callbacks, which the app turns into messages.
 
 **One way in for every change that must be saved.** Every change to the tree that the app,
 the verbs and the instruments make goes through an Engine method (generate, pick, add,
-edit_branch, apply_scores, delete, set_bookmark, set_label), and each ends in exactly one save
-notification (``on_change``; :meth:`Engine.over` wires it to a :class:`SessionStore`'s
-autosave and journal). Nothing else calls the save. The engine is not thread-safe: a worker
-thread computes (a backend's scores, say) and the owner applies the result here.
+edit_branch, apply_scores, delete, set_bookmark, set_label, set_rating, checkout), and each
+ends in exactly one save notification (``on_change``; :meth:`Engine.over` wires it to a
+:class:`SessionStore`'s autosave and journal). Nothing else calls the save. The engine is not
+thread-safe: a worker thread computes (a backend's scores, say) and the owner applies the
+result here.
 """
 
 from __future__ import annotations
@@ -490,6 +491,23 @@ class Engine:
         """Label ``node_id`` (None or blank clears it). Saved."""
         self.session.set_label(node_id, label.strip() if label else None)
         self._changed()
+
+    def set_rating(self, node_id: str, rating: int | None) -> None:
+        """Rate ``node_id`` -1, 0 or +1 (None clears it; see core/ratings). Saved."""
+        from .core.ratings import check_rating
+
+        self.session.node(node_id).rating = check_rating(rating)
+        self._changed()
+
+    def checkout(self, node_id: str) -> None:
+        """Go to ``node_id``: it becomes current, and each node above it remembers the child
+        on the way down ("checked out": going up and back down returns here). Saved when
+        a remembered child changed (moving along one branch saves nothing)."""
+        path = self.session.path(node_id)
+        before = [n.checked for n in path]
+        self.session.goto(node_id)
+        if [n.checked for n in path] != before:
+            self._changed()
 
     def sort_children(self, node_id: str, key: str, descending: bool | None = None) -> None:
         """Order the children of ``node_id`` by a sort key (core/siblings.SORT_KEYS). Saved."""

@@ -13,6 +13,7 @@ from array import array
 from collections.abc import Sequence
 from typing import Any
 
+from .ratings import RATINGS
 from .sessioncheck import check_tree, fail
 from .tokens import DIST_RAW, DIST_SAMPLING, U32, Alt, PackedTop, Token, VocabRow, VocabTable
 from .tree import ORIGINS, ROLES, Node, Session
@@ -247,6 +248,10 @@ def _build_node(d: Any, vocab: list[tuple[str, bytes, int | None]], source: str,
     role = d.get("role")
     if role is not None and role not in ROLES:
         raise fail(source, f"{where}: unknown role {str(role)[:20]!r}")
+    if d.get("rating") not in (None, *RATINGS) or type(d.get("rating")) is bool:
+        raise fail(source, f"{where}: rating is not -1, 0 or 1")
+    if not isinstance(d.get("checked") or "", str):
+        raise fail(source, f"{where}: checked is not a node id")
     count = d.get("count", 1)
     if type(count) is not int or not 1 <= count <= 2**53:
         raise fail(source, f"{where}: count is not a whole number >= 1")
@@ -271,6 +276,8 @@ def _build_node(d: Any, vocab: list[tuple[str, bytes, int | None]], source: str,
         role=role,
         hidden=d.get("hidden", False),
         count=count,
+        checked=d.get("checked"),
+        rating=d.get("rating"),
     )
 
 
