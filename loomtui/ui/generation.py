@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..backends.base import BackendError, GenerationSettings
 from ..engine import Engine
+from ..instruments.multimodel import MultiResult, generate_many, spread
 from .host import Notifier
 from .messages import GenerationFinished, TokensArrived
+from .models import Models
 
 if TYPE_CHECKING:
     from textual.message import Message
@@ -34,6 +36,7 @@ class GenerationHost(Notifier, Protocol):
     engine: Engine
     settings: GenerationSettings
     loading: str | None
+    models: Models  # the other models a generation spreads over
 
     def run_worker(self, work: Callable[[], None], **kw: Any) -> Any: ...
 
@@ -65,6 +68,7 @@ class Generation:
         self._count = 0
         self._start = 0.0
         self._target = 0
+        self.phase = ""  # what the worker does before tokens come (loading a second model)
 
     # ------------------------------------------------------------------ state
     @property
@@ -83,6 +87,8 @@ class Generation:
         """The status line's part: live counts while running, else how the last one ended."""
         if not self.running:
             return self.last
+        if self.phase:
+            return self.phase
         elapsed = max(1e-6, time.perf_counter() - self._start)
         rate = self._count / elapsed
         return f"generating {self._count}/{self._target} {rate:.1f} tok/s"
@@ -126,7 +132,9 @@ class Generation:
         cancel = self.cancel_event = threading.Event()
         self._count = 0
         self._start = time.perf_counter()
-        self._target = settings.max_tokens * settings.n
+        models = getattr(self.host, "models", None)
+        extra = len(models.entries) if models is not None else 0
+        self._target = settings.max_tokens * sum(spread(settings.n, 1 + extra))
         self.host.generation_started()
         self.host.run_worker(
             lambda: self._thread(node_id, offset, settings, cancel),
@@ -140,16 +148,34 @@ class Generation:
     ) -> None:
         def on_token(node: Any, token: Any) -> None:
             self._count += 1
-            # Coalesce: at most one TokensArrived waits in the queue, so the UI never
-            # throttles the model (no call_from_thread per token).
-            if not self._pending.is_set():
-                self._pending.set()
-                self.host.post_message(TokensArrived())
+            self._poke()
 
-        result = self.host.engine.generate(
-            node_id, offset, settings, cancel=cancel, on_token=on_token
+        models = getattr(self.host, "models", None)
+        engine = self.host.engine
+        if models is None or not models.entries or engine.backend is None:
+            result = engine.generate(node_id, offset, settings, cancel=cancel, on_token=on_token)
+            self.host.post_message(GenerationFinished(result))
+            return
+
+        def phase(text: str) -> None:
+            self.phase = text
+            self._poke()  # the status line shows it
+
+        # Several models: the extra ones load here the first time (on this thread).
+        backends, unloaded = models.backends(engine.backend, phase)
+        self.phase = ""
+        multi = generate_many(
+            engine, backends, node_id, offset, settings, cancel=cancel, on_token=on_token
         )
-        self.host.post_message(GenerationFinished(result))
+        multi.unloaded = unloaded
+        self.host.post_message(GenerationFinished(multi))
+
+    def _poke(self) -> None:
+        # Coalesce: at most one TokensArrived waits in the queue, so the UI never
+        # throttles the model (no call_from_thread per token).
+        if not self._pending.is_set():
+            self._pending.set()
+            self.host.post_message(TokensArrived())
 
     # ------------------------------------------------------------------ stop
     def cancel(self) -> bool:
@@ -169,13 +195,19 @@ class Generation:
         self._pending.clear()
         gc.freeze()  # the new tokens join the long-lived objects (see LoomApp.on_mount)
         result = message.result
+        self.phase = ""
         if result is not None:
             what = "cancelled" if result.cancelled else "done"
             self.last = f"{what}: {result.tokens} tok {result.tokens_per_s:.1f} tok/s"
-            for err in result.errors[:1]:
+            # Several models: one line per model that failed (the others' nodes landed).
+            multi = isinstance(result, MultiResult)
+            for err in result.failures if multi else result.errors[:1]:
                 self.host.notify(
                     f"generation failed: {err}", severity="error", timeout=6, markup=False
                 )
+            models = getattr(self.host, "models", None)
+            if models is not None:  # new models get their colours before the views draw
+                models.saw(n.model for n in result.nodes)
         if message.error:
             self.last = "failed"
             self.host.notify(message.error, severity="error", timeout=6, markup=False)
