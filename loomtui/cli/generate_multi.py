@@ -72,7 +72,8 @@ def generate_multi(
         engine = Engine.over(store, first) if store is not None else Engine(session, first)
         node = start_node(args, engine, prompt, settings)
         result = generate_many(engine, [b for _, b in loaded], node.id, None, settings)
-        lines = failed + result.failures
+        result.unloaded = failed
+        lines = result.failures
         if args.json:
             _print_json(args, prompt, settings, loaded, failed, result, load_s)
         else:
@@ -126,7 +127,7 @@ def _print_json(
             "top_k": settings.top_k,
         },
         "completions": completions,
-        "failures": [*failed, *result.failures],
+        "failures": result.failures,
         "timing": timing_json(load_s, None, result.elapsed_s, result.tokens),
     }
     if args.prefill is not None:

@@ -59,11 +59,14 @@ class MultiResult(GenerationResult):
     model's own run."""
 
     runs: list[ModelRun] = field(default_factory=list)
+    #: One line per model that could not even be opened (the front end loads them).
+    unloaded: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[str]:
-        """One line per model that failed: ``name: reason``."""
-        return [f"{safe_line(r.name, 80)}: {r.error}" for r in self.runs if r.error]
+        """One line per model that failed (to open, or to generate): ``name: reason``."""
+        runs = [f"{safe_line(r.name, 80)}: {r.error}" for r in self.runs if r.error]
+        return [*self.unloaded, *runs]
 
 
 def model_name(backend: Backend) -> str:
