@@ -21,6 +21,7 @@ the problem; the file is never modified by loading.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import stat
@@ -52,6 +53,27 @@ MAX_LOAD_MEMORY = 4 << 30
 #: refused before reading it, so no file makes a load take more than MAX_LOAD_MEMORY.
 #: LOOMTUI_MAX_SESSION_MB overrides it, for a machine with memory to spare.
 MAX_FILE_BYTES = MAX_LOAD_MEMORY // LOAD_MEMORY_FACTOR
+#: A larger file, up to this (682 MiB), is read and then loaded only where its structure says
+#: the parse stays within MAX_LOAD_MEMORY (:func:`parse_memory_bound`): a session of a million
+#: tokens with 20 alternatives each is ~185 MB, mostly base64 text, which parses into a few
+#: long strings (5x its size at the peak), far from the worst case per byte.
+MAX_READ_BYTES = MAX_LOAD_MEMORY // 6
+
+
+def parse_memory_bound(raw: bytes) -> int:
+    """An upper bound of the memory that parsing ``raw`` as JSON takes, from its structure.
+
+    The bytes, their decoded text and the strings in it take at most 9 bytes a byte (4 a
+    character for text with a character beyond U+FFFF); every other value the parser makes
+    follows a comma, a colon or a bracket, and the worst case, ``[{},{},...]``, takes
+    LOAD_MEMORY_FACTOR bytes a byte for its 3 bytes a value: so each of those characters
+    counts as 3 bytes at that factor. One pass at C speed (~0.3 s for 185 MB here)."""
+    structure = len(raw.translate(None, _NOT_STRUCTURE))
+    return 9 * len(raw) + 3 * LOAD_MEMORY_FACTOR * structure
+
+
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b"{[,:")
+
 
 #: version -> function turning a file dict of that version into one of version + 1.
 #: Add an entry (and bump SCHEMA_VERSION) whenever the layout changes.
@@ -208,7 +230,7 @@ def parse_json(raw: bytes, source: str) -> Any:
     that overflows to infinity (``1e999``), no object with a key twice - nothing that could
     not be written back (:func:`loomtui.core.strictjson.loads_strict`). The error names the
     JSON path of the value, e.g. ``nodes[3].meta.t: 1e999 is not a finite number``."""
-    if not raw.strip():
+    if not raw or raw.isspace():  # (strip() would copy a 200 MB file)
         raise fail(source, "empty file")
     try:
         text = raw.decode("utf-8")
@@ -240,7 +262,7 @@ def parse_json(raw: bytes, source: str) -> Any:
 
 def _size_limit() -> int:
     env = os.environ.get("LOOMTUI_MAX_SESSION_MB", "")
-    return int(env) << 20 if env.isdigit() else MAX_FILE_BYTES
+    return int(env) << 20 if env.isdigit() else MAX_READ_BYTES
 
 
 def _mib(size: int) -> str:
@@ -264,7 +286,8 @@ def _not_regular(mode: int) -> str | None:
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
     """Read a file for loading: only a regular file (a link to one is followed), at most
-    the size limit (:data:`MAX_FILE_BYTES`); anything else is refused with one line before
+    the size limit (:data:`MAX_FILE_BYTES`, or up to :data:`MAX_READ_BYTES` where
+    :func:`parse_memory_bound` allows); anything else is refused with one line before
     a byte is read.
 
     A FIFO would block the open and the read forever, and a link to ``/dev/zero`` would be
@@ -301,6 +324,14 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
     finally:
         os.close(fd)
     _check_size(source, len(data), limit)  # it grew while being read
+    if limit == MAX_READ_BYTES and len(data) > MAX_FILE_BYTES:
+        need = parse_memory_bound(data)
+        if need > MAX_LOAD_MEMORY:
+            raise fail(
+                source,
+                f"too large ({_mib(len(data))}; parsing it could take {_mib(need)} of memory, "
+                f"the limit is {_mib(MAX_LOAD_MEMORY)}; LOOMTUI_MAX_SESSION_MB raises it)",
+            )
     return data
 
 
@@ -359,6 +390,14 @@ def _shape(data: Any) -> str:
     return f"a JSON {type(data).__name__}"
 
 
+#: A loaded session with at least this many tokens is frozen out of the cyclic GC's sight.
+FREEZE_TOKENS = 200_000
+
+
+def _token_count(session: Session) -> int:
+    return sum(len(n.tokens) for n in session.nodes.values() if n.tokens)
+
+
 def session_from_dict(data: Any, source: str = "<session>") -> Session:
     """Validate a session dict (migrating older versions) and build the Session."""
     if not isinstance(data, dict):
@@ -386,7 +425,14 @@ def session_from_dict(data: Any, source: str = "<session>") -> Session:
         data["schema_version"] = version
     try:
         with gc_paused():
-            return _build_session(data, source)
+            session = _build_session(data, source)
+            if len(session.nodes) and _token_count(session) >= FREEZE_TOKENS:
+                # Millions of acyclic objects: left to the GC, the next young collection
+                # and two promotions each walk them all (~0.3 s apiece, the later ones at
+                # a random moment in the app); moved out of its sight they are still freed
+                # by reference counting when the session goes.
+                gc.freeze()
+            return session
     except SessionFileError:
         raise
     except RecursionError:

@@ -11,11 +11,13 @@ import base64
 import sys
 from array import array
 from collections.abc import Sequence
+from itertools import accumulate, repeat
+from operator import itemgetter
 from typing import Any
 
 from .ratings import RATINGS
 from .sessioncheck import check_tree, fail
-from .tokens import DIST_RAW, DIST_SAMPLING, U32, Alt, PackedTop, Token, VocabRow, VocabTable
+from .tokens import DIST_RAW, DIST_SAMPLING, U32, PackedTop, Token, VocabRow, VocabTable
 from .tree import ORIGINS, ROLES, Node, Session
 
 _DISTS = (DIST_RAW, DIST_SAMPLING)
@@ -177,27 +179,47 @@ def _build_tokens(
         tv, tl = _unpack_top(d, len(vocab), source, where)
         if len(k) != n or sum(k) != len(tv) or len(tv) != len(tl):
             raise fail(source, f"{where}: top-k counts do not match the lists")
-    tokens: list[Token] = []
-    append = tokens.append
-    start = 0
-    for i in range(n):
-        text, raw, tid = vocab[v[i]]
-        ki = k[i]
-        top: Sequence[Alt] = PackedTop(vocab, tv, tl, start, start + ki) if ki else ()
-        start += ki
-        append(
-            Token(
-                text,
-                raw,
-                tid,
-                None if lp[i] is None else lp[i] / _SCALE,
-                top,
-                None if ent is None or ent[i] is None else ent[i] / _SCALE,
-                dist if dists is None else dists[i],
-                None if slp is None or slp[i] is None else slp[i] / _SCALE,
-            )
+    # Column by column at C speed, then one Token per position: this is the loop of a
+    # million-token load (one Python iteration per token took 1.2 s of its ~2.5 s).
+    rows = list(map(vocab.__getitem__, v))
+    if not any(k):
+        tops: list[Any] = [()] * n
+    elif 0 in k:
+        tops = []
+        start = 0
+        for ki in k:
+            tops.append(PackedTop(vocab, tv, tl, start, start + ki) if ki else ())
+            start += ki
+    else:
+        ends = list(accumulate(k))
+        starts = [0, *ends[:-1]] if ends else []
+        tops = list(map(PackedTop, repeat(vocab), repeat(tv), repeat(tl), starts, ends))
+    return list(
+        map(
+            Token,
+            map(_FIRST, rows),
+            map(_SECOND, rows),
+            map(_THIRD, rows),
+            _scaled(lp),
+            tops,
+            repeat(None) if ent is None else _scaled(ent),
+            repeat(dist) if dists is None else dists,
+            repeat(None) if slp is None else _scaled(slp),
         )
-    return tokens
+    )
+
+
+_FIRST, _SECOND, _THIRD = itemgetter(0), itemgetter(1), itemgetter(2)
+
+
+def _scaled(values: list[int | None]) -> list[float | None]:
+    """Micro-nats as nats, each ``x / _SCALE`` (numpy divides the same float64 values, so a
+    long list without None gives the very same floats at C speed)."""
+    if len(values) >= _VECTOR_MIN and None not in values:
+        import numpy as np
+
+        return (np.asarray(values, dtype=np.float64) / _SCALE).tolist()
+    return [None if x is None else x / _SCALE for x in values]
 
 
 _OPT_STR = ("model", "backend", "label", "finish_reason", "error")

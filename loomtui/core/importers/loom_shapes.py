@@ -11,6 +11,7 @@ from the file's bytes before JSON parsing (:func:`import_lines`).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..sessioncheck import fail
@@ -88,15 +89,20 @@ def _first_line(raw: bytes) -> bytes:
 def looks_like_lines(raw: bytes) -> bool:
     """Two or more lines, the first a whole JSON object with an ``"id"`` (a JSON document
     spread over lines never has a whole object on its first line, bar a one-line file)."""
-    body = raw.lstrip(b"\xef\xbb\xbf").strip()
-    line = _first_line(body).strip()
+    # No copy of the whole file (a session can be 200 MB): lstrip returns the same bytes
+    # when there is nothing to strip, and the rest is searched in place.
+    body = raw.lstrip(b"\xef\xbb\xbf").lstrip()
+    first = _first_line(body)
+    line = first.strip()
     return (
-        body.count(b"\n") >= 1
-        and line.startswith(b"{")
+        line.startswith(b"{")
         and line.endswith(b"}")
         and b'"id"' in line
-        and bool(body[len(line) :].strip())
+        and _NON_SPACE.search(body, len(first)) is not None
     )
+
+
+_NON_SPACE = re.compile(rb"\S")
 
 
 def import_lines(raw: bytes, source: str) -> Session | None:
