@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .backends.base import Backend, BackendError, Context, GenerationSettings, TokenEvent
+from .core.history import History
 from .core.tokens import Alt, Token, decode, join_bytes
 from .core.tree import Node, Session
+from .engine_history import HistoryMethods, undoable
 
 if TYPE_CHECKING:
     from .core.store import SessionStore
@@ -162,7 +164,7 @@ def fit_context(
     return new, len(ids) - len(kept_ids)
 
 
-class Engine:
+class Engine(HistoryMethods):
     """Runs generations from points in a session's tree."""
 
     def __init__(
@@ -180,18 +182,26 @@ class Engine:
         # callbacks (the session store journals them: a crash loses at most one token).
         self.on_token = on_token
         self.on_finish = on_finish
+        #: undo/redo of every change (see loomtui.engine_history); None: not recorded
+        self.history: History | None = None
 
     @classmethod
     def over(cls, store: SessionStore, backend: Backend | None) -> Engine:
         """An engine over ``store``'s session, wired to its journal (every token) and its
         autosave (every change): where the store and the engine meet."""
-        return cls(
+        from .core.historyfile import HistoryFile
+
+        engine = cls(
             store.session,
             backend,
             on_change=store.autosave,
             on_token=store.on_token,
             on_finish=store.on_finish,
         )
+        engine.keep_history(
+            History(store.session, HistoryFile(store.path, readonly=store.readonly))
+        )
+        return engine
 
     def require_backend(self) -> Backend:
         if self.backend is None:
@@ -538,3 +548,7 @@ class Engine:
         if changed:
             self._changed()
         return changed
+
+
+# Every public Engine method is one undo step (loomtui.engine_history), later ones included.
+undoable(Engine)

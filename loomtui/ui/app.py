@@ -48,6 +48,7 @@ from .navigation import Navigation, Point
 from .picking import Picking
 from .saving import Saving, StoreProblem
 from .scoring import Scoring
+from .surgery import Surgery
 from .screens.instruments import INSTRUMENTS
 from .turns import Turns
 from .widgets.branches import BranchPanel
@@ -110,6 +111,7 @@ class LoomApp(App[None]):
             store.on_problem = self.saving.store_problem  # a failed write is told at once
         else:
             self.engine = Engine(self.session, backend, on_change=self.saving.autosave)
+            self.engine.keep_history()  # undo in memory: no file to keep it beside
         # The config's defaults, then what this session was last used with (settings dialog).
         self.settings: GenerationSettings = restore_settings(
             self.session.chosen_settings(), self.config.generation_settings()
@@ -127,6 +129,7 @@ class LoomApp(App[None]):
         self.turns = Turns(self)  # chat: the next user message, answered at once
         self.picking = Picking(self)  # the top-k menu and picks
         self.scoring = Scoring(self)  # scoring the text a person wrote
+        self.surgery = Surgery(self)  # split, merge, hoist, delete, copy; undo and redo
         self.note = ""  # the status line's note (e.g. the model failed to load)
         self.instruments = dict(INSTRUMENTS)
         palette = self.config.keymap.get("palette")
@@ -216,8 +219,10 @@ class LoomApp(App[None]):
         self.refresh_all()
         for clash in self.key_clashes:
             self.notify(clash, severity="warning", timeout=8)
+        history = self.engine.history.warnings if self.engine.history is not None else []
         for warning in (
-            self.store.warnings if self.store is not None else ()
+            *(self.store.warnings if self.store is not None else ()),
+            *history,  # a damaged undo history, refused
         ):  # e.g. a journal kept aside
             self.notify(warning, severity="warning", timeout=12, markup=False)
         # A long session is millions of small objects (tokens, alternatives); move them out
@@ -471,6 +476,9 @@ class LoomApp(App[None]):
 
     def action_label(self) -> None:
         self.navigation.label()
+
+    def action_surgery(self, what: str) -> None:
+        self.surgery.act(what)
 
     def action_score(self) -> None:
         self.scoring.start()

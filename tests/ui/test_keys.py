@@ -91,7 +91,12 @@ async def test_an_instrument_key_is_rebindable_by_the_instruments_name():
         await pilot.pause()
         await pilot.press("f1")
         await pilot.pause()
-        row = next(line for line in screen_text(app).splitlines() if "Entropy strip" in line)
+        shown = screen_text(app)
+        for _ in range(4):  # the help scrolls when it is longer than the screen
+            await pilot.press("pagedown")
+            await pilot.pause()
+            shown += "\n" + screen_text(app)
+        row = next(line for line in shown.splitlines() if "Entropy strip" in line)
         words = row.replace("│", " ").split()
         assert words[0] == "U" and words[-1] == "entropy", row
 

@@ -56,6 +56,13 @@ def node_label(node: Node, current: bool) -> Text:
     return text
 
 
+def shown_root(session: Session) -> str:
+    """The node the panel shows as its root: a hoisted subtree's (session meta ``hoist``,
+    see loomtui.ui.surgery), else the session's root."""
+    hoist = session.meta.get("hoist")
+    return hoist if isinstance(hoist, str) and hoist in session.nodes else session.root_id
+
+
 class TreePanel(Tree[str]):
     """The session tree; enter on a node goes there.
 
@@ -94,7 +101,7 @@ class TreePanel(Tree[str]):
         fraction of a second). A new root, or children that changed order, rebuild.
         """
         self._session = session
-        if session.root_id != self._root_id or not self._update(session):
+        if shown_root(session) != self._root_id or not self._update(session):
             self._rebuild(session)
         self._marks = sum(map(_BOOKMARK, session.nodes.values()))
         current = session.current_id
@@ -107,6 +114,8 @@ class TreePanel(Tree[str]):
             self.call_after_refresh(self.move_cursor, rec[0])
         n = len(session.nodes)
         self.border_title = f"tree ({n} nodes, {self._marks}★)"
+        if self._root_id != session.root_id:
+            self.border_title = f"tree (hoisted at {str(self._root_id)[:6]}: Z shows all)"
 
     def reveal(
         self, session: Session, node_id: str, *, expand: bool = False
@@ -117,6 +126,8 @@ class TreePanel(Tree[str]):
             return None
         self._session = session
         path = session.path(node_id)
+        top = shown_root(session)  # a hoisted subtree: the path from its root on
+        path = path[next((i for i, n in enumerate(path) if n.id == top), len(path)) :]
         rec = None
         for i, node in enumerate(path):
             rec = self._shown.get(node.id)
@@ -169,8 +180,8 @@ class TreePanel(Tree[str]):
         self.clear()
         self._shown.clear()
         self._session = session
-        self._root_id = session.root_id
-        self._add(session, self.root, session.root_id, None)
+        self._root_id = shown_root(session)
+        self._add(session, self.root, self._root_id, None)
 
     def _update(self, session: Session) -> bool:
         """Apply the session's changes since the last call; False where a rebuild is due.
