@@ -6,7 +6,7 @@ import click
 
 from ..core.display import safe_line
 from ..core.errors import LoomError
-from ..instruments.compare import compare
+from ..instruments.compare import compare, compare_branch
 from ..render.text import one_line
 from ._instr import print_json, session_branch
 from .common import backend_from_args, model_options
@@ -28,14 +28,14 @@ def run(args: Args) -> int:
         raise LoomError("give --model twice: the two models to compare")
     if (args.text is None) == (args.session is None):
         raise LoomError("give either --text or --session")
-    if args.text is not None:
-        text = args.text
-    else:
-        session, nid = session_branch(args.session, args.node)
-        text = session.branch_text(nid)
     a = backend_from_args(args, models[0])
     b = a if models[1] == models[0] and not args.api_base else backend_from_args(args, models[1])
-    cmp = compare(a, b, text)
+    if args.text is not None:
+        cmp = compare(a, b, args.text)
+    else:
+        # A chat session's reply is compared after the chat prompt each model reads.
+        session, nid = session_branch(args.session, args.node)
+        cmp = compare_branch(session, nid, a, b)
     if args.json:
         print_json(cmp.to_json(args.top))
         return 0

@@ -29,19 +29,19 @@ in one change (one save). A cancelled run keeps nothing: it raises
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ..backends.base import Backend, BackendError, Context, GenerationSettings
-from ..core.tokens import DIST_RAW, Token, decode, join_bytes
+from ..core.tokens import DIST_RAW, Token
 from ..core.tree import Node, Session
-from ..engine import Engine, branch_context
+from ..engine import Engine
 from .adaptive_rule import STOP_REASONS, AdaptiveSettings, Grower, Grown, branch_reason
+from .context import extend, point_context
 from .progress import Cancelled, Progress, check, report
 
 __all__ = [
@@ -92,50 +92,6 @@ class ForkingBackend(Protocol):
     """A backend that decodes greedy rows forking from shared caches (the local one)."""
 
     def fork_decoder(self, top_k: int = 20) -> Any: ...
-
-
-# ---------------------------------------------------------------------------------- context
-def point_context(session: Session, backend: Backend, node_id: str, offset: int | None) -> Context:
-    """The context ending at the point ``(node_id, offset)`` (None: the node's end), read
-    without changing the tree; a chat session is read as its turns."""
-    chat = session.is_chat()
-    node = session.node(node_id)
-    if offset is None or offset >= len(node):
-        return branch_context(session, node_id, backend, chat)
-    # Inside a node: the path on a scratch copy, its last node cut at the offset.
-    path = session.path(node_id)
-    nodes: dict[str, Node] = {}
-    for n in path:
-        nodes[n.id] = dataclasses.replace(
-            n,
-            children=[],
-            tokens=list(n.tokens) if n.tokens is not None else None,
-            meta=dict(n.meta),
-        )
-    last = nodes[node_id]
-    if last.tokens is not None:
-        last.tokens = last.tokens[:offset]
-    else:
-        last.plain = last.plain[:offset]
-    for n in path[1:]:
-        nodes[n.parent].children.append(n.id)  # type: ignore[index]
-    scratch = Session(nodes=nodes, root_id=path[0].id, current_id=node_id, meta=session.meta)
-    return branch_context(scratch, node_id, backend, chat)
-
-
-def extend(context: Context, tokens: Sequence[Token]) -> Context:
-    """``context`` followed by ``tokens`` (their ids kept when every one has an id)."""
-    data = decode(join_bytes(tokens))
-    ids = [t.token_id for t in tokens]
-    known = None not in ids
-    if context.chat:
-        pre = context.prefill_ids
-        if pre is None and not context.prefill:
-            pre = []
-        new_pre = list(pre) + ids if pre is not None and known else None  # type: ignore[operator]
-        return dataclasses.replace(context, prefill=context.prefill + data, prefill_ids=new_pre)
-    new_ids = list(context.token_ids) + ids if context.token_ids is not None and known else None
-    return Context(text=context.text + data, token_ids=new_ids)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------- paths

@@ -14,9 +14,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..backends.base import Backend, FullDistribution
+from ..backends.base import Backend, Context, FullDistribution
 from ..core.metrics import joint_logprob, kl_rows
 from ..core.tokens import Token, decode
+from .context import reply_context
 from .progress import Progress, check, report
 
 
@@ -131,8 +132,13 @@ def compare(
     top_k: int = 20,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    prefixes: tuple[Context | None, Context | None] = (None, None),
 ) -> Comparison:
     """Score ``text`` under both backends and line the numbers up.
+
+    ``prefixes``: the context each backend reads before the text (in a chat session the
+    chat template's prompt of the turns before the reply: :func:`compare_branch`); None: the
+    backend's default (its BOS or document separator).
 
     The run is a few model passes (A scores, B scores, and with full distributions on both
     sides one more pass each for the per-position KL); ``progress`` is told ``(passes done,
@@ -144,10 +150,10 @@ def compare(
     total = 4 if full else 2
     check(cancel)
     info_a, info_b = backend_a.info(), backend_b.info()
-    score_a = backend_a.score(text, top_k=top_k)
+    score_a = backend_a.score(text, top_k=top_k, prefix=prefixes[0])
     report(progress, 1, total)
     check(cancel)
-    score_b = backend_b.score(text, top_k=top_k)
+    score_b = backend_b.score(text, top_k=top_k, prefix=prefixes[1])
     report(progress, 2, total)
     a = Side(info_a.name, list(score_a.tokens), info_a.exact_entropy)
     b = Side(info_b.name, list(score_b.tokens), info_b.exact_entropy)
@@ -164,14 +170,19 @@ def compare(
         )
         for ra, rb in segments(a.tokens, b.tokens)
     ]
-    kl_passes = same and full and len(ids_a) > 1
+    # With a context before the text, every text token has a distribution before it (the
+    # same context on both sides, or no KL); without one, the first token has none.
+    head = list(score_a.prefix_token_ids) if any(p is not None for p in prefixes) else None
+    if head is not None and head != list(score_b.prefix_token_ids):
+        same = False
+    kl_passes = same and full and (len(ids_a) > 1 or bool(head))
     if kl_passes:
         check(cancel)
-        kls = _position_kl(backend_a, backend_b, ids_a, progress, cancel)  # type: ignore[arg-type]
+        kls = _position_kl(backend_a, backend_b, ids_a, progress, cancel, head)  # type: ignore[arg-type]
         if kls is None:
             notes.append("per-position KL needs the same vocabulary in both models")
         else:
-            for seg, kl in zip(segs[1:], kls, strict=False):
+            for seg, kl in zip(segs if head else segs[1:], kls, strict=False):
                 seg.kl = kl
     elif not same:
         notes.append("the models tokenize differently: numbers are per aligned segment, no KL")
@@ -191,14 +202,34 @@ def _position_kl(
     ids: list[int],
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    head: list[int] | None = None,
 ) -> list[float] | None:
-    """KL(A || B) at each position 1..len-1 (the distribution each token was drawn from);
-    passes 3 and 4 of the comparison's 4."""
-    rows_a = backend_a.full_logprobs([ids], 1)[0][:-1]
+    """KL(A || B) at each position 1..len-1 (the distribution each token was drawn from),
+    or at every position after ``head`` (the context before the text); passes 3 and 4 of
+    the comparison's 4."""
+    seq, start = (head + ids, len(head)) if head else (ids, 1)
+    rows_a = backend_a.full_logprobs([seq], start)[0][:-1]
     report(progress, 3, 4)
     check(cancel)
-    rows_b = backend_b.full_logprobs([ids], 1)[0][:-1]
+    rows_b = backend_b.full_logprobs([seq], start)[0][:-1]
     report(progress, 4, 4)
     if rows_a.shape != rows_b.shape:
         return None
     return kl_rows(rows_a, rows_b)
+
+
+def compare_branch(
+    session: Any,
+    node_id: str,
+    backend_a: Backend,
+    backend_b: Backend,
+    top_k: int = 20,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> Comparison:
+    """Compare the branch ending at ``node_id`` under both backends: in a chat session its
+    last assistant turn after the chat prompt each model reads
+    (:func:`~.context.reply_context`), else the branch's text."""
+    text, prefix_a = reply_context(session, backend_a, node_id)
+    prefix_b = reply_context(session, backend_b, node_id)[1] if prefix_a is not None else None
+    return compare(backend_a, backend_b, text, top_k, progress, cancel, (prefix_a, prefix_b))

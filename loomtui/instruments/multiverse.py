@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base import Backend, Context, Distribution
-from ..core.tokens import Alt, Token, decode
+from ..core.tokens import Alt, Token
 from ..core.tree import Node
 from ..engine import Engine
+from .context import extend
 from .progress import Progress, check, report
 
 
@@ -100,14 +101,6 @@ class Multiverse:
         }
 
 
-def _extend(context: Context, path: list[Alt]) -> Context:
-    data = b"".join(a.bytes for a in path)
-    ids = None
-    if context.token_ids is not None and all(a.token_id is not None for a in path):
-        ids = list(context.token_ids) + [a.token_id for a in path]  # type: ignore[misc]
-    return Context(text=context.text + decode(data), token_ids=ids, chat=context.chat)
-
-
 def _effective_k(backend: Backend, top_k: int) -> int:
     cap = backend.info().max_logprobs
     return min(top_k, cap) if cap else top_k
@@ -158,7 +151,7 @@ def expand(
         if not frontier:
             break
         check(cancel)
-        contexts = [_extend(context, [b.alt for b in br.path()]) for br in frontier]
+        contexts = [extend(context, [b.alt for b in br.path()]) for br in frontier]
         dists = fetch(contexts)
         calls += 1 if batched else len(contexts)
         nxt: list[Branch] = []

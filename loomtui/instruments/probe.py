@@ -35,6 +35,8 @@ from ..core.metrics import (
     joint_logprob,
     kl_from_uniform,
 )
+from ..core.tokens import Alt
+from .context import extend
 from .progress import Progress, check, report
 
 RULE_DIGIT = "digit"
@@ -235,10 +237,10 @@ def _walk(backend: Backend, context: Context, text: str, k: int) -> tuple[float,
     prompt): follow the answer's bytes through the listed tokens; a step whose token is not
     listed is at most the last listed probability, and the walk stops there."""
     data = text.encode("utf-8")
-    ctx_text = context.text
+    ctx = context
     lo = hi = 1.0
     while data:
-        dist = backend.next_distribution(Context(text=ctx_text), top_k=k)
+        dist = backend.next_distribution(ctx, top_k=k)
         listed = [a for a in dist.top if is_known(a.logprob)]
         fits = [a for a in listed if a.bytes and data.startswith(a.bytes)]
         if not fits:
@@ -248,7 +250,7 @@ def _walk(backend: Backend, context: Context, text: str, k: int) -> tuple[float,
         lo *= best.prob
         hi *= best.prob
         data = data[len(best.bytes) :]
-        ctx_text += best.bytes.decode("utf-8", "replace")
+        ctx = extend(ctx, [best])  # in chat: inside the assistant's reply
     return lo, hi, True
 
 
@@ -287,12 +289,8 @@ def _probe_topk(
         exact = not walked or t_lo == t_hi
         e_lo = e_hi = 1.0
         if rule == RULE_DIGIT:
-            after = Context(
-                text=context.text + text,
-                token_ids=(list(context.token_ids) + ids)  # type: ignore[operator]
-                if context.token_ids is not None and ids and None not in ids
-                else None,
-            )
+            pieces = scored.tokens if not walked else [Alt(text, text.encode(), None, 0.0)]
+            after = extend(context, pieces)
             dist = backend.next_distribution(after, top_k=k)
             known = [a for a in dist.top if is_known(a.logprob)]
             listed = sum(a.prob for a in known)

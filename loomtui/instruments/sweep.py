@@ -161,8 +161,13 @@ def sweep(
     head = engine.split(node_id, offset)
     orig_node: Node = node if offset == 0 else session.node(head.children[0])
     head_id = orig_node.parent or orig_node.id
+    # In a chat session each variant continues the assistant's reply as the model's turn.
     settings = GenerationSettings(
-        max_tokens=max_tokens, n=1, temperature=0.0, logprobs_k=max(top_k, 5)
+        max_tokens=max_tokens,
+        n=1,
+        temperature=0.0,
+        logprobs_k=max(top_k, 5),
+        chat=session.is_chat(),
     )
     if include_original:
         engine.split(orig_node.id, 1)  # where its continuation hangs (generate would cut it)

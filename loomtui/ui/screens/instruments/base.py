@@ -28,7 +28,8 @@ from textual.worker import Worker, WorkerState
 from ....backends.base import Backend, Context
 from ....core.display import visible
 from ....core.tree import Session
-from ....engine import Engine, branch_context
+from ....engine import Engine
+from ....instruments.context import instrument_context
 from ....instruments.progress import Cancelled, Progress
 
 Point = tuple[str, int | None]
@@ -87,23 +88,9 @@ class InstrumentInputs:
 
 def context_before(session: Session, backend: Backend, node_id: str, offset: int | None) -> Context:
     """The context ending just before the point (at a token: that token excluded), read
-    without splitting the tree."""
-    node = session.node(node_id)
-    if offset is None or offset >= len(node):
-        return branch_context(session, node_id, backend, chat=False)
-    parent = branch_context(session, node.parent, backend, chat=False) if node.parent else None
-    before = b"".join(n.data for n in session.path(node_id)[:-1])
-    if node.tokens is not None:
-        head = node.tokens[:offset]
-        text = (before + b"".join(t.bytes for t in head)).decode("utf-8", "replace")
-        same_model = node.model == backend.info().name
-        if parent is not None and parent.token_ids is not None and same_model:
-            ids = list(parent.token_ids) + [t.token_id for t in head]
-            if None not in ids:
-                return Context(text=text, token_ids=ids)  # type: ignore[arg-type]
-    else:
-        text = before.decode("utf-8", "replace") + node.plain[:offset]
-    return Context(text=text, token_ids=backend.tokenize(text))
+    without splitting the tree: the instruments' one reading of a point (in a chat session
+    the chat template's prompt plus the assistant's partial reply)."""
+    return instrument_context(session, backend, node_id, offset)
 
 
 class ResultView(VerticalScroll, can_focus=True):

@@ -35,12 +35,19 @@ class CompareScreen(InstrumentScreen):
 
     def run_compare(self, spec: str | None = None) -> None:
         backend, other, open_model = self.backend, self.other, self.inputs.open_model
-        text = self.session.branch_text(self.session.current_id)
+        session, node_id = self.session, self.session.current_id
 
         def work(progress: Progress, cancel: threading.Event) -> compare.Comparison:
             b = other if other is not None else open_model(spec or "")
             check(cancel)  # Escape while the second model was opening
-            return compare.compare(backend, b, text, progress=progress, cancel=cancel)  # type: ignore[arg-type]
+            return compare.compare_branch(
+                session,
+                node_id,
+                backend,  # type: ignore[arg-type]
+                b,
+                progress=progress,
+                cancel=cancel,
+            )
 
         first = "" if other is not None else f"opening {spec or 'the default model'}"
         self.start(work, "scoring under both models", unit="pass", first=first)
