@@ -45,7 +45,7 @@ def _paired_steps(backend: Any, ids: list[int], tokens: int) -> tuple[float, flo
     next(events)  # the prefill and the first token: not a decode step
     with torch.no_grad():
         out = model(
-            input_ids=torch.tensor([ids]),
+            input_ids=torch.tensor([ids], device=model.device),  # --device
             past_key_values=DynamicCache(config=model.config),
             use_cache=True,
             logits_to_keep=1,

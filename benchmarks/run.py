@@ -1,6 +1,10 @@
 """The performance suite: named measures, each a ratio (or a number) measured in one run.
 
-Usage: ``python benchmarks/run.py [--json] [--only NAME ...] [--list]``.
+Usage: ``python benchmarks/run.py [--json] [--only NAME ...] [--list] [--device DEV]``.
+
+``--device cuda`` (or ``cuda:1``, ``mps``) runs every measure that loads a model on that device,
+in the device's default dtype (bf16 on CUDA) unless ``--dtype`` says otherwise; CPU is the
+default. The measures without a model (files, UI, start-up) do not change.
 
 A measure is a function ``(ctx: BenchContext) -> dict`` registered with :func:`measure`; it
 returns ``{"value", "unit", "goal", "baseline"}`` (plus an optional ``"detail"`` dict of the raw
@@ -28,6 +32,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # tests/loomtests: the llama.cpp server launcher shared with the tests
 sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "tests"))
+# the checkout's loomtui, measured where it lies (installed or not)
+sys.path.insert(2, str(Path(__file__).resolve().parents[1]))
 
 #: Modules (in benchmarks/) whose import registers measures.
 MODULES = [
@@ -59,9 +65,11 @@ def measure(name: str) -> Callable[[Measure], Measure]:
 class BenchContext:
     """Shared, lazily built things the measures need (the embedded model, loaded once)."""
 
-    def __init__(self, quick: bool = False) -> None:
+    def __init__(self, quick: bool = False, device: str = "cpu", dtype: str | None = None) -> None:
         self._local = None
         self.quick = quick
+        #: Where the measures' model runs (``--device``), and its dtype (None: the device's).
+        self.device, self.dtype = device, dtype
         if quick:  # smoke mode: tiny inputs, one repeat (the numbers mean nothing)
             self.file_tokens, self.repeats = 2_000, 1
             self.ui_tokens, self.ui_runs = 2_000, 1
@@ -73,7 +81,9 @@ class BenchContext:
             from loomtui.backends.local import LocalBackend
             from loomtui.config import cache_dir
 
-            self._local = LocalBackend.load("default", cache_dir=cache_dir())
+            self._local = LocalBackend.load(
+                "default", device=self.device, dtype=self.dtype, cache_dir=cache_dir()
+            )
         return self._local
 
 
@@ -139,10 +149,15 @@ def goal_met(result: dict[str, Any]) -> bool | None:
     return _OPS[op](value, float(target.split()[0]))
 
 
-def run_all(names: list[str] | None = None, quick: bool = False) -> dict[str, dict[str, Any]]:
+def run_all(
+    names: list[str] | None = None,
+    quick: bool = False,
+    device: str = "cpu",
+    dtype: str | None = None,
+) -> dict[str, dict[str, Any]]:
     for module in MODULES:
         importlib.import_module(module)
-    ctx = BenchContext(quick)
+    ctx = BenchContext(quick, device, dtype)
     results: dict[str, dict[str, Any]] = {}
     for name, fn in REGISTRY.items():
         if names and name not in names:
@@ -209,13 +224,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="smoke mode: tiny inputs, one repeat (CI)"
     )
+    parser.add_argument(
+        "--device", default="cpu", help="where the model measures run: cpu (default), cuda, mps"
+    )
+    parser.add_argument(
+        "--dtype", default=None, help="the model's dtype (default: bf16 on CUDA, fp32 elsewhere)"
+    )
     args = parser.parse_args(argv)
+    if args.device != "cpu":
+        # A device that is not there is one line and exit 2, before any measure runs.
+        from loomtui.backends.base import BackendError
+        from loomtui.backends.model_spec import choose_device, choose_dtype
+
+        try:
+            choose_dtype(args.dtype, choose_device(args.device))
+        except BackendError as exc:
+            print(f"benchmarks/run.py: {exc}", file=sys.stderr)
+            return 2
     if args.list:
         for module in MODULES:
             importlib.import_module(module)
         print("\n".join(REGISTRY))
         return 0
-    results = run_all(args.only, args.quick)
+    results = run_all(args.only, args.quick, args.device, args.dtype)
     if args.json:
         print(json.dumps(results, indent=1))
     else:

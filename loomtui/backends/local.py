@@ -18,7 +18,6 @@ import inspect
 import secrets
 import threading
 import time
-from array import array
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
-from ..core.tokens import DIST_RAW, U32, PackedTop, Token, decode
+from ..core.tokens import DIST_RAW, PackedTop, Token, decode
 from .base import (
     FULL_BATCH,
     Backend,
@@ -45,6 +44,7 @@ from .base import (
 from .kvcache import DEFAULT_BUDGET_BYTES, PrefixCache, can_slice, expand_cache
 from .model_spec import load_pretrained, resolve_spec
 from .sampling import StopFilter, check_settings, draw, raw_numbers
+from .stepcopy import packed_tops, step_numbers
 from .tokenbytes import token_bytes_table
 
 if TYPE_CHECKING:
@@ -218,20 +218,9 @@ class LocalBackend(Backend, FullDistribution):
     def _tops(self, top_v: torch.Tensor, top_i: torch.Tensor) -> list[PackedTop]:
         """Each row's top-k list, packed: token ids into the vocabulary table and the
         logprobs as the float32 values the model computed, bit for bit."""
-        rows, k = top_i.shape
-        if k == 0:
-            return [PackedTop(self._rows, array(U32), array("f")) for _ in range(rows)]
-        ids = top_i.to(torch.int32).cpu().numpy().tobytes()
-        lps = top_v.to(torch.float32).cpu().numpy().tobytes()
-        step = 4 * k
-        return [
-            PackedTop(
-                self._rows,
-                array(U32, ids[r * step : (r + 1) * step]),
-                array("f", lps[r * step : (r + 1) * step]),
-            )
-            for r in range(rows)
-        ]
+        return packed_tops(
+            self._rows, top_i.to(torch.int32).cpu().numpy(), top_v.to(torch.float32).cpu().numpy()
+        )
 
     def _token(
         self,
@@ -317,12 +306,9 @@ class LocalBackend(Backend, FullDistribution):
                 logp, entropy, top_v, top_i = raw_numbers(last, settings.logprobs_k)
                 chosen, drawn_lp = draw(last, settings, generator)
                 chosen_lp = logp.gather(1, chosen[:, None])[:, 0]
-                c_ids = chosen.tolist()
-                if drawn_lp is None:  # greedy: nothing was drawn
-                    c_lp, s_lp = chosen_lp.tolist(), [None] * n
-                else:  # one copy off the device for both
-                    c_lp, s_lp = torch.stack((chosen_lp, drawn_lp)).tolist()
-                ents, tops = entropy.tolist(), self._tops(top_v, top_i)
+                c_ids, c_lp, s_lp, ents, tops = step_numbers(
+                    self._rows, chosen, chosen_lp, drawn_lp, entropy, top_v, top_i
+                )
                 for r in range(n):
                     if not alive[r]:
                         continue
@@ -523,9 +509,10 @@ class LocalBackend(Backend, FullDistribution):
             batch = torch.tensor([t + [pad] * (width - len(t)) for t in chunk])
             shared = expand_cache(cache, len(chunk), self.model.config)
             logits = self._forward(batch, shared, keep=0).logits
+            # The batch's rows in one copy off the device (one wait per batch, not per answer).
+            rows = torch.log_softmax(logits.float(), -1).cpu().numpy()
             for row, tail in enumerate(chunk):
-                rest = torch.log_softmax(logits[row, : len(tail)].float(), -1).cpu().numpy()
-                out.append(np.concatenate((first[None], rest)))
+                out.append(np.concatenate((first[None], rows[row, : len(tail)])))
         return out
 
     def _whole_logprobs(
@@ -538,11 +525,11 @@ class LocalBackend(Backend, FullDistribution):
             chunk = all_ids[b : b + batch_size]
             seqs = sequences[b : b + batch_size]
             width = max(len(ids) for ids in chunk)
-            logits = self._padded_logits(chunk, keep=0)
+            rows = torch.log_softmax(self._padded_logits(chunk, keep=0).float(), -1).cpu().numpy()
             for row, (ids, seq) in enumerate(zip(chunk, seqs, strict=True)):
                 # Left padding: the sequence's own position p sits at column width-len+p.
                 first = width - len(ids) + start - 1 + len(ids) - len(seq)
-                out.append(torch.log_softmax(logits[row, first:].float(), -1).cpu().numpy())
+                out.append(rows[row, first:].copy())
         return out
 
     def vocab_bytes(self) -> list[bytes]:
