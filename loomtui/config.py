@@ -4,8 +4,8 @@
 :class:`Config` is the only declaration of what a config file may say; the JSON Schema
 (``loomtui config --schema``) is derived from it. Sections: ``[generation]`` defaults,
 ``[presets.NAME]`` (generation settings over those defaults), ``[profiles.NAME]`` (API base URL,
-model, key variable, mode, capability overrides), ``[ui]`` (theme, scale...) and ``[keymap]``
-(binding id -> keys). An unknown key anywhere is refused with one line naming the file and the
+model, key variable, mode, capability overrides), ``[model]`` (the models generation spreads
+over), ``[ui]`` (theme, scale...) and ``[keymap]`` (binding id -> keys). An unknown key anywhere is refused with one line naming the file and the
 nearest valid name.
 
 Why pydantic (v2 models, not pydantic-settings, not msgspec): the models validate, refuse
@@ -142,6 +142,18 @@ class ProfileConfig(_Section):
         return out
 
 
+class ModelConfig(_Section):
+    """``[model]``: the models the app generates with."""
+
+    also: list[str] = Field(
+        default_factory=list,
+        description="more models the app generates with beside the one it opened with, the "
+        "n continuations dealt over them all: 'profile:NAME' (a configured server), "
+        "'local:SPEC', or as --model (a local spec; a server's model name when the app runs "
+        "on --api-base/--profile)",
+    )
+
+
 class UIConfig(_Section):
     """``[ui]``: how the app looks and behaves."""
 
@@ -175,6 +187,7 @@ class Config(_Section):
     )
     profiles: dict[str, ProfileConfig] = Field(default_factory=dict)
     ui: UIConfig = Field(default_factory=UIConfig.model_construct)
+    model: ModelConfig = Field(default_factory=ModelConfig.model_construct)
     keymap: dict[str, str] = Field(
         default_factory=dict,
         description='binding id -> keys, e.g. generate = "ctrl+r" (several: "f5,ctrl+r")',

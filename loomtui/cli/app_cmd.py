@@ -147,11 +147,18 @@ def run(args: Args) -> int:
             def backend_factory(progress):  # type: ignore[no-untyped-def]
                 return backend_from_args(args, model, progress=progress)
 
+        from .common import backend_for_entry
+
+        def open_model(entry, progress):  # type: ignore[no-untyped-def]
+            # [model] also: spelled as a --model entry, with this run's server and options
+            return backend_for_entry(args, entry, progress=progress)
+
         code = launch_app(
             store=store,
             backend_factory=backend_factory,
             config=config,
             new_session=not existing,
+            open_model=open_model,
         )
     finally:
         store.close()

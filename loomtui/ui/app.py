@@ -44,6 +44,7 @@ from .editing import Editing
 from .generation import Generation
 from .keys import Key, shown_keys
 from .messages import GenerationFinished, LoadProgress, ModelLoaded, TokensArrived
+from .models import Models, OpenModel
 from .navigation import Navigation, Point
 from .picking import Picking
 from .saving import Saving, StoreProblem
@@ -53,6 +54,7 @@ from .screens.instruments import INSTRUMENTS
 from .turns import Turns
 from .widgets.branches import BranchPanel
 from .widgets.legend import Legend
+from .widgets.model_legend import ModelLegend
 from .widgets.status import InfoLine, StatusBar, short_path
 from .widgets.token_view import TokenView
 from .widgets.tree_panel import TreePanel
@@ -85,6 +87,7 @@ class LoomApp(App[None]):
         config: Config | Mapping[str, Any] | None = None,
         new_session: bool | None = None,
         store: SessionStore | None = None,
+        open_model: OpenModel | None = None,
     ) -> None:
         super().__init__()
         self.store = store  # lock, journal, autosave
@@ -132,6 +135,7 @@ class LoomApp(App[None]):
         self.surgery = Surgery(self)  # split, merge, hoist, delete, copy; undo and redo
         self.note = ""  # the status line's note (e.g. the model failed to load)
         self.instruments = dict(INSTRUMENTS)
+        self.models = Models(self.config.model.also, open_model, self.session)  # and colours
         palette = self.config.keymap.get("palette")
         if palette:  # the footer looks the palette's key up by this name
             self.COMMAND_PALETTE_BINDING = self._normalize_keymap({"p": palette})["p"].split(",")[0]
@@ -192,6 +196,7 @@ class LoomApp(App[None]):
                 yield TextArea(id="editor", soft_wrap=True, show_line_numbers=False)
             with Vertical(id="side"):
                 yield BranchPanel(id="branches")
+                yield ModelLegend(id="model-legend")
                 yield TreePanel(id="tree")
         yield InfoLine(id="info")
         yield Legend(id="legend")
@@ -211,6 +216,8 @@ class LoomApp(App[None]):
         if widgets:
             self.set_keymap(widgets)
         self.query_one(Legend).show_theme(self.scale_theme, self.scale_mode)
+        side = (self.query_one(TreePanel), self.query_one(BranchPanel))
+        self.models.attach(*side, legend=self.query_one(ModelLegend))
         self.editor.display = False
         if self.backend_factory is not None:
             # Importing torch holds the GIL for stretches of up to ~0.3 s on 2 cores: start the
@@ -330,6 +337,7 @@ class LoomApp(App[None]):
         """Bring every view in line with the tree (after any action)."""
         self.view.show(self.session, self.session.current_id, cursor=cursor)
         self.query_one(TreePanel).show_session(self.session)
+        self.models.show()
         self.refresh_info()
         self.refresh_status()
 
@@ -564,6 +572,7 @@ def make_app(
     config: Config | Mapping[str, Any] | None = None,
     new_session: bool | None = None,
     store: SessionStore | None = None,
+    open_model: OpenModel | None = None,
 ) -> LoomApp:
     """The one way to build the app, shared by the CLI and the tests. ``config`` is the typed
     config (a dict of the file's shape is validated into one; None = the defaults)."""
@@ -575,4 +584,5 @@ def make_app(
         config=config,
         new_session=new_session,
         store=store,
+        open_model=open_model,
     )

@@ -1,5 +1,7 @@
 """Generation settings: applied to this session (kept in its file, restored when it is
-reopened) and, with "Save preset", saved as a named preset in the config file."""
+reopened) and, with "Save preset", saved as a named preset in the config file. The list of
+other models a generation spreads over applies to this run of the app (``[model] also`` in the
+config is where a lasting list lives)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from textual.widgets import Button, Checkbox, Input, Label
 from ...backends.base import GenerationSettings
 from ...config import GenerationConfig, UIConfig, save_preset
 from ...core.errors import LoomError
+from ..models import parse_entries
 
 #: (field, label, type) of the numeric fields
 FIELDS: list[tuple[str, str, type]] = [
@@ -77,6 +80,11 @@ class SettingsScreen(ModalScreen[None]):
                 self.app.auto_continue,  # type: ignore[attr-defined]
                 id="set-continue",
             )
+            yield Label("also generate with (models, comma-separated; n is dealt over all)")
+            also = ", ".join(self.app.models.entries)  # type: ignore[attr-defined]
+            yield Input(
+                also, placeholder="e.g. m.gguf, profile:gpu, local:default", id="set-models"
+            )
             yield Label("preset name")
             preset = self.app.config.ui.preset  # type: ignore[attr-defined]
             yield Input(preset or "default", id="set-preset")
@@ -114,6 +122,8 @@ class SettingsScreen(ModalScreen[None]):
         app.settings = settings  # type: ignore[attr-defined]
         auto_continue = self.query_one("#set-continue", Checkbox).value
         app.auto_continue = auto_continue  # type: ignore[attr-defined]
+        models = parse_entries(self.query_one("#set-models", Input).value)
+        app.models.set_entries(models)  # type: ignore[attr-defined]
         # Kept with the session, so reopening it brings these back (over the config's).
         app.session.choose_settings(settings.to_dict())  # type: ignore[attr-defined]
         app.engine.save()  # type: ignore[attr-defined]

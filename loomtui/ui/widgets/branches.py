@@ -10,6 +10,7 @@ from textual.widgets.option_list import Option
 
 from ...core.display import visible
 from ...core.tree import Node, Session
+from ...render.models import MODEL_MARK, ModelColours
 
 
 def branch_point(session: Session, node_id: str) -> Node:
@@ -48,12 +49,20 @@ def chain_logprob(nodes: list[Node]) -> float | None:
 
 
 def sibling_label(
-    node: Node, current: bool, index: int, session: Session | None = None, width: int = 14
+    node: Node,
+    current: bool,
+    index: int,
+    session: Session | None = None,
+    width: int = 14,
+    models: ModelColours | None = None,
 ) -> Text:
-    """``▶ 2 Σ-12.3 preview`` for one sibling: joint logprob and text of its branch."""
+    """``▶ 2 Σ-12.3 preview`` for one sibling: joint logprob and text of its branch (with
+    several models, ``▶ 2●Σ-12.3``: the ● in the colour of the sibling's model)."""
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append("▶" if current else " ", style="bold")
-    text.append(f"{index + 1:>2} ")
+    text.append(f"{index + 1:>2}")
+    coloured = models.style(node.model) if models is not None else None
+    text.append(MODEL_MARK if coloured is not None else " ", style=coloured or "")
     nodes = chain(session, node) if session is not None else [node]
     jl = chain_logprob(nodes)
     text.append("  plain " if jl is None else f"Σ{jl:7.2f} ", style="dim")
@@ -90,6 +99,7 @@ class BranchPanel(OptionList):
         super().__init__(**kw)
         self.border_title = "branches"
         self._ids: list[str] = []
+        self.models: ModelColours | None = None  # each model's colour (the app's)
 
     def show_point(self, session: Session, node_id: str) -> None:
         """List the siblings at the branch point of ``node_id`` (the node under the cursor)."""
@@ -101,7 +111,7 @@ class BranchPanel(OptionList):
         self.clear_options()
         self.add_options(
             [
-                Option(sibling_label(n, n.id == point.id, i, session, width), id=n.id)
+                Option(sibling_label(n, n.id == point.id, i, session, width, self.models), id=n.id)
                 for i, n in enumerate(sibs)
             ]
         )

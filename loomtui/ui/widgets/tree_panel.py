@@ -5,6 +5,7 @@ from __future__ import annotations
 from operator import attrgetter
 from typing import Any
 
+from rich.style import Style
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import Tree
@@ -12,6 +13,7 @@ from textual.widgets.tree import TreeNode
 
 from ...core.display import visible
 from ...core.tree import Node, Session
+from ...render.models import MODEL_MARK, ModelColours
 
 _BOOKMARK = attrgetter("bookmark")
 
@@ -38,13 +40,18 @@ def _label_key(node: Node, current: bool) -> tuple[Any, ...]:
         node.error,
         current,
         node.origin,
+        node.model,
     )
 
 
-def node_label(node: Node, current: bool) -> Text:
+def node_label(node: Node, current: bool, models: ModelColours | None = None) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     mark = "★" if node.bookmark else ("•" if node.visited else "·")
-    text.append(mark + " ", style="bold" if node.bookmark else "dim")
+    # With several models in the session, the mark is in the node's model's colour.
+    coloured = models.style(node.model) if models is not None else None
+    if coloured is not None and not node.bookmark:
+        mark = MODEL_MARK
+    text.append(mark + " ", style=coloured or ("bold" if node.bookmark else "dim"))
     if node.label:
         text.append(visible(node.label, keep_newlines=False) + ": ", style="italic")
     body = visible(_head(node), keep_newlines=False).strip()[:24] or (
@@ -91,6 +98,9 @@ class TreePanel(Tree[str]):
         self._shown: dict[str, list[Any]] = {}
         self._session: Session | None = None  # the session last shown: expanding reads it
         self._marks = 0  # bookmarks in the session, counted by show_session
+        #: Each model's colour (the app's, shared with the branch panel); None: no marks.
+        self.models: ModelColours | None = None
+        self._models_shown = False  # whether the labels drawn carry model marks
 
     def show_session(self, session: Session) -> None:
         """Bring the panel in line with the session.
@@ -101,7 +111,14 @@ class TreePanel(Tree[str]):
         fraction of a second). A new root, or children that changed order, rebuild.
         """
         self._session = session
+        shown = self.models is not None and self.models.shown
+        if shown != self._models_shown:  # a second model appeared: every mark changes
+            self._models_shown = shown
+            self._root_id = None
         if shown_root(session) != self._root_id or not self._update(session):
+            self._rebuild(session)
+        if shown != (self.models is not None and self.models.shown):
+            self._models_shown = not shown  # the pass met a second model: mark every line
             self._rebuild(session)
         self._marks = sum(map(_BOOKMARK, session.nodes.values()))
         current = session.current_id
@@ -168,7 +185,7 @@ class TreePanel(Tree[str]):
         """Add the line of ``nid`` under ``parent`` (its children wait for an expand)."""
         node = session.nodes[nid]
         is_current = nid == session.current_id
-        label = node_label(node, is_current)
+        label = node_label(node, is_current, self.models)
         item = (
             parent.add(label, data=nid)
             if before is None
@@ -222,9 +239,20 @@ class TreePanel(Tree[str]):
                 rec[1] = list(kids)
             key = _label_key(node, nid == current)
             if key != rec[2]:
-                rec[0].set_label(node_label(node, nid == current))
+                rec[0].set_label(node_label(node, nid == current, self.models))
                 rec[2] = key
         return True
+
+    def render_label(self, node: TreeNode[str], base_style: Style, style: Style) -> Text:
+        text = super().render_label(node, base_style, style)
+        # The cursor line's style covers the whole label: give the model mark its colour back.
+        models, session = getattr(self, "models", None), getattr(self, "_session", None)
+        found = session.nodes.get(node.data) if session and models and node.data else None
+        mark = models.style(found.model) if models and found and not found.bookmark else None
+        start = text.plain.find(MODEL_MARK, len(text) - len(node.label))
+        if mark is not None and start >= 0:
+            text.stylize(Style(color=mark.color, bold=True), start, start + 1)
+        return text
 
     def on_tree_node_selected(self, event: Tree.NodeSelected) -> None:
         event.stop()
