@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..backends.base import Backend, BackendError, Context, GenerationSettings
 from ..core.tokens import join_bytes
+from ..instruments.context import instrument_context
 from .host import TreeHost
 
 if TYPE_CHECKING:
@@ -51,25 +52,51 @@ class Scoring:
     def _thread(self, backend: Backend) -> None:
         # Computes only: the scores are applied to the tree on the app's thread (_scored).
         session = self.host.session
+        chat = session.is_chat()
         path = [
             (n.id, n.tokens is None and bool(n.plain), n.plain, n.data)
             for n in session.path(session.current_id)
         ]
         model = backend.info().name
         scored = []
+        refusals: list[str] = []
         before = b""
         k = self.host.settings.logprobs_k
         for node_id, plain_text, plain, data in path:
             if plain_text:
-                prefix = Context(text=before.decode("utf-8", "replace")) if before else None
-                result = backend.score(plain, top_k=k, prefix=prefix)
+                prefix = self._prefix(session, backend, node_id, before, chat)
+                try:
+                    result = backend.score(plain, top_k=k, prefix=prefix)
+                except BackendError as exc:
+                    refusals.append(str(exc))
+                    break  # the same server would refuse the next segment the same way
+                if result.note and not result.tokens:
+                    refusals.append(result.note)
+                    break
                 # Only tokens that spell exactly the text the person wrote.
                 if result.tokens and join_bytes(result.tokens) == data:
                     scored.append((node_id, list(result.tokens), model))
             before += data
-        self.host.call_from_thread(self._scored, scored)
+        self.host.call_from_thread(self._scored, scored, refusals)
 
-    def _scored(self, scored: list[Any]) -> None:
+    @staticmethod
+    def _prefix(
+        session: Any, backend: Backend, node_id: str, before: bytes, chat: bool
+    ) -> Context | None:
+        """What the model reads before a segment: in a chat session, inside an assistant
+        turn, the chat context (the turns before, the reply so far), so the text is scored as
+        the model's own reply; else the raw text before it."""
+        if chat and session.role(node_id, True) == "assistant":
+            return instrument_context(session, backend, node_id, 0)
+        return Context(text=before.decode("utf-8", "replace")) if before else None
+
+    def _scored(self, scored: list[Any], refusals: list[str] | None = None) -> None:
         count = self.host.engine.apply_scores(scored)
         self.host.refresh_all()
+        if refusals and not count:
+            # One line: what the backend said it cannot do (a server without prompt scores).
+            self.host.notify(
+                "not scored: " + " ".join(refusals[0].split()), severity="warning", timeout=6
+            )
+            return
         self.host.notify(f"scored {count} text segment(s)", timeout=3)
