@@ -3,8 +3,9 @@ unsure (:mod:`loomtui.instruments.adaptive`).
 
 ``--json`` prints ``{"model", "backend", "prompt", "prompt_token_ids", "exact_entropy",
 "batched", "model_calls", "nodes": [{"id", "parent", "reason", "finish_reason", "depth",
-"text", "tokens": [...]}]}``: each token in the shape of ``generate --json``
-(:func:`~loomtui.cli.jsonout.token_json`), ``parent`` null for a node hanging at the prompt
+"text", "confidence", "confidence_k", "tokens": [...]}]}``: each token in the shape of
+``generate --json`` (:func:`~loomtui.cli.jsonout.token_json`), a node's confidence the mean
+over its tokens, ``parent`` null for a node hanging at the prompt
 (or at ``--node``), nodes parents first. ``start_reason`` says why the
 first nodes hang at the prompt when the point itself was a branch point (else null).
 ``-o SESSION`` saves the tree in a session file
@@ -157,11 +158,13 @@ def loom_json(
     vocab_size: int | None = None,
 ) -> dict[str, Any]:
     """The ``loom --json`` object of a committed result (ids are the session's)."""
+    from ..core.metrics import mean_confidence
     from .jsonout import token_json
 
     nodes = []
     for g in result.kept():
         parent = g.parent
+        conf = mean_confidence(g.tokens)  # the node's: the mean over its tokens, k said
         nodes.append(
             {
                 "id": g.node_id,
@@ -171,6 +174,8 @@ def loom_json(
                 "depth": g.depth,
                 "text": g.text,
                 "branch": g.branch,
+                "confidence": None if conf is None else conf[0],
+                "confidence_k": None if conf is None else conf[1],
                 "tokens": [token_json(t, vocab_size) for t in g.tokens],
             }
         )

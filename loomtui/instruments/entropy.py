@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..core.metrics import token_entropy
+from ..core.metrics import confidence, token_entropy
 from ..core.tree import Session
 
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -25,6 +25,9 @@ class Point:
     entropy: float  # nats: exact, or the upper bound (+inf without a vocabulary size)
     lower: float
     exact: bool
+    #: −mean of the token's top-k logprobs and k (core.metrics.confidence); None: no list
+    confidence: float | None = None
+    k: int | None = None
 
     @property
     def shown(self) -> float:
@@ -50,7 +53,9 @@ def entropy_points(session: Session, node_id: str, vocab_size: int | None = None
             bounds = token_entropy(tok, vocab_size)
             if bounds is not None:
                 lo, hi = bounds
-                out.append(Point(node.id, i, tok.text, hi, lo, tok.entropy is not None))
+                conf = confidence(tok.top) if tok.top else None
+                c, k = conf if conf is not None else (None, None)
+                out.append(Point(node.id, i, tok.text, hi, lo, tok.entropy is not None, c, k))
     return out
 
 

@@ -130,6 +130,19 @@ def entropy_strip(points: list[Point], width: int = 60, n: int = 5) -> Group:
         Text(sparkline(values, width), style="cyan"),
         Text(f"{len(points)} tokens, max H {max(values):.2f} nats" + kind, style="dim"),
     ]
+    confs = [p.confidence for p in points if p.confidence is not None]
+    if confs:  # the second trace: confidence, −mean top-k logprob (k said: compare at equal k)
+        ks = {p.k for p in points if p.k is not None}
+        k = f"k={ks.pop()}" if len(ks) == 1 else "k varies"
+        trace = [math.nan if p.confidence is None else p.confidence for p in points]
+        lines.append(Text(sparkline(trace, width), style="magenta"))
+        lines.append(
+            Text(
+                f"confidence (−mean top-k logprob, {k}): mean {sum(confs) / len(confs):.2f}, "
+                f"min {min(confs):.2f}",
+                style="dim",
+            )
+        )
     for i, p in enumerate(most_uncertain(points, n), start=1):
         lines.append(Text(f"{i}. {p.label}  ") + Text(repr(one_line(p.text))))
     return Group(*lines)

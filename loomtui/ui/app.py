@@ -41,6 +41,7 @@ from ..engine import Engine
 from .bindings import DEFAULT_KEYS, KEYS, binding, keyed_bindings
 from .commands import loom_commands
 from .editing import Editing
+from .finding import FindingKeys
 from .generation import Generation
 from .keys import Key, shown_keys
 from .messages import GenerationFinished, LoadProgress, ModelLoaded, TokensArrived
@@ -68,7 +69,7 @@ BackendFactory = Callable[[ProgressCallback], Backend]
 LOAD_DELAY_S = 0.3
 
 
-class LoomApp(App[None]):
+class LoomApp(FindingKeys, App[None]):
     """A session tree, a document view of the current branch, and a model to grow it."""
 
     CSS_PATH = "loomtui.tcss"

@@ -80,7 +80,7 @@ class Navigation:
         if self.host.busy() or node_id not in self.session:
             return
         target = self.session.descend(node_id) if descend else self.session.node(node_id)
-        self.session.goto(target.id)
+        self.host.engine.checkout(target.id)  # each node above remembers the way down
         self.session.node(node_id).visited = True
         self.host.refresh_all()
         self.show_point(node_id, 0)
@@ -98,9 +98,12 @@ class Navigation:
             self.go_to(parent.id, descend=False)
 
     def child(self) -> None:
-        children = self.session.children(self.session.current_id)
-        if children:
-            self.go_to(max(children, key=lambda n: n.created).id, descend=False)
+        """Down to the child last gone to ("checked out"), else the newest shown one."""
+        current = self.session.current
+        kids = [n for n in self.session.children(current.id) if not n.hidden]
+        if kids:
+            back = [n for n in kids if n.id == current.checked]
+            self.go_to((back or [max(kids, key=lambda n: n.created)])[0].id, descend=False)
 
     # ------------------------------------------------------------------ marks
     def bookmark(self) -> None:

@@ -177,7 +177,9 @@ def test_hidden_and_count_round_trip_byte_for_byte_and_old_files_are_unchanged(t
     raw = json.loads(data)
     import jsonschema
 
-    schema = json.loads((Path(__file__).parents[2] / "loomtui/core/session.schema.json").read_text())
+    schema = json.loads(
+        (Path(__file__).parents[2] / "loomtui/core/session.schema.json").read_text()
+    )
     jsonschema.validate(raw, schema)
     for bad in ({"count": 0}, {"count": 1.5}, {"hidden": "yes"}):
         broken = json.loads(data)

@@ -134,8 +134,8 @@ async def test_move_between_siblings():
         assert app.session.current_id == "gen1"
         await pilot.press("less_than_sign")  # parent
         assert app.session.current_id == "prompt"
-        await pilot.press("greater_than_sign")  # newest child
-        assert app.session.current_id == "gen2"
+        await pilot.press("greater_than_sign")  # the child came up from, not the newest
+        assert app.session.current_id == "gen1"
 
 
 async def test_save_reopen_finds_everything(tmp_path):

@@ -9,16 +9,24 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from ...core.display import visible
+from ...core.ratings import rating_mark
 from ...core.tree import Node, Session
 from ...render.models import MODEL_MARK, ModelColours
 
 
-def branch_point(session: Session, node_id: str) -> Node:
-    """The nearest node from ``node_id`` up that has siblings (else ``node_id`` itself)."""
+def shown_siblings(session: Session, node_id: str, show_hidden: bool = False) -> list[Node]:
+    """The node and its siblings, in order, less the soft-hidden ones (unless
+    ``show_hidden``; the node itself always)."""
+    sibs = session.siblings(node_id)
+    return sibs if show_hidden else [n for n in sibs if not n.hidden or n.id == node_id]
+
+
+def branch_point(session: Session, node_id: str, show_hidden: bool = False) -> Node:
+    """The nearest node from ``node_id`` up that has siblings shown (else ``node_id``)."""
     node = session.node(node_id)
     probe: Node | None = node
     while probe is not None:
-        if len(session.siblings(probe.id)) > 1:
+        if len(shown_siblings(session, probe.id, show_hidden)) > 1:
             return probe
         probe = session.parent(probe.id)
     return node
@@ -67,6 +75,8 @@ def sibling_label(
     jl = chain_logprob(nodes)
     text.append("  plain " if jl is None else f"Σ{jl:7.2f} ", style="dim")
     flags = ("★" if node.bookmark else "") + ("✗" if node.error else "")
+    flags += f"×{node.count}" if node.count != 1 else ""  # identical draws merged here
+    flags += rating_mark(node.rating)  # ▲ ◇ ▼ (core/ratings)
     if flags:
         text.append(flags + " ", style="bold")
     if node.label:
@@ -82,6 +92,8 @@ def sibling_label(
             break
     shown = visible(body[: width * 4], keep_newlines=False).strip() or preview(node)
     text.append(shown[: width - 1] + "…" if len(shown) > width else shown)
+    if node.hidden:  # shown only when hidden nodes are asked for
+        text.stylize("dim strike")
     return text
 
 
@@ -101,10 +113,11 @@ class BranchPanel(OptionList):
         self._ids: list[str] = []
         self.models: ModelColours | None = None  # each model's colour (the app's)
 
-    def show_point(self, session: Session, node_id: str) -> None:
-        """List the siblings at the branch point of ``node_id`` (the node under the cursor)."""
-        point = branch_point(session, node_id)
-        sibs = session.siblings(point.id)
+    def show_point(self, session: Session, node_id: str, show_hidden: bool = False) -> None:
+        """List the siblings at the branch point of ``node_id`` (the node under the cursor);
+        soft-hidden ones only with ``show_hidden``."""
+        point = branch_point(session, node_id, show_hidden)
+        sibs = shown_siblings(session, point.id, show_hidden)
         self._ids = [n.id for n in sibs]
         # prefix "▶ 1 Σ -12.34 " is 14 cells; the scrollbar may take 2 more
         width = max(6, (self.content_size.width or 26) - 16)

@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from ...backends.base import GenerationSettings
 from ...core.display import visible, visible_token
-from ...core.metrics import token_entropy
+from ...core.metrics import confidence, token_entropy
 from ...render.tokens import dist_name, sampler_label
 from ..document import Unit
 
@@ -24,7 +24,8 @@ def describe_unit(
     vocab_size: int | None = None,
     settings: dict[str, Any] | None = None,
 ) -> Text:
-    """One line about a unit: its exact text, probability, logprob, rank and entropy.
+    """One line about a unit: its exact text, probability, logprob, rank, entropy and
+    confidence (``conf=2.31 (k=20)``: −mean of its top-k logprobs).
 
     A token the sampler drew with a known probability shows both, labelled: ``p=0.3100 raw
     · 0.5200 sampled (T 0.7, top-p 0.9)`` (``settings``: its node's). Where only a top-k list
@@ -63,6 +64,10 @@ def describe_unit(
         shown = f"{lo:.2f}–{hi:.2f}" if math.isfinite(hi) else f"≥{lo:.2f}"
         out.append(f"  H {shown} nats")
         out.append(f" (bounds: top-{len(tok.top)} only)", style="dim")
+    conf = confidence(tok.top) if tok.top else None
+    if conf is not None:  # −mean top-k logprob: compares only at equal k, so k is said
+        out.append(f"  conf={conf[0]:.2f}")
+        out.append(f" (k={conf[1]})", style="dim")
     if not both:  # with both shown, each number carries its own label
         out.append(f"  ({dist_name(tok)} dist)", style="dim")
     if node_error:

@@ -35,6 +35,9 @@ from ...render.tokens import (
 from ..document import DocLayout, Unit
 
 _CACHE_LINES = 2000
+#: Search matches in the document (ui/finding.py): every match, and the one jumped to.
+FOUND_STYLE = Style(color="black", bgcolor="#d7d75f")
+FOUND_HERE_STYLE = Style(color="black", bgcolor="#ff8700", bold=True)
 
 
 class TokenView(ScrollView, can_focus=True):
@@ -49,6 +52,8 @@ class TokenView(ScrollView, can_focus=True):
         Binding("end", "cursor_end", "End", show=False, id="cursor-end"),
         Binding("pageup", "page(-1)", "Page up", show=False, id="page-up"),
         Binding("pagedown", "page(1)", "Page down", show=False, id="page-down"),
+        # Only while a search is shown (check_action): otherwise escape is the app's cancel.
+        Binding("escape", "clear_found", "Clear search", show=False, id="clear-search"),
     ]
 
     DEFAULT_CSS = """
@@ -56,6 +61,9 @@ class TokenView(ScrollView, can_focus=True):
     """
 
     cursor: reactive[int] = reactive(-1, always_update=True, layout=False)
+
+    class ClearFound(Message):
+        """Escape while search matches are highlighted: the owner forgets the search."""
 
     class CursorMoved(Message):
         """The token cursor moved to unit ``index`` (-1: empty document)."""
@@ -88,6 +96,11 @@ class TokenView(ScrollView, can_focus=True):
         self._sized = False
         self._cursor_line: int | None = None  # the line Up/Down/a click put the cursor on
         self._goal: int | None = None  # the column Up/Down aim for (kept across presses)
+        #: Search matches to highlight: node id -> [(first unit, unit after last)], and the
+        #: spans of the match jumped to; ``_found_units`` maps them onto this layout's units.
+        self._found: dict[str, list[tuple[int, int]]] = {}
+        self._found_here: dict[str, list[tuple[int, int]]] = {}
+        self._found_units: dict[int, Style] | None = None
 
     # ------------------------------------------------------------------ content
     @property
@@ -108,6 +121,7 @@ class TokenView(ScrollView, can_focus=True):
             self._lines.clear()
         first = self.layout_.load(session, node_id)
         self._invalidate_from(first)
+        self._found_units = None  # units moved: the highlights are placed again
         self.virtual_size = Size(self.layout_.width, self.layout_.line_count())
         n = len(self.units)
         if cursor is not None:
@@ -123,6 +137,34 @@ class TokenView(ScrollView, can_focus=True):
         self._styles.clear()
         self._lines.clear()
         self.refresh()
+
+    def set_found(
+        self,
+        found: dict[str, list[tuple[int, int]]],
+        here: dict[str, list[tuple[int, int]]] | None = None,
+    ) -> None:
+        """Highlight search matches (node id -> unit ranges), ``here`` the current one."""
+        self._found, self._found_here = found, here or {}
+        self._found_units = None
+        self._lines.clear()
+        self.refresh()
+
+    def found_style(self, index: int) -> Style | None:
+        """The highlight of unit ``index`` (None: not inside a match)."""
+        if not self._found:
+            return None
+        if self._found_units is None:
+            marks: dict[int, Style] = {}
+            for found, style in ((self._found, FOUND_STYLE), (self._found_here, FOUND_HERE_STYLE)):
+                covered: dict[str, set[int]] = {}
+                for nid, spans in found.items():
+                    covered[nid] = {x for lo, hi in spans for x in range(lo, hi)}
+                for i, u in enumerate(self.units):
+                    cov = covered.get(u.node_id)
+                    if cov and any(x in cov for x in range(u.offset, max(u.end, u.offset + 1))):
+                        marks[i] = style
+            self._found_units = marks
+        return self._found_units.get(index)
 
     def _wrap_width(self) -> int:
         # Leave room for the vertical scrollbar so wrapping does not change when it appears.
@@ -196,6 +238,15 @@ class TokenView(ScrollView, can_focus=True):
             self.scroll_to(y=line, animate=False, immediate=True)
         elif line >= top + height:
             self.scroll_to(y=line - height + 1, animate=False, immediate=True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Escape clears a search shown; while generating it cancels (the app's key)."""
+        if action == "clear_found":
+            return bool(self._found) and not getattr(self.app, "generating", False)
+        return True
+
+    def action_clear_found(self) -> None:
+        self.post_message(self.ClearFound())
 
     def action_cursor(self, step: int) -> None:
         self.move_cursor(self.cursor + step)
@@ -289,6 +340,9 @@ class TokenView(ScrollView, can_focus=True):
         segments = []
         for u, text in lines[index]:
             style = self._style_for(units[u]) + Style.from_meta({"u": u})
+            found = self.found_style(u)
+            if found is not None:
+                style = style + found
             if u == cursor:
                 if not text:
                     text = " "  # show where an empty or newline unit sits

@@ -12,6 +12,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from ...core.display import visible
+from ...core.ratings import passes, rating_mark
 from ...core.tree import Node, Session
 from ...render.models import MODEL_MARK, ModelColours
 
@@ -38,9 +39,12 @@ def _label_key(node: Node, current: bool) -> tuple[Any, ...]:
         -1 if tokens is None else len(tokens),
         node.parent is None,
         node.error,
+        node.hidden,
+        node.count,
         current,
         node.origin,
         node.model,
+        node.rating,
     )
 
 
@@ -52,6 +56,8 @@ def node_label(node: Node, current: bool, models: ModelColours | None = None) ->
     if coloured is not None and not node.bookmark:
         mark = MODEL_MARK
     text.append(mark + " ", style=coloured or ("bold" if node.bookmark else "dim"))
+    if node.rating is not None:  # ▲ good, ◇ so-so, ▼ bad (core/ratings)
+        text.append(rating_mark(node.rating) + " ", style=_RATING_STYLES[node.rating])
     if node.label:
         text.append(visible(node.label, keep_newlines=False) + ": ", style="italic")
     body = visible(_head(node), keep_newlines=False).strip()[:24] or (
@@ -59,8 +65,17 @@ def node_label(node: Node, current: bool, models: ModelColours | None = None) ->
     )
     if node.error:
         body = "✗ " + body
+    if node.count != 1:  # identical draws merged into this node (dedup)
+        text.append(f"×{node.count} ", style="bold")
     text.append(body, style="reverse" if current else ("" if node.origin == "model" else "cyan"))
+    if node.hidden:  # listed only when hidden nodes are asked for
+        text.stylize("dim strike")
     return text
+
+
+_RATING_STYLES = {1: "bold green", 0: "yellow", -1: "bold red"}
+#: A node holding a search match (ui/finding.py): its line is marked so.
+FOUND_MARK, FOUND_STYLE = "◉ ", "black on yellow"
 
 
 def shown_root(session: Session) -> str:
@@ -98,12 +113,18 @@ class TreePanel(Tree[str]):
         self._shown: dict[str, list[Any]] = {}
         self._session: Session | None = None  # the session last shown: expanding reads it
         self._marks = 0  # bookmarks in the session, counted by show_session
+        self.show_hidden = False  # soft-hidden nodes listed (dimmed) or left out
         #: Each model's colour (the app's, shared with the branch panel); None: no marks.
         self.models: ModelColours | None = None
         self._models_shown = False  # whether the labels drawn carry model marks
+        self.found: set[str] = set()  # nodes holding a search match (marked; ui/finding)
+        #: Only nodes rated at least this (and the way to them) are listed; None: all.
+        self.at_least: int | None = None
+        self._keep: set[str] | None = None  # what that filter lets through, per update
 
-    def show_session(self, session: Session) -> None:
-        """Bring the panel in line with the session.
+    def show_session(self, session: Session, show_hidden: bool = False) -> None:
+        """Bring the panel in line with the session (soft-hidden nodes and what hangs below
+        them left out, unless ``show_hidden``: then they are listed dimmed).
 
         Called after every action, so it works incrementally: nodes that appeared under a
         built node are added where they belong, deleted ones removed, and only labels whose
@@ -111,6 +132,10 @@ class TreePanel(Tree[str]):
         fraction of a second). A new root, or children that changed order, rebuild.
         """
         self._session = session
+        self._keep = None if self.at_least is None else self._rated(session, self.at_least)
+        if show_hidden != self.show_hidden:
+            self.show_hidden = show_hidden
+            self._root_id = None  # every line is listed again
         shown = self.models is not None and self.models.shown
         if shown != self._models_shown:  # a second model appeared: every mark changes
             self._models_shown = shown
@@ -133,6 +158,8 @@ class TreePanel(Tree[str]):
         self.border_title = f"tree ({n} nodes, {self._marks}★)"
         if self._root_id != session.root_id:
             self.border_title = f"tree (hoisted at {str(self._root_id)[:6]}: Z shows all)"
+        if self.at_least is not None:  # f cycles the rating filter (ui/finding)
+            self.border_title += f" rated ≥ {self.at_least:+d}".replace("+0", "0")
 
     def reveal(
         self, session: Session, node_id: str, *, expand: bool = False
@@ -177,21 +204,68 @@ class TreePanel(Tree[str]):
         node = session.nodes.get(item.data)
         if node is None:
             return
-        for cid in node.children:
+        kids = self._kids(session, node)
+        for cid in kids:
             self._add(session, item, cid, None)
-        rec[1] = list(node.children)
+        rec[1] = list(kids)
 
     def _add(self, session: Session, parent: TreeNode[str], nid: str, before: int | None) -> None:
         """Add the line of ``nid`` under ``parent`` (its children wait for an expand)."""
         node = session.nodes[nid]
         is_current = nid == session.current_id
-        label = node_label(node, is_current, self.models)
+        label = self._label(node, is_current)
         item = (
             parent.add(label, data=nid)
             if before is None
             else parent.add(label, data=nid, before=before)
         )
         self._shown[nid] = [item, None, _label_key(node, is_current)]
+
+    def _kids(self, session: Session, node: Node) -> list[str]:
+        """The children listed under ``node``: the soft-hidden ones only when asked for."""
+        keep = self._keep
+        if keep is not None:  # a rating filter: the rated nodes and the way to them
+            return [c for c in node.children if c in keep]
+        if self.show_hidden:
+            return node.children
+        nodes = session.nodes
+        return [c for c in node.children if not nodes[c].hidden]
+
+    def _label(self, node: Node, current: bool) -> Text:
+        label = node_label(node, current, self.models)
+        if node.id in self.found:
+            label = Text(FOUND_MARK, style=FOUND_STYLE, no_wrap=True, overflow="ellipsis") + label
+        return label
+
+    def mark_found(self, found: set[str]) -> None:
+        """Mark the lines of the nodes holding search matches (``found``; empty: none)."""
+        changed = self.found ^ found
+        self.found = set(found)
+        current = self._session.current_id if self._session is not None else None
+        for nid in changed:
+            rec = self._shown.get(nid)
+            node = self._session.nodes.get(nid) if self._session is not None else None
+            if rec is not None and node is not None:
+                rec[0].set_label(self._label(node, nid == current))
+
+    def filter_rating(self, at_least: int | None) -> None:
+        """List only nodes rated ``at_least`` or better and the way to them (None: all);
+        the next :meth:`show_session` rebuilds the lines."""
+        self.at_least = at_least
+        self._root_id = None
+
+    @staticmethod
+    def _rated(session: Session, at_least: int) -> set[str]:
+        """The nodes a rating filter keeps: those rated ``at_least`` or better, every node
+        above them, and the current branch (the panel always shows where you are)."""
+        nodes = session.nodes
+        keep: set[str] = set()
+        starts = [n.id for n in nodes.values() if n.rating is not None and passes(n, at_least)]
+        for nid in [*starts, session.current_id]:
+            while nid is not None and nid not in keep and nid in nodes:
+                keep.add(nid)
+                nid = nodes[nid].parent
+        return keep
 
     def _rebuild(self, session: Session) -> None:
         self.clear()
@@ -225,7 +299,7 @@ class TreePanel(Tree[str]):
         current = session.current_id
         for nid, rec in list(shown.items()):
             node = nodes[nid]
-            kids = node.children
+            kids = self._kids(session, node)
             if rec[1] is not None and kids != rec[1]:
                 kept = [c for c in kids if c in shown]
                 before = [c for c in rec[1] if c in shown]
@@ -239,7 +313,7 @@ class TreePanel(Tree[str]):
                 rec[1] = list(kids)
             key = _label_key(node, nid == current)
             if key != rec[2]:
-                rec[0].set_label(node_label(node, nid == current, self.models))
+                rec[0].set_label(self._label(node, nid == current))
                 rec[2] = key
         return True
 

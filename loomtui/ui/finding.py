@@ -1,0 +1,260 @@
+"""Finding and judging: search the whole tree and jump between the matches, rate nodes and
+filter the tree panel by rating, step through the bookmarks.
+
+The app owns one :class:`Finding` (made on first use by :class:`FindingKeys`, the mixin that
+routes the keys ``finding('...')`` to it). A search runs in a thread worker (the ``regex``
+module releases the GIL while it matches, and stops at a deadline), and its result is
+applied on the app's thread; a ratings change goes through the
+:class:`~loomtui.engine.Engine` (which saves), then ``refresh_all`` brings the views in line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..core.display import visible
+from ..core.ratings import RATINGS, rating_mark
+from ..core.search import Match, SearchError, SearchResult, compile_pattern, search
+from .host import DialogHost
+from .screens.search import BookmarkScreen, Query, SearchScreen
+
+if TYPE_CHECKING:
+    from .navigation import Navigation
+    from .widgets.token_view import TokenView
+    from .widgets.tree_panel import TreePanel
+
+_RATING_WORDS = {1: "good", 0: "so-so", -1: "bad"}
+#: The rating filter's steps, pressed in turn: everything, rated so-so or better, good only.
+FILTER_STEPS: tuple[int | None, ...] = (None, 0, 1)
+
+
+class FindingHost(DialogHost, Protocol):
+    """What :class:`Finding` needs from the app that holds it."""
+
+    navigation: Navigation
+
+    @property
+    def view(self) -> TokenView: ...
+
+    def tree_panel(self) -> TreePanel: ...
+
+    def run_worker(self, work: Callable[[], Any], **kw: Any) -> Any: ...
+
+    def call_from_thread(self, callback: Callable[..., Any], *args: Any) -> Any: ...
+
+
+class Finding:
+    """Search and jump, ratings and the rating filter, bookmark jumps."""
+
+    def __init__(self, host: FindingHost) -> None:
+        self.host = host
+        self.query: Query | None = None  # the last search asked for
+        self.result: SearchResult | None = None  # its matches (None: no search shown)
+        self.index = -1  # the match jumped to
+        self.at_least: int | None = None  # the tree panel's rating filter
+        self._texts: dict[str, Any] = {}  # node texts kept between searches
+        self._serial = 0  # the latest search started (an older one's result is dropped)
+
+    def act(self, what: str) -> None:
+        """One key's work (see ui/keys.py: ``finding('...')``)."""
+        actions: dict[str, Callable[[], None]] = {
+            "search": self.ask,
+            "next": lambda: self.jump(1),
+            "prev": lambda: self.jump(-1),
+            "clear": self.clear,
+            "good": lambda: self.rate(1),
+            "so-so": lambda: self.rate(0),
+            "bad": lambda: self.rate(-1),
+            "filter": self.cycle_filter,
+            "bookmark-next": lambda: self.bookmark_step(1),
+            "bookmark-prev": lambda: self.bookmark_step(-1),
+            "bookmarks": self.bookmark_list,
+        }
+        actions[what]()
+
+    # ------------------------------------------------------------------ search
+    def ask(self) -> None:
+        """The search dialog; enter starts the search."""
+        self.host.push_screen(SearchScreen(self.query), self.start)
+
+    def start(self, query: Query | None) -> None:
+        """Search for ``query`` in a worker; a bad pattern is told in one line at once."""
+        if query is None or not query.pattern:
+            return
+        try:
+            compile_pattern(query.pattern, is_regex=query.is_regex, case=query.case)
+        except SearchError as exc:
+            self.host.notify(str(exc), severity="error", timeout=6)
+            return
+        self.query = query
+        self._serial += 1
+        serial, session, texts = self._serial, self.host.session, self._texts
+
+        def work() -> None:
+            try:
+                found: SearchResult | Exception = search(
+                    session, query.pattern, is_regex=query.is_regex, case=query.case, cache=texts
+                )
+            except Exception as exc:  # told, never a crash (the tree may change meanwhile)
+                found = exc
+            self.host.call_from_thread(self.found, serial, found)
+
+        self.host.run_worker(work, thread=True, group="search", exit_on_error=False)
+
+    def found(self, serial: int, result: SearchResult | Exception) -> None:
+        """A search's result, on the app's thread: mark, highlight, jump to the first."""
+        if serial != self._serial:
+            return  # a newer search was started
+        if isinstance(result, Exception):
+            self.host.notify(f"search failed: {result}", severity="error", timeout=6)
+            return
+        self.result, self.index = result, -1
+        panel = self.host.tree_panel()
+        panel.mark_found(set(result.by_node()))
+        said = visible(result.pattern, keep_newlines=False)[:40]
+        if not result.matches:
+            self._show_found(None)
+            panel.border_subtitle = f"/{said}: no match"
+            stopped = " (stopped: too slow)" if result.timed_out else ""
+            self.host.notify(f"no match for {said!r}{stopped}", severity="warning", timeout=3)
+            return
+        self.jump(1)
+
+    def jump(self, step: int) -> None:
+        """To the next (1) or previous (-1) match: its branch shown, the cursor on it."""
+        result = self.result
+        if result is None or not result.matches:
+            self.host.notify("no search to step through (/ searches)", timeout=2)
+            return
+        if self.host.busy():
+            return
+        self.index = (self.index + step) % len(result.matches)
+        match = result.matches[self.index]
+        if match.node_id not in self.host.session:
+            self.host.notify("that match's node is gone: search again", severity="warning")
+            return
+        self._show_found(match)
+        nav = self.host.navigation
+        nav.go_to(match.node_id, descend=True)
+        nav.show_point(*match.start)
+        where = f"{self.index + 1} of {result.count_text}"
+        self.host.tree_panel().border_subtitle = (
+            f"/{visible(result.pattern, keep_newlines=False)[:24]}: {where}"
+        )
+        self.host.notify(where, timeout=2)
+
+    def _show_found(self, here: Match | None) -> None:
+        """Highlight every match in the document, ``here`` (the one jumped to) apart."""
+        found: dict[str, list[tuple[int, int]]] = {}
+        for m in self.result.matches if self.result is not None else ():
+            for nid, lo, hi in m.spans:
+                found.setdefault(nid, []).append((lo, hi))
+        current: dict[str, list[tuple[int, int]]] = {}
+        for nid, lo, hi in here.spans if here is not None else ():
+            current.setdefault(nid, []).append((lo, hi))
+        self.host.view.set_found(found, current)
+
+    def clear(self) -> None:
+        """Escape in the document (TokenView.ClearFound): forget the search, its marks and
+        highlights. With none shown it is not the document's key (the app's cancel)."""
+        if self.result is None:
+            return
+        self.result, self.index = None, -1
+        self._serial += 1  # a search still running is dropped too
+        self.host.view.set_found({})
+        panel = self.host.tree_panel()
+        panel.mark_found(set())
+        panel.border_subtitle = ""
+        self.host.notify("search cleared", timeout=2)
+
+    # ------------------------------------------------------------------ ratings
+    def rate(self, value: int) -> None:
+        """Rate the node under the cursor ``value``; the same rating again clears it."""
+        if value not in RATINGS or self.host.busy():
+            return
+        node = self.host.session.node(self.host.navigation.cursor_node())
+        new = None if node.rating == value else value
+        self.host.engine.set_rating(node.id, new)
+        self.host.refresh_all(cursor=self.host.view.cursor)
+        said = "rating cleared" if new is None else f"rated {rating_mark(new)} {new:+d}"
+        self.host.notify(
+            said.replace("+0", "0") + (f" ({_RATING_WORDS[new]})" if new is not None else ""),
+            timeout=2,
+        )
+
+    def cycle_filter(self) -> None:
+        """The tree panel's rating filter, one step on: all, rated so-so or better, good."""
+        step = FILTER_STEPS.index(self.at_least) if self.at_least in FILTER_STEPS else 0
+        self.at_least = FILTER_STEPS[(step + 1) % len(FILTER_STEPS)]
+        self.host.tree_panel().filter_rating(self.at_least)
+        self.host.refresh_all(cursor=self.host.view.cursor)
+        said = {
+            None: "tree: every node",
+            0: "tree: rated ◇ so-so or better, and the way to them",
+            1: "tree: rated ▲ good only, and the way to them",
+        }[self.at_least]
+        self.host.notify(said, timeout=3)
+
+    # ------------------------------------------------------------------ bookmarks
+    def _marks(self) -> list[str]:
+        return [n.id for n in self.host.session.walk() if n.bookmark and not n.hidden]
+
+    def bookmark_step(self, step: int) -> None:
+        """To the next (1) or previous (-1) bookmark in tree order, from the current node."""
+        session = self.host.session
+        marks = self._marks()
+        if not marks:
+            self.host.notify("no bookmarks (b sets one)", timeout=2)
+            return
+        order = {n.id: i for i, n in enumerate(session.walk())}
+        here = order.get(session.current_id, -1)
+        if step > 0:
+            after = [m for m in marks if order[m] > here]
+            target = after[0] if after else marks[0]
+        else:
+            before = [m for m in marks if order[m] < here]
+            target = before[-1] if before else marks[-1]
+        self.host.navigation.go_to(target, descend=False)
+        self.host.notify(f"bookmark {marks.index(target) + 1} of {len(marks)}", timeout=2)
+
+    def bookmark_list(self) -> None:
+        """Every bookmark in a list; enter goes there."""
+        session = self.host.session
+        marks = self._marks()
+        if not marks:
+            self.host.notify("no bookmarks (b sets one)", timeout=2)
+            return
+        shown = []
+        for nid in marks:
+            node = session.node(nid)
+            head = visible(node.text[:60], keep_newlines=False).strip() or "(empty)"
+            label = visible(node.label, keep_newlines=False) + ": " if node.label else ""
+            shown.append((nid, f"★ {rating_mark(node.rating)} {label}{head}".replace("  ", " ")))
+
+        def done(nid: str | None) -> None:
+            if nid is not None and nid in session:
+                self.host.navigation.go_to(nid, descend=False)
+
+        self.host.push_screen(BookmarkScreen(shown, session.current_id), done)
+
+
+class FindingKeys:
+    """The app's side: ``finding('...')`` keys go to one :class:`Finding`, made on first
+    use. A mixin, so the app gains the action without another line in its body."""
+
+    @cached_property
+    def finding(self) -> Finding:
+        return Finding(self)  # type: ignore[arg-type]  # the app is the host
+
+    def action_finding(self, what: str) -> None:
+        self.finding.act(what)
+
+    def on_token_view_clear_found(self, message: Any) -> None:
+        self.finding.clear()
+
+    def tree_panel(self) -> TreePanel:
+        from .widgets.tree_panel import TreePanel
+
+        return self.query_one(TreePanel)  # type: ignore[attr-defined]
