@@ -50,6 +50,7 @@ from .navigation import Navigation, Point
 from .picking import Picking
 from .saving import Saving, StoreProblem
 from .scoring import Scoring
+from .siblings import Siblings
 from .surgery import Surgery
 from .screens.instruments import INSTRUMENTS
 from .turns import Turns
@@ -133,6 +134,7 @@ class LoomApp(FindingKeys, App[None]):
         self.turns = Turns(self)  # chat: the next user message, answered at once
         self.picking = Picking(self)  # the top-k menu and picks
         self.scoring = Scoring(self)  # scoring the text a person wrote
+        self.siblings = Siblings(self)  # sort, dedup, hide alternates; show hidden or not
         self.surgery = Surgery(self)  # split, merge, hoist, delete, copy; undo and redo
         self.note = ""  # the status line's note (e.g. the model failed to load)
         self.instruments = dict(INSTRUMENTS)
@@ -326,7 +328,9 @@ class LoomApp(FindingKeys, App[None]):
         unit = self.view.current_unit()
         node_id = unit.node_id if unit else self.session.current_id
         if node_id in self.session:
-            self.query_one(BranchPanel).show_point(self.session, node_id)
+            self.query_one(BranchPanel).show_point(
+                self.session, node_id, self.siblings.show_hidden
+            )
 
     def on_branch_panel_chosen(self, message: BranchPanel.Chosen) -> None:
         self.go_to(message.node_id, descend=True)
@@ -337,7 +341,7 @@ class LoomApp(FindingKeys, App[None]):
     def refresh_all(self, cursor: int | None = None) -> None:
         """Bring every view in line with the tree (after any action)."""
         self.view.show(self.session, self.session.current_id, cursor=cursor)
-        self.query_one(TreePanel).show_session(self.session)
+        self.query_one(TreePanel).show_session(self.session, self.siblings.show_hidden)
         self.models.show()
         self.refresh_info()
         self.refresh_status()
@@ -488,6 +492,9 @@ class LoomApp(FindingKeys, App[None]):
 
     def action_surgery(self, what: str) -> None:
         self.surgery.act(what)
+
+    def action_siblings(self, what: str) -> None:
+        self.siblings.act(what)
 
     def action_score(self) -> None:
         self.scoring.start()
