@@ -1,5 +1,6 @@
 """Each model of a session in its own colour: the mark the tree and branch panels put on a
-model's nodes, and the legend (model name -> colour).
+model's nodes, the legend (model name -> colour), and two siblings of different models
+diffed word by word in their colours (the model diff screen opens on them).
 
 A model's colour is fixed by the order models are first seen (the session's nodes in file
 order when it opens, then new models as they generate), from a fixed palette chosen apart
@@ -10,7 +11,7 @@ through :func:`loomtui.core.display.visible`, never read as markup.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from rich.style import Style
 from rich.text import Text
@@ -104,3 +105,53 @@ def model_legend(colours: ModelColours, width: int = 28, max_lines: int = 4) -> 
     if len(shown) < len(names):
         text.append(f"\n+{len(names) - len(shown)} more models", style="dim")
     return text
+
+
+def other_model_sibling(session: Session, node_id: str) -> tuple[str, str] | None:
+    """Two sibling nodes written by different models near ``node_id``: the nearest node
+    from ``node_id`` up that has a sibling from another model, and the first such sibling
+    (``(node, sibling)`` ids); None when there is none."""
+    probe = session.nodes.get(node_id)
+    while probe is not None and probe.parent is not None:
+        if probe.model:
+            for sib in session.siblings(probe.id):
+                if sib.id != probe.id and sib.model and sib.model != probe.model:
+                    return probe.id, sib.id
+        probe = session.nodes.get(probe.parent)
+    return None
+
+
+def sibling_diff(
+    sides: Sequence[tuple[str, str, Sequence[float | None]]], colours: ModelColours
+) -> Text:
+    """Two siblings of different models, each given as ``(model, text, its tokens'
+    logprobs)``: per side its model (in its colour), joint logprob and length, then each text
+    with the words the other lacks in its model's colour (difflib's word matching; the words
+    both share dim)."""
+    import difflib
+
+    from ..core.metrics import joint_logprob
+
+    rows = [(label, m, text, list(lps)) for label, (m, text, lps) in zip("AB", sides, strict=True)]
+    colours.see_all(r[1] for r in rows)
+    out = Text()
+    for label, model, _, logprobs in rows:
+        jl = joint_logprob(logprobs)
+        out.append(f"{label} ")
+        out.append(MODEL_MARK + " ", style=Style(color=colours.see(model), bold=True))
+        out.append(model_name_text(model, 40))
+        total = "plain text" if jl is None else f"Σ logprob {jl:.3f}"
+        out.append(f"  {total} over {len(logprobs)} tokens\n", style="dim")
+    words = [r[2].split(" ") for r in rows]
+    matcher = difflib.SequenceMatcher(a=words[0], b=words[1], autojunk=False)
+    for side, (label, model, _, _) in enumerate(rows):
+        out.append(f"\n{label}:", style="bold")
+        colour = Style(color=colours.see(model), bold=True)
+        for op, a0, a1, b0, b1 in matcher.get_opcodes():
+            lo, hi = (a0, a1) if side == 0 else (b0, b1)
+            if lo == hi:
+                continue
+            chunk = visible(" ".join(words[side][lo:hi]))
+            out.append(chunk + " ", style="dim" if op == "equal" else colour)
+        out.append("\n")
+    return out

@@ -170,3 +170,46 @@ async def test_the_loading_of_a_second_model_shows_in_the_status_line():
         gate.set()
         await wait_idle(app, pilot)
         assert not app.generation.running
+
+
+async def test_the_model_diff_opens_on_two_siblings_of_different_models_in_their_colours():
+    app, _ = _app(n=4)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+g")
+        await wait_idle(app, pilot)
+        session = app.session
+        prompt = next(iter(session.children(session.root_id)))
+        a0, a1, b0, b1 = session.children(prompt.id)
+        assert [n.model for n in (a0, a1, b0, b1)] == ["model-a"] * 2 + ["model-b"] * 2
+        app.navigation.go_to(a1.id, descend=True)
+        await pilot.pause()
+        await pilot.press("d")  # the model diff, on a1 and its first sibling from model-b
+        await pilot.pause(0.3)
+        text = screen_text(app)
+        assert f"A {MODEL_MARK} model-a" in text and f"B {MODEL_MARK} model-b" in text
+        for node in (a1, b0):
+            joint = sum(t.logprob for t in node.tokens)
+            assert f"Σ logprob {joint:.3f} over {len(node.tokens)} tokens" in text
+        assert f"A:{a1.text} " in text and f"B:{b0.text} " in text
+        body = app.screen.query_one("#result")
+        assert {c for cs in _marks(app, body).values() for c in cs} == set(MODEL_COLOURS[:2])
+        # what one side has and the other lacks is in its model's colour
+        only_a = set(a1.text.split()) - set(b0.text.split())
+        only_b = set(b0.text.split()) - set(a1.text.split())
+        assert only_a and only_b
+        assert all(_word_colour(app, body, "A:", w) == MODEL_COLOURS[0] for w in only_a)
+        assert all(_word_colour(app, body, "B:", w) == MODEL_COLOURS[1] for w in only_b)
+
+
+def _word_colour(app, widget, row_start: str, word: str) -> str | None:
+    """The colour of ``word`` in the row of ``widget`` that begins with ``row_start``."""
+    region = widget.region
+    for strip in app.screen._compositor.render_strips()[region.y : region.bottom]:
+        segs = list(strip)
+        line = "".join(seg.text for seg in segs)
+        if not line[region.x :].lstrip().startswith(row_start):
+            continue
+        for seg in segs:
+            if word in seg.text.split() and seg.style and seg.style.color:
+                return seg.style.color.triplet.hex if seg.style.color.triplet else None
+    return None

@@ -1,4 +1,6 @@
-"""The model diff screen: this branch scored under a second model, token by token."""
+"""The model diff screen: this branch scored under a second model, token by token. Opened on
+a node that has a sibling from another model (several models in one generate), it shows the
+two siblings first, word by word in their models' colours."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from ....backends.base import Backend
 from ....instruments import compare
 from ....instruments.progress import Progress, check
 from ....render.instruments import diff_text
+from ....render.models import ModelColours, other_model_sibling, session_models, sibling_diff
+from ...widgets.branches import chain
 from .base import InstrumentInputs, InstrumentScreen
 
 
@@ -28,6 +32,21 @@ class CompareScreen(InstrumentScreen):
     def begin(self) -> None:
         if self.other is not None:
             self.run_compare()
+            return
+        pair = other_model_sibling(self.session, self.inputs.point[0])
+        if pair is not None:
+            self.show_siblings(*pair)
+
+    def show_siblings(self, a_id: str, b_id: str) -> None:
+        """Two siblings of different models (and what each goes on to), diffed by word."""
+        session, sides = self.session, []
+        for nid in (a_id, b_id):
+            nodes = chain(session, session.node(nid))
+            text = b"".join(n.data for n in nodes).decode("utf-8", "replace")
+            logprobs = [t.logprob for n in nodes for t in (n.tokens or ())]
+            sides.append((session.node(nid).model or "?", text, logprobs))
+        self.show(sibling_diff(sides, ModelColours(session_models(session))))
+        self.set_status("this node beside a sibling from another model; enter: score under B")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.other = None
