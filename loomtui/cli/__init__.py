@@ -30,6 +30,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "import": ("import_cmd", "convert another loom's file (loom, exoloom, MiniLoom, ...) to a session"),
     "show": ("show", "print a branch with each token coloured by probability"),
     "info": ("info", "summarise a session: nodes, leaves, depth, tokens, models, bookmarks"),
+    "search": ("search", "search the whole tree by text or regex (node ids, offsets, snippets)"),
+    "rate": ("rate", "rate a node -1, 0 or +1 (bad, so-so, good), or clear its rating"),
     "generate": ("generate", "generate continuations with logprobs"),
     "score": ("score", "score every token of a text"),
     "multiverse": ("multiverse", "expand the top-k next tokens to a depth (block multiverse)"),
@@ -55,7 +57,7 @@ VERBS: dict[str, tuple[str, str]] = {
 }
 
 #: Verbs that only read SESSION: told when its journal holds work the file does not have yet.
-READS_SESSION = frozenset({"info", "show", "export"})
+READS_SESSION = frozenset({"info", "show", "export", "search"})
 
 _HELP = """Open SESSION in the terminal UI, or run a VERB (loomtui VERB --help for each).
 

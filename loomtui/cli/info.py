@@ -26,6 +26,7 @@ def run(args: Args) -> int:
     session = load_session(args.session)
     stats = session.stats()
     stats["current"] = session.current_id
+    stats["ratings"] = {n.id: n.rating for n in session.walk() if n.rating is not None}
     imported = session.meta.get("imported_from")
     if imported:
         stats["imported_from"] = imported
@@ -49,5 +50,8 @@ def run(args: Args) -> int:
     print(f"bookmarks   {len(marks)}" + (f": {shown}" if marks else ""))
     if len(marks) > 10:
         print(f"            ... and {len(marks) - 10} more")
+    rated = list(stats["ratings"].values())
+    counts = "  ".join(f"{mark} {rated.count(r)}" for r, mark in ((1, "▲"), (0, "◇"), (-1, "▼")))
+    print(f"ratings     {len(rated)}" + (f": {counts}" if rated else ""))
     print(f"current     {_line(session.current_id)}")
     return 0
