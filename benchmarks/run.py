@@ -46,6 +46,7 @@ MODULES = [
     "sampling_measures",
     "adaptive_measures",
     "scale_measures",
+    "search_measures",
 ]
 
 Measure = Callable[["BenchContext"], dict[str, Any]]

@@ -6,8 +6,12 @@ reported at the node it *ends* in (a match wholly above belongs to the node abov
 there once for every branch through it). The tail is the pattern's length less one for
 plain text (exact: a literal match can start no further back), and :data:`SPAN_WINDOW`
 characters for a regular expression (a regex match across a boundary is found when it starts
-at most that far before the node it ends in). Offsets come back as the tree's own points:
-token index in a model's node, character in plain text.
+at most that far before the node it ends in). Along one branch the matches are those a scan
+of the branch's whole text finds (no two overlap), with one exception for a regex: a match
+that reaches the end of its node may go on in a child, so the child's branch gets the longer
+match too (``a+`` over "aa" then "a": "aa" on the parent's branch, "aaa" on the child's).
+Offsets come back as the tree's own points: token index in a model's node, character in
+plain text.
 
 Matching uses the ``regex`` module with a deadline, so a pathological pattern (``(a+)+b``)
 stops with ``timed_out`` instead of freezing the caller; it also releases the GIL while it

@@ -157,3 +157,21 @@ def test_hidden_nodes_are_not_searched():
     gone.hidden = True
     s.add_child(gone.id, plain=" needle below", origin="edit")
     assert [m.node_id for m in search(s, "needle").matches] == [kept.id]
+
+
+def test_the_search_measure_runs_on_a_tiny_tree():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, str(repo / "benchmarks" / "run.py"), "--quick", "--json", "--only",
+         "search_50k_ratio"],
+        capture_output=True, text=True, timeout=300, cwd=repo, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)["search_50k_ratio"]
+    assert "error" not in r, r.get("error")
+    assert r["value"] > 0 and r["detail"]["matches"] > 0 and r["detail"]["across_nodes"] > 0
