@@ -80,7 +80,7 @@ class SettingsScreen(ModalScreen[None]):
                 self.app.auto_continue,  # type: ignore[attr-defined]
                 id="set-continue",
             )
-            yield Label("also generate with (models, comma-separated; n is dealt over all)")
+            yield Label("other models too (comma-separated; n is dealt over all)")
             also = ", ".join(self.app.models.entries)  # type: ignore[attr-defined]
             yield Input(
                 also, placeholder="e.g. m.gguf, profile:gpu, local:default", id="set-models"
