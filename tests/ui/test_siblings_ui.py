@@ -212,7 +212,7 @@ async def test_the_info_line_shows_confidence_with_its_k(tmp_path):
         text = screen_text(app)
         want = -sum(a.logprob for a in app.session.node(ids["there"]).tokens[1].top) / 3
         assert math.isclose(want, 3.5)
-        assert "conf=3.50 (k=3)" in text
+        assert "conf(k=3)=3.50" in text
     store.close()
 
 

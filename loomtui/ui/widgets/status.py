@@ -25,7 +25,7 @@ def describe_unit(
     settings: dict[str, Any] | None = None,
 ) -> Text:
     """One line about a unit: its exact text, probability, logprob, rank, entropy and
-    confidence (``conf=2.31 (k=20)``: −mean of its top-k logprobs).
+    confidence (``conf(k=20)=2.31``: −mean of its top-k logprobs).
 
     A token the sampler drew with a known probability shows both, labelled: ``p=0.3100 raw
     · 0.5200 sampled (T 0.7, top-p 0.9)`` (``settings``: its node's). Where only a top-k list
@@ -64,12 +64,14 @@ def describe_unit(
         shown = f"{lo:.2f}–{hi:.2f}" if math.isfinite(hi) else f"≥{lo:.2f}"
         out.append(f"  H {shown} nats")
         out.append(f" (bounds: top-{len(tok.top)} only)", style="dim")
-    conf = confidence(tok.top) if tok.top else None
-    if conf is not None:  # −mean top-k logprob: compares only at equal k, so k is said
-        out.append(f"  conf={conf[0]:.2f}")
-        out.append(f" (k={conf[1]})", style="dim")
     if not both:  # with both shown, each number carries its own label
         out.append(f"  ({dist_name(tok)} dist)", style="dim")
+    conf = confidence(tok.top) if tok.top else None
+    if conf is not None:  # −mean top-k logprob: compares only at equal k, so k is said
+        # Last, and one word: where the line wraps it moves down whole.
+        out.append("  conf")
+        out.append(f"(k={conf[1]})", style="dim")
+        out.append(f"={conf[0]:.2f}")
     if node_error:
         # Wrapped onto the next line by InfoLine when long: the reason is never cut.
         out.append("  failed: ", style="red")
