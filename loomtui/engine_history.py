@@ -9,6 +9,7 @@ the engine's :class:`~loomtui.core.history.History`: a change needs no undo code
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -145,6 +146,25 @@ def _undoable(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
     run.__name__, run.__qualname__, run.__doc__ = name, method.__qualname__, method.__doc__
     run.__wrapped__ = method  # type: ignore[attr-defined]
     return run
+
+
+def as_one_step(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A function of an engine (its first argument) that makes several Engine changes as one
+    undo step: e.g. a generate spread over several models (``args[1:]`` are described as the
+    Engine method ``name``'s arguments)."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def run(engine: Any, *args: Any, **kwargs: Any) -> Any:
+            history = engine.history
+            if history is None:
+                return fn(engine, *args, **kwargs)
+            with history.step(describe(name, args[1:], kwargs)):
+                return fn(engine, *args, **kwargs)
+
+        return run
+
+    return wrap
 
 
 def undoable(cls: type) -> None:

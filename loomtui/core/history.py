@@ -463,7 +463,7 @@ class History:
         self._lock = threading.RLock()
         self.nodes = track(session)
         if file is not None:
-            undo, redo, warning = file.load()
+            undo, redo, warning = file.load(max_steps)
             self.undo_stack, self.redo_stack = undo[-max_steps:], redo[-max_steps:]
             if warning:
                 self.warnings.append(warning)

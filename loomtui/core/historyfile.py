@@ -51,9 +51,12 @@ class HistoryFile:
         self.size = 0
 
     # ------------------------------------------------------------------ reading
-    def load(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]:
-        """The undo and redo stacks the file holds, and a one-line warning when it was
-        refused (then both stacks are empty and the file is left alone)."""
+    def load(
+        self, max_steps: int = 1 << 30
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]:
+        """The undo and redo stacks the file holds (the undo stack bounded to ``max_steps``
+        as it was in memory), and a one-line warning when it was refused (then both stacks
+        are empty and the file is left alone)."""
         from .errors import SessionFileError
         from .sessionfile import parse_json
 
@@ -95,11 +98,13 @@ class HistoryFile:
                 if not all(isinstance(rec.get(f), list) for f in ("before", "after", "pool")):
                     return self._refuse(f"is damaged (line {k + 1}: a step of the wrong shape)")
                 undo.append(rec)
+                del undo[:-max_steps]
                 redo.clear()
             elif op == "undo" and undo:
                 redo.append(undo.pop())
             elif op == "redo" and redo:
                 undo.append(redo.pop())
+                del undo[:-max_steps]
             elif op not in ("undo", "redo"):
                 return self._refuse(f"is damaged (line {k + 1}: unknown record {str(op)[:20]!r})")
         return undo, redo, None

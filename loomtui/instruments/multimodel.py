@@ -27,6 +27,7 @@ from ..backends.base import Backend, BackendError, GenerationSettings
 from ..core.display import safe_line
 from ..core.tree import Node
 from ..engine import Engine, FinishCallback, GenerationResult, TokenCallback
+from ..engine_history import as_one_step
 
 #: Called before each model starts: (its index, how many models, its name).
 ModelCallback = Callable[[int, int, str], None]
@@ -74,6 +75,7 @@ def model_name(backend: Backend) -> str:
     return backend.info().name
 
 
+@as_one_step("generate")  # the n continuations over every model: one undo step
 def generate_many(
     engine: Engine,
     backends: Sequence[Backend],
