@@ -27,8 +27,14 @@ def print_json(data: dict[str, Any]) -> None:
     sys.stdout.write("\n")
 
 
-def prompt_context(backend: Backend, text: str) -> Context:
-    """The prompt with its token ids when the backend can tokenize (exact paths need them)."""
+def prompt_context(backend: Backend, text: str, chat: bool = False) -> Context:
+    """The prompt with its token ids when the backend can tokenize (exact paths need them).
+    With ``chat`` (``--chat``) the prompt is a user's message and the model answers it as
+    its own turn: the chat template's prompt (exact ids where the backend can say them)."""
+    if chat:
+        from ..instruments.context import exact
+
+        return exact(Context(text=text, chat=True), backend)
     ids = backend.tokenize(text)
     return Context(text=text, token_ids=ids)
 

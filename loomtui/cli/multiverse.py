@@ -15,6 +15,12 @@ PARAMS: list[click.Parameter] = [
     click.Option(["--prompt"], required=True, help="the text to expand from"),
     click.Option(["--depth"], type=int, default=3, help="tokens deep (default 3)"),
     click.Option(["--top-k"], type=int, default=4, help="tokens per level (default 4)"),
+    click.Option(
+        ["--chat"],
+        is_flag=True,
+        help="the prompt is a user's message, answered as the model's own turn "
+        "(the chat template's prompt)",
+    ),
     click.Option(["--json"], is_flag=True, help="print JSON"),
 ]
 
@@ -26,7 +32,7 @@ def run(args: Args) -> int:
 
         raise LoomError(parser_error)
     backend = backend_from_args(args)
-    mv = expand(backend, prompt_context(backend, args.prompt), args.depth, args.top_k)
+    mv = expand(backend, prompt_context(backend, args.prompt, args.chat), args.depth, args.top_k)
     if args.json:
         print_json(mv.to_json())
         return 0

@@ -38,6 +38,12 @@ PARAMS: list[click.Parameter] = [
         metavar="TEXT",
         help="a second prompt, probed with the same answers and shown side by side",
     ),
+    click.Option(
+        ["--chat"],
+        is_flag=True,
+        help="the prompt is a user's message, answered as the model's own turn "
+        "(the chat template's prompt)",
+    ),
     click.Option(["--json"], is_flag=True, help="print JSON"),
 ]
 
@@ -52,10 +58,10 @@ def run(args: Args) -> int:
         answers = [a for a in args.candidates.split(",") if a]
         rule = args.end_rule or RULE_NONE
     backend = backend_from_args(args)
-    res = probe(backend, prompt_context(backend, args.prompt), answers, rule)
+    res = probe(backend, prompt_context(backend, args.prompt, args.chat), answers, rule)
     other = None
     if args.vs_prompt is not None:
-        other = probe(backend, prompt_context(backend, args.vs_prompt), answers, rule)
+        other = probe(backend, prompt_context(backend, args.vs_prompt, args.chat), answers, rule)
     if args.json:
         data = res.to_json()
         if other is not None:

@@ -116,3 +116,33 @@ def test_sweep_variants_continue_the_assistant_turn(smollm, chat):
     # The variant's continuation: template + the reply's first two tokens + the variant.
     assert sent[: len(head) + 2] == head + reply_ids[:2]
     assert len(sent) == len(head) + 3 and sent[-1] != reply_ids[2]
+
+
+def test_multiverse_and_probe_verbs_with_chat_read_the_template(smollm, capsys):
+    """`multiverse --chat --prompt Q` and `probe --chat`: the prompt is the user's turn and
+    the numbers are those after the chat template's prompt."""
+    import json
+
+    from loomtui.cli import main
+
+    head = template(smollm, [{"role": "user", "content": QUESTION}])
+    assert (
+        main(
+            ["multiverse", "--chat", "--prompt", QUESTION, "--depth", "1", "--top-k", "2", "--json"]
+        )
+        == 0
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert data["prompt_token_ids"] == head
+    first = plain_logprobs(smollm, head)[-1]
+    for child in data["children"]:
+        assert child["token_logprob"] == pytest.approx(float(first[child["token_id"]]), abs=TOL)
+    assert (
+        main(["probe", "--chat", "--prompt", QUESTION, "--candidates", "The,Paris", "--json"]) == 0
+    )
+    res = json.loads(capsys.readouterr().out)
+    for cand in res["candidates"]:
+        ans = smollm.tokenize(cand["text"])
+        rows = plain_logprobs(smollm, head + ans)
+        want = sum(float(rows[len(head) - 1 + i][t]) for i, t in enumerate(ans))
+        assert cand["logprob"] == pytest.approx(want, abs=TOL)
