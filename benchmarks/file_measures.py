@@ -81,6 +81,7 @@ def synthetic_session(
     top_k: int = TOP_K,
     seed: int = 0,
     packed: bool = True,
+    chain: bool = False,
 ) -> Session:
     """A branching session of ``tokens`` model tokens with ``top_k`` alternatives each.
 
@@ -88,6 +89,8 @@ def synthetic_session(
     :class:`PackedTop` of token ids into one vocabulary table plus float32 logprobs (the
     local backend) - the session the app holds after generating. ``packed=False`` builds
     tuples of :class:`Alt` instead (what a journal replay or an importer produces).
+    ``chain`` makes each generation continue the one before (one long current branch, what
+    the app lays out) instead of a random earlier one.
     """
     import numpy as np
 
@@ -136,9 +139,8 @@ def synthetic_session(
                     )
                 toks.append(Token(text, data, tid, lps_l[i][c], top, ent_l[i]))
             # Each generation continues one of the earlier ones: a tree, not a chain.
-            node = session.add_child(
-                pick_parent.choice(parents), tokens=toks, origin="model", model="synthetic"
-            )
+            parent = parents[-1] if chain else pick_parent.choice(parents)
+            node = session.add_child(parent, tokens=toks, origin="model", model="synthetic")
             parents.append(node.id)
     finally:
         if gc_was:

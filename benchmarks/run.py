@@ -46,6 +46,7 @@ MODULES = [
     "sampling_measures",
     "adaptive_measures",
     "scale_measures",
+    "million_measures",
     "search_measures",
 ]
 
@@ -114,6 +115,15 @@ BASELINES = {
     "tree_50k_export_ratio": "json.load of the same {d[nodes]}-node loom file + joining its "
     "leaves' texts in plain Python: {b:.3f} s",
     "tree_50k_action_ms": "moving the tree panel's cursor one line ({d[nodes]} nodes): {b:.2f} ms",
+    "ui_open_50k_s": "json.load of the same {d[nodes]}-node loom file: {b:.3f} s",
+    "session_save_1m_s": "writing the same bytes raw (write + fsync): {b:.3f} s",
+    "session_load_1m_s": "a fresh process reading the same bytes + json.loads: {b:.3f} s",
+    "session_rss_1m_mb": "the peak of a fresh process reading the same bytes + json.loads: "
+    "{b:.0f} MB",
+    "session_change_1m_ms": "one full save of the same session (what an autosave writing the "
+    "whole file would block for): {b:.3f} s",
+    "ui_first_paint_1m_s": "the first paint of the 20,000-token branch: {b:.3f} s",
+    "ui_page_scroll_1m_ms": "a page-down on the 20,000-token branch: {b:.2f} ms",
     "probe_100_batch_ratio": "one bare forward pass: the prompt once, then the "
     "{d[answers]} answers right-padded as one batch on its KV cache: {b:.3f} s",
     "sampled_logprob_overhead": "the same sampled decode (T 0.7, top-p 0.9) drawing without "

@@ -93,12 +93,16 @@ async def _paint(session: Any, size: tuple[int, int]) -> tuple[float, float, Any
     return time.perf_counter() - start, time.process_time() - cpu, app, ctx
 
 
-async def _view_run(tokens: int, size: tuple[int, int], pages: int) -> dict[str, Any]:
+async def _view_run(
+    tokens: int, size: tuple[int, int], pages: int, session: Any = None
+) -> dict[str, Any]:
+    """First paint and page-downs on ``session`` (by default a ``tokens``-token branch)."""
     from textual.geometry import Region
 
     from loomtui.core.tree import Session
 
-    session = synthetic_session(tokens)
+    if session is None:
+        session = synthetic_session(tokens)
     wall0, cpu0, _, ctx = await _paint(Session.new(), size)
     await ctx.__aexit__(None, None, None)
     wall, cpu, app, ctx = await _paint(session, size)

@@ -358,7 +358,8 @@ class SessionStore:
             return
         if (
             self.last_save_s < self.full_save_budget_s
-            or self._journal_bytes > self.journal_compact_bytes
+            # A slow save compacts the journal proportionally less often (4 s: every 128 MB).
+            or self._journal_bytes > self.journal_compact_bytes * self._slowness()
             or self._needs_save
         ):
             self.save()
@@ -367,6 +368,10 @@ class SessionStore:
             self._sync()
             if self._behind and self.problem:
                 raise SaveFailed(self.problem)
+
+    def _slowness(self) -> float:
+        budget = self.full_save_budget_s
+        return max(1.0, self.last_save_s / budget) if budget > 0 else 1.0
 
     def close(self) -> None:
         """Save (if writable), remove the journal, release the lock. Safe to call twice.

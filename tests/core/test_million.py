@@ -184,3 +184,61 @@ def test_a_big_load_is_moved_out_of_the_gcs_sight(monkeypatch: pytest.MonkeyPatc
         assert session.current.tokens
     finally:
         gc.unfreeze()
+
+
+def test_a_change_to_a_big_session_is_journaled_not_saved_whole(
+    tmp_path: Path, big: tuple[Session, bytes]
+) -> None:
+    """A label on a session whose save is slow: the file is not rewritten (the keys are not
+    frozen for a full save), the journal holds the change, and a crash keeps it."""
+    from loomtui.core.store import SessionStore
+    from loomtui.engine import Engine
+
+    path = tmp_path / "big.json"
+    path.write_bytes(big[1])
+    store = SessionStore.open(path)
+    store.last_save_s = max(store.last_save_s, 1.0)  # what opening a million tokens measures
+    engine = Engine.over(store, None)
+    node = store.session.current_id
+    engine.set_label(node, "kept")
+    assert path.read_bytes() == big[1]  # no full save on the keys' thread
+    assert store.journal.stat().st_size > 0
+    # A crash now (nothing closed, nothing saved): the reopened session has the label.
+    store._close_fd()
+    store.lock.release()
+    again = SessionStore.open(path)
+    try:
+        assert again.session.node(node).label == "kept"
+    finally:
+        again.close()
+
+
+def test_a_slow_session_compacts_its_journal_proportionally_less_often(tmp_path: Path) -> None:
+    """The full save that compacts the journal blocks for as long as a save takes: a session
+    whose save is 4x the budget waits for 4x the journal before paying it."""
+    from loomtui.core.store import SessionStore
+    from loomtui.engine import Engine
+
+    path = tmp_path / "s.json"
+    save_session(_session(2_000, node_tokens=500), path)
+    store = SessionStore.open(path)
+    try:
+        engine = Engine.over(store, None)
+        store.journal_compact_bytes = 2_000
+        store.last_save_s = 4 * store.full_save_budget_s
+        raw = path.read_bytes()
+        node = store.session.current_id
+        i = 0
+        while store._journal_bytes <= 2 * store.journal_compact_bytes:
+            engine.set_label(node, f"label {i} " + "x" * 100)
+            i += 1
+            assert i < 1_000 and path.read_bytes() == raw
+        assert path.read_bytes() == raw  # past the flat threshold: still only the journal
+        while path.read_bytes() == raw:
+            engine.set_label(node, f"label {i} " + "x" * 100)
+            i += 1
+            assert i < 1_000
+        assert store._journal_bytes == 0  # compacted: saved whole, a fresh journal
+        assert load_session(path).node(node).label == f"label {i - 1} " + "x" * 100
+    finally:
+        store.close()

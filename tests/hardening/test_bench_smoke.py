@@ -108,3 +108,32 @@ def test_cold_start_drives_the_real_program():
     detail = result["detail"]
     # Answering a key comes after the first frame.
     assert detail["input_runs_s"][0] >= detail["first_frame_runs_s"][0]
+
+
+#: Issue 19's measures of million-token sessions and of opening a 50,000-node tree.
+SCALE_NAMES = [
+    "session_save_1m_s",
+    "session_load_1m_s",
+    "session_rss_1m_mb",
+    "session_change_1m_ms",
+    "ui_first_paint_1m_s",
+    "ui_page_scroll_1m_ms",
+    "ui_open_50k_s",
+]
+
+
+def test_million_token_and_big_tree_measures_run_on_tiny_inputs():
+    proc = _run("--quick", "--json", "--only", *SCALE_NAMES, timeout=400)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    assert set(results) == set(SCALE_NAMES)
+    for name in SCALE_NAMES:
+        _check_result(name, results[name])
+    detail = results["session_load_1m_s"]["detail"]
+    # 20,000 tokens (smoke size) saved, then loaded in a fresh process that holds them.
+    assert detail["tokens"] == 20_000 and detail["file_mb"] > 1
+    assert detail["rss_holding_mb"] > detail["rss_before_load_mb"]
+    assert len(detail["change_runs_ms"]) == 9
+    ui = results["ui_first_paint_1m_s"]["detail"]
+    assert ui["branch_tokens"] == 20_000 and ui["lines_laid_out"] > 24
+    assert results["ui_open_50k_s"]["detail"]["nodes"] == 2_000

@@ -1,0 +1,282 @@
+"""A million tokens with 20 alternatives each: the session file, a change to it, and the app
+(issue 19).
+
+- ``session_save_1m_s``: :func:`save_session` of a synthetic session of 1,000,000 tokens
+  (``file_measures.synthetic_session``: 1,000 generations of 1,000 tokens in a branching
+  tree, top-20 lists packed as the local backend hands them over), atomic write and fsync
+  included, median of ``REPEATS``. Goal <= 5. Baseline: writing the same bytes raw (write +
+  fsync). The session is built, then collected once, before the saves: a session the app
+  grew token by token is old to the GC, not 3M objects born a moment ago.
+- ``session_load_1m_s``: :func:`load_session` of that file in a fresh process (what opening
+  it costs), best of two processes. Goal <= 5. Baseline: a fresh process reading the same
+  bytes and ``json.loads``-ing them.
+- ``session_rss_1m_mb``: that process's resident memory once it holds the loaded session
+  (``VmRSS`` from /proc/self/status). Goal < 1500. ``detail``: its peak (``VmHWM``), its
+  memory before the load, and the peak of the bare read + ``json.loads`` process (baseline).
+- ``session_change_1m_ms``: one :meth:`Engine.set_label` on that session opened as the app
+  holds it (``SessionStore.open`` + ``Engine.over``: journal, autosave, undo history), the
+  autosave included; median of several. Goal <= 50 (no frozen keys). Baseline: one full save
+  of the same session (what an autosave writing the whole file would block the keys for).
+- ``ui_first_paint_1m_s`` / ``ui_page_scroll_1m_ms``: ``ui_measures``' first paint and
+  page-down on a million-token session whose current branch holds all of them (each
+  generation continuing the last). Goals: the 20,000-token ones (<= 0.5 s, <= 16 ms); baseline:
+  the same measure on the 20,000-token branch, in the same run.
+
+``--quick`` runs all of it on 20,000 tokens (the numbers then mean nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from file_measures import _raw_write, synthetic_session
+
+try:  # registered with benchmarks/run.py when it imports this module
+    from run import measure
+except ImportError:  # pragma: no cover - imported some other way
+    measure = None
+
+TOKENS = 1_000_000
+QUICK_TOKENS = 20_000
+REPEATS = 3
+CHANGES = 9
+REPO = Path(__file__).resolve().parents[1]
+
+#: Run in a fresh process: load (or only read + json.loads) the file, report times and memory.
+_PROBE = r"""
+import json, sys, time
+def memory():
+    out = {}
+    for line in open("/proc/self/status"):
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
+mode, path = sys.argv[1], sys.argv[2]
+import numpy
+from loomtui.core.sessionfile import load_session
+before = memory()
+wall, cpu = time.perf_counter(), time.process_time()
+if mode == "load":
+    held = load_session(path)
+    tokens = sum(len(n.tokens) for n in held.walk() if n.tokens)
+else:
+    with open(path, "rb") as fh:
+        held = json.loads(fh.read())
+    tokens = None
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+print(json.dumps({"wall": wall, "cpu": cpu, "before": before, "after": memory(), "tokens": tokens}))
+"""
+
+
+def _probe(mode: str, path: Path) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k != "LOOMTUI_MAX_SESSION_MB"}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, mode, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{mode} process failed: {proc.stderr.strip()[-500:]}")
+    return json.loads(proc.stdout)
+
+
+def _change(path: Path) -> dict[str, Any]:
+    """set_label + autosave on the session opened as the app holds it; a full save."""
+    from loomtui.core.store import SessionStore
+    from loomtui.engine import Engine
+
+    store = SessionStore.open(path)
+    try:
+        engine = Engine.over(store, None)
+        session = store.session
+        node = session.current_id
+        before = path.stat().st_mtime_ns
+        times = []
+        for i in range(CHANGES):
+            start = time.perf_counter()
+            engine.set_label(node, f"label {i}")
+            times.append((time.perf_counter() - start) * 1000)
+        rewritten = path.stat().st_mtime_ns != before
+        start = time.perf_counter()
+        store.save()
+        full = time.perf_counter() - start
+    finally:
+        store.close()
+    return {"ms": times, "full_save_s": full, "file_rewritten_by_autosave": rewritten}
+
+
+def file_measures_1m(tokens: int, repeats: int) -> dict[str, dict[str, Any]]:
+    from loomtui.core.sessionfile import save_session
+
+    t0 = time.perf_counter()
+    session = synthetic_session(tokens)
+    gc.collect()  # the app's session is old to the GC (see the module docstring)
+    build_s = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="loomtui-bench-1m-") as tmp:
+        path = Path(tmp) / "million.json"
+        saves, save_cpu = [], []
+        for _ in range(repeats):
+            start, cpu = time.perf_counter(), time.process_time()
+            save_session(session, path)
+            saves.append(time.perf_counter() - start)
+            save_cpu.append(time.process_time() - cpu)
+        del session
+        gc.collect()
+        data = path.read_bytes()
+        size = len(data)
+        raw_w = _raw_write(data, Path(tmp) / "raw.json")
+        del data
+        loads = [_probe("load", path) for _ in range(2)]
+        raw = _probe("json", path)
+        if loads[0]["tokens"] != tokens:
+            raise RuntimeError(f"the load holds {loads[0]['tokens']} tokens, not {tokens}")
+        change = _change(path)
+    load = min(loads, key=lambda r: r["wall"])
+    save_s = statistics.median(saves)
+    detail = {
+        "tokens": tokens,
+        "alternatives_per_token": 20,
+        "file_mb": round(size / 1e6, 1),
+        "build_session_s": round(build_s, 2),
+        "saves_s": [round(x, 3) for x in saves],
+        "save_cpu_s": [round(x, 3) for x in save_cpu],
+        "loads_s": [round(r["wall"], 3) for r in loads],
+        "load_cpu_s": [round(r["cpu"], 3) for r in loads],
+        "raw_read_json_loads_s": round(raw["wall"], 3),
+        "raw_write_fsync_s": round(raw_w, 3),
+        "rss_before_load_mb": round(load["before"]["VmRSS"], 1),
+        "rss_holding_mb": round(load["after"]["VmRSS"], 1),
+        "peak_during_load_mb": round(load["after"]["VmHWM"], 1),
+        "json_loads_peak_mb": round(raw["after"]["VmHWM"], 1),
+        "json_loads_holding_mb": round(raw["after"]["VmRSS"], 1),
+        "change_runs_ms": [round(x, 2) for x in change["ms"]],
+        "file_rewritten_by_autosave": change["file_rewritten_by_autosave"],
+        "full_save_of_opened_session_s": round(change["full_save_s"], 3),
+    }
+    return {
+        "session_save_1m_s": {
+            "value": round(save_s, 3),
+            "unit": "s",
+            "goal": "<= 5",
+            "baseline": round(raw_w, 3),
+            "detail": detail,
+        },
+        "session_load_1m_s": {
+            "value": round(load["wall"], 3),
+            "unit": "s",
+            "goal": "<= 5",
+            "baseline": round(raw["wall"], 3),
+            "detail": detail,
+        },
+        "session_rss_1m_mb": {
+            "value": round(load["after"]["VmRSS"], 1),
+            "unit": "MB",
+            "goal": "< 1500",
+            "baseline": round(raw["after"]["VmHWM"], 1),
+            "detail": detail,
+        },
+        "session_change_1m_ms": {
+            "value": round(statistics.median(change["ms"]), 2),
+            "unit": "ms",
+            "goal": "<= 50",
+            "baseline": round(change["full_save_s"], 3),
+            "detail": detail,
+        },
+    }
+
+
+def ui_measures_1m(tokens: int, runs: int) -> dict[str, dict[str, Any]]:
+    import ui_measures
+
+    small = [
+        asyncio.run(ui_measures._view_run(ui_measures.TOKENS, (80, 24), 20)) for _ in range(runs)
+    ]
+    session = synthetic_session(tokens, node_tokens=1_000, chain=True)
+    gc.collect()
+    big = [
+        asyncio.run(ui_measures._view_run(tokens, (80, 24), 20, session=session))
+        for _ in range(runs)
+    ]
+    best_small = min(small, key=lambda v: v["first_paint_s"])
+    best = min(big, key=lambda v: v["first_paint_s"])
+    scroll_small = sorted(small, key=lambda v: v["page_render_ms"])[len(small) // 2]
+    scroll = sorted(big, key=lambda v: v["page_render_ms"])[len(big) // 2]
+    detail = {
+        "tokens": tokens,
+        "branch_tokens": tokens,
+        "terminal": "80x24",
+        "first_paint_runs_s": [round(v["first_paint_s"], 3) for v in big],
+        "first_paint_cpu_runs_s": [round(v["first_paint_cpu_s"], 3) for v in big],
+        "first_paint_20k_runs_s": [round(v["first_paint_s"], 3) for v in small],
+        "page_render_runs_ms": [round(v["page_render_ms"], 2) for v in big],
+        "page_render_max_ms": round(scroll["page_render_max_ms"], 2),
+        "page_render_20k_runs_ms": [round(v["page_render_ms"], 2) for v in small],
+        "lines_laid_out": best["lines"],
+    }
+    return {
+        "ui_first_paint_1m_s": {
+            "value": round(best["first_paint_s"], 3),
+            "unit": "s",
+            "goal": "<= 0.5",
+            "baseline": round(best_small["first_paint_s"], 3),
+            "detail": detail,
+        },
+        "ui_page_scroll_1m_ms": {
+            "value": round(scroll["page_render_ms"], 2),
+            "unit": "ms",
+            "goal": "<= 16",
+            "baseline": round(scroll_small["page_render_ms"], 2),
+            "detail": detail,
+        },
+    }
+
+
+def _file_once(ctx: Any) -> dict[str, dict[str, Any]]:
+    results = getattr(ctx, "_million_file", None)
+    if results is None:
+        quick = getattr(ctx, "quick", False)
+        results = file_measures_1m(QUICK_TOKENS if quick else TOKENS, 1 if quick else REPEATS)
+        ctx._million_file = results
+    return results
+
+
+def _ui_once(ctx: Any) -> dict[str, dict[str, Any]]:
+    results = getattr(ctx, "_million_ui", None)
+    if results is None:
+        quick = getattr(ctx, "quick", False)
+        results = ui_measures_1m(QUICK_TOKENS if quick else TOKENS, 1 if quick else 3)
+        ctx._million_ui = results
+    return results
+
+
+if measure is not None:
+    for _name in ("session_save_1m_s", "session_load_1m_s", "session_rss_1m_mb"):
+        measure(_name)(lambda ctx, _n=_name: dict(_file_once(ctx)[_n]))
+    measure("session_change_1m_ms")(lambda ctx: dict(_file_once(ctx)["session_change_1m_ms"]))
+    for _name in ("ui_first_paint_1m_s", "ui_page_scroll_1m_ms"):
+        measure(_name)(lambda ctx, _n=_name: dict(_ui_once(ctx)[_n]))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    quick = "--quick" in sys.argv
+    n = QUICK_TOKENS if quick else TOKENS
+    out = file_measures_1m(n, 1 if quick else REPEATS)
+    if "--ui" in sys.argv:
+        out.update(ui_measures_1m(n, 1 if quick else 3))
+    print(json.dumps(out, indent=1))
