@@ -259,7 +259,7 @@ APP_KEYS: tuple[Key, ...] = (
         "siblings('prune')",
         "Prune",
         "Hide the alternates here whose mean logprob (or another key) is below a threshold",
-        title="Prune alternates below…",
+        title="Prune alternates by threshold",
         show=False,
     ),
     Key(
