@@ -40,6 +40,8 @@ class FindingHost(DialogHost, Protocol):
 
     def tree_panel(self) -> TreePanel: ...
 
+    def keys_of(self, binding_id: str, default: str | None = None) -> str: ...
+
     def run_worker(self, work: Callable[[], Any], **kw: Any) -> Any: ...
 
     def call_from_thread(self, callback: Callable[..., Any], *args: Any) -> Any: ...
@@ -77,7 +79,8 @@ class Finding:
     # ------------------------------------------------------------------ search
     def ask(self) -> None:
         """The search dialog; enter starts the search."""
-        self.host.push_screen(SearchScreen(self.query), self.start)
+        keys = "/".join(self.host.keys_of(k) for k in ("search-next", "search-prev"))
+        self.host.push_screen(SearchScreen(self.query, keys), self.start)
 
     def start(self, query: Query | None) -> None:
         """Search for ``query`` in a worker; a bad pattern is told in one line at once."""
@@ -126,7 +129,8 @@ class Finding:
         """To the next (1) or previous (-1) match: its branch shown, the cursor on it."""
         result = self.result
         if result is None or not result.matches:
-            self.host.notify("no search to step through (/ searches)", timeout=2)
+            keys = self.host.keys_of("search")
+            self.host.notify(f"no search to step through ({keys} searches)", timeout=2)
             return
         if self.host.busy():
             return
@@ -206,7 +210,7 @@ class Finding:
         session = self.host.session
         marks = self._marks()
         if not marks:
-            self.host.notify("no bookmarks (b sets one)", timeout=2)
+            self.host.notify(f"no bookmarks ({self.host.keys_of('bookmark')} sets one)", timeout=2)
             return
         order = {n.id: i for i, n in enumerate(session.walk())}
         here = order.get(session.current_id, -1)
@@ -224,7 +228,7 @@ class Finding:
         session = self.host.session
         marks = self._marks()
         if not marks:
-            self.host.notify("no bookmarks (b sets one)", timeout=2)
+            self.host.notify(f"no bookmarks ({self.host.keys_of('bookmark')} sets one)", timeout=2)
             return
         shown = []
         for nid in marks:

@@ -314,3 +314,30 @@ async def test_a_pathological_regex_neither_freezes_the_app_nor_runs_forever(tmp
         await pilot.pause()
         assert any("no match for '(a|a)+b' (stopped: too slow)" in t for t in toasts(app))
     store.close()
+
+
+async def test_rebound_keys_search_and_the_hints_name_them(tmp_path):
+    path = make(tmp_path)
+    store = SessionStore.open(path)
+    app = make_app(
+        store=store,
+        backend=WordsBackend(),
+        new_session=False,
+        config={"keymap": {"search": "ctrl+f", "search-next": "j", "bookmark": "k"}},
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("j")
+        await pilot.press("apostrophe")
+        await pilot.pause()
+        said = toasts(app)
+        assert "no search to step through (ctrl+f searches)" in said
+        assert "no bookmarks (k sets one)" in said
+        await pilot.press("ctrl+f")
+        await pilot.pause()
+        assert "j/N next/previous" in screen_text(app)
+        await pilot.press(*"owl", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.view.current_unit().node_id == "owl"
+    store.close()

@@ -37,15 +37,15 @@ class SearchScreen(ModalScreen[Query | None]):
     """
     BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
 
-    QUESTION = "Search the whole tree (enter searches; n/N next/previous; esc closes)"
-
-    def __init__(self, last: Query | None = None) -> None:
+    def __init__(self, last: Query | None = None, steps: str = "n/N") -> None:
         super().__init__()
         self.last = last or Query("")
+        #: The question names the keys that step through the matches (as the keymap has them).
+        self.question = f"Search the whole tree (enter searches; {steps} next/previous; esc closes)"
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.QUESTION, markup=False)
+            yield Label(self.question, markup=False)
             yield Input(self.last.pattern, id="search-input", placeholder="text or regex")
             with Horizontal():
                 yield Checkbox("regex", self.last.is_regex, id="search-regex")
