@@ -333,10 +333,10 @@ class LoomApp(FindingKeys, App[None]):
             )
 
     def on_branch_panel_chosen(self, message: BranchPanel.Chosen) -> None:
-        self.go_to(message.node_id, descend=True)
+        self.navigation.go_to(message.node_id, descend=True)
 
     def on_tree_panel_chosen(self, message: TreePanel.Chosen) -> None:
-        self.go_to(message.node_id, descend=False)
+        self.navigation.go_to(message.node_id, descend=False)
 
     def refresh_all(self, cursor: int | None = None) -> None:
         """Bring every view in line with the tree (after any action)."""

@@ -158,8 +158,14 @@ class Siblings:
         host.notify(f"{len(changed)} alternate(s) with {key} below {below:g} hidden", timeout=4)
 
     def toggle_shown(self) -> None:
-        """Show hidden nodes (dimmed) in the panels, or leave them out again."""
+        """Show hidden nodes (dimmed) in the panels, or leave them out again (the view then
+        leaves a hidden branch for its nearest shown ancestor)."""
         self.show_hidden = not self.show_hidden
+        session = self.host.session
+        path = session.path(session.current_id)
+        first = next((i for i, n in enumerate(path) if n.hidden), None)
+        if not self.show_hidden and first is not None and not self.host.busy():
+            self.host.navigation.go_to(path[first - 1].id, descend=False)
         self.host.refresh_all()
         self.host.notify(
             "hidden nodes shown (dimmed; h on one shows it again)"

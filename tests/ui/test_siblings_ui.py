@@ -158,6 +158,20 @@ async def test_hide_show_hidden_and_unhide_survive_closing_and_reopening(tmp_pat
         assert "strike" in str(line.label.spans) or any(
             "dim" in str(sp.style) for sp in line.label.spans
         )
+        # Shown, a hidden branch can be gone to; leaving hidden nodes out again moves the
+        # view off it, to its nearest shown ancestor.
+        panel.focus()
+        panel.move_cursor(line)
+        await pilot.pause()
+        await pilot.press("enter")  # the tree panel's choice goes there
+        await settle(pilot)
+        assert app.session.current_id == ids["upon"]
+        await pilot.press("H")
+        await settle(pilot)
+        assert app.session.current_id == ids["prompt"]
+        await pilot.press("H")
+        await settle(pilot)
+        line = panel.reveal(app.session, ids["upon"])
         panel.focus()
         panel.move_cursor(line)
         await pilot.pause()
