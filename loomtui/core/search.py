@@ -342,9 +342,16 @@ def _match(
     covered.reverse()
     spans = tuple(units.span(n, lo, hi) for n, lo, hi in covered)
     first = spans[0]
-    before = (tail[max(0, a - CONTEXT) : a] if a < cut else "") + text[
-        max(0, a - cut - CONTEXT) : max(0, a - cut)
-    ]
+    # The context before it: the start node's text up to it, then the branch above.
+    start_node, start_char = covered[0][0], covered[0][1]
+    before = texts[start_node.id][:start_char][-CONTEXT:]
+    above = start_node
+    while len(before) < CONTEXT and above.parent is not None:
+        above = session.nodes[above.parent]
+        above_text = texts.get(above.id)
+        if above_text is None:
+            above_text = texts[above.id] = node_text(above)
+        before = above_text[-CONTEXT:] + before
     return Match(
         node_id=node.id,
         start=(first[0], first[1]),
