@@ -27,6 +27,8 @@ def run(args: Args) -> int:
     stats = session.stats()
     stats["current"] = session.current_id
     stats["ratings"] = {n.id: n.rating for n in session.walk() if n.rating is not None}
+    stats["hidden"] = [n.id for n in session.walk() if n.hidden]  # soft-hidden (prune)
+    stats["counts"] = {n.id: n.count for n in session.walk() if n.count != 1}  # dedup
     imported = session.meta.get("imported_from")
     if imported:
         stats["imported_from"] = imported
@@ -53,5 +55,9 @@ def run(args: Args) -> int:
     rated = list(stats["ratings"].values())
     counts = "  ".join(f"{mark} {rated.count(r)}" for r, mark in ((1, "▲"), (0, "◇"), (-1, "▼")))
     print(f"ratings     {len(rated)}" + (f": {counts}" if rated else ""))
+    merged = stats["counts"]
+    print(f"hidden      {len(stats['hidden'])}")
+    if merged:
+        print(f"merged      {len(merged)} nodes hold {sum(merged.values())} identical draws")
     print(f"current     {_line(session.current_id)}")
     return 0

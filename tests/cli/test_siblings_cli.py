@@ -148,3 +148,14 @@ def test_generate_json_confidence_is_minus_the_mean_of_the_top_k_on_the_real_mod
         assert math.isfinite(tok["confidence"]) and tok["confidence"] > 0
         # Greedy: the chosen token heads its own top list, the list is sorted.
         assert lps == sorted(lps, reverse=True) and tok["token_id"] == tok["top"][0]["token_id"]
+
+
+def test_info_counts_hidden_nodes_and_merged_draws(tmp_path, capsys):
+    path, ids = _file(tmp_path)
+    _run(capsys, "dedup", path, "--all")
+    _run(capsys, "prune", path, "--hide", ids["long"])
+    code, out, _ = _run(capsys, "info", path)
+    assert code == 0
+    assert "hidden      1" in out and "merged      1 nodes hold 2 identical draws" in out
+    data = json.loads(_run(capsys, "info", path, "--json")[1])
+    assert data["hidden"] == [ids["long"]] and data["counts"] == {ids["upon"]: 2}
