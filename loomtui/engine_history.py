@@ -105,6 +105,7 @@ class HistoryMethods:
 #: Engine methods that change nothing, or that are undo itself: never an undo step.
 _NOT_STEPS = frozenset(
     {"over", "require_backend", "find_pick", "save", "keep_history", "undo", "redo", "set_hoist"}
+    | {"checkout"}  # moving around: view state only (visited, checked), never a step
 )
 
 

@@ -1,9 +1,9 @@
 """Undo and redo for every change to a session's tree, captured at one place.
 
 **How a change is captured, without per-operation inverse code.** The session's node table is
-a :class:`TrackedNodes` (a dict). While an Engine method runs (:meth:`History.step`, opened
-around every public Engine method), each node the table hands out, adds or removes on that
-thread is noted by the open step: the first time a node is seen its *before-image* is kept
+a dict (:class:`NodeTable`); while an Engine method runs (:meth:`History.step`, opened around
+every public Engine method) it is a :class:`TrackedNodes`, and each node it hands out, adds
+or removes on that thread is noted by the open step: the first time a node is seen its *before-image* is kept
 (its fields, lists and dicts copied; its token list by reference with its length and end
 tokens, since tokens only grow, or get cut into a new list). When the outermost method
 returns, the step compares the nodes it saw with their images: the nodes that changed, were
@@ -33,6 +33,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
+from operator import attrgetter
 from typing import Any
 
 from .errors import LoomError
@@ -56,15 +57,29 @@ class HistoryError(LoomError):
 
 
 # --------------------------------------------------------------------------- the node table
-class TrackedNodes(dict):  # type: ignore[type-arg]
-    """The session's ``nodes`` dict, telling the open step (of the calling thread) about each
-    node it gives out, adds or removes. With no step open it costs one attribute check."""
+class NodeTable(dict):  # type: ignore[type-arg]
+    """The session's ``nodes`` dict while no step is open: a dict at a dict's speed. A step
+    turns it into a :class:`TrackedNodes` (the same object, another class) until it ends."""
 
     __slots__ = ("steps",)
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.steps: dict[int, _Capture] = {}
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Node]:
+        # A copy (e.g. a replay's scratch session) is a plain dict: no step watches it.
+        return {k: copy.deepcopy(v, memo) for k, v in self.items()}
+
+    def __reduce__(self) -> Any:
+        return (dict, (dict(self),))
+
+
+class TrackedNodes(NodeTable):
+    """The node table while a step is open: tells the step of the calling thread about each
+    node it gives out, adds or removes (another thread's reads are not its changes)."""
+
+    __slots__ = ()
 
     def _see(self, key: Any, node: Any) -> None:
         cap = self.steps.get(threading.get_ident())
@@ -103,27 +118,43 @@ class TrackedNodes(dict):  # type: ignore[type-arg]
             self._see(key, dict.__getitem__(self, key))
         return dict.pop(self, key, *default)
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Node]:
-        # A copy (e.g. a replay's scratch session) is a plain dict: no step watches it.
-        return {k: copy.deepcopy(v, memo) for k, v in self.items()}
 
-    def __reduce__(self) -> Any:
-        return (dict, (dict(self),))
-
-
-def track(session: Session) -> TrackedNodes:
-    """Make ``session.nodes`` a :class:`TrackedNodes` (once; the same dict after)."""
-    if not isinstance(session.nodes, TrackedNodes):
-        session.nodes = TrackedNodes(session.nodes)
+def track(session: Session) -> NodeTable:
+    """Make ``session.nodes`` a :class:`NodeTable` (once; the same dict after)."""
+    if not isinstance(session.nodes, NodeTable):
+        session.nodes = NodeTable(session.nodes)
     return session.nodes
 
 
 # --------------------------------------------------------------------------- images
+#: The fields that hold a list or a dict (copied into an image; the rest are values).
+_CONTAINERS = tuple(
+    f.name
+    for f in fields(Node)
+    if f.name in NODE_FIELDS and ("list" in str(f.type) or "dict" in str(f.type))
+)
+_GET = attrgetter(*NODE_FIELDS)
+
+
+def _values(node: Node) -> dict[str, Any]:
+    """A node's fields but id and tokens, its lists and dicts copied (never shared)."""
+    values = dict(zip(NODE_FIELDS, _GET(node), strict=True))
+    for f in _CONTAINERS:
+        v = values[f]
+        if type(v) is list:
+            values[f] = list(v)
+        elif type(v) is dict:
+            values[f] = copy.deepcopy(v) if v else {}
+        elif v is not None:
+            values[f] = copy.deepcopy(v)
+    return values
+
+
 def _copy_value(value: Any) -> Any:
     if isinstance(value, list):
         return list(value)
     if isinstance(value, dict):
-        return copy.deepcopy(value)
+        return copy.deepcopy(value) if value else {}
     return value
 
 
@@ -133,7 +164,7 @@ class _Before:
     __slots__ = ("values", "tokens", "ntok", "first", "last")
 
     def __init__(self, node: Node) -> None:
-        self.values = {f: _copy_value(getattr(node, f)) for f in NODE_FIELDS}
+        self.values = _values(node)
         toks = node.tokens
         self.tokens = toks
         self.ntok = len(toks) if toks is not None else None
@@ -315,13 +346,13 @@ def encode_step(cap: _Capture, label: str) -> dict[str, Any] | None:
         before_vals[nid] = img.values
         if live is not None:
             after_lists[nid] = list(live.tokens) if live.tokens is not None else None
-            after_vals[nid] = {f: _copy_value(getattr(live, f)) for f in NODE_FIELDS}
+            after_vals[nid] = _values(live)
     for nid in cap.new:
         live = dict.get(nodes, nid)
         if live is None:
             continue  # added and removed within the step
         after_lists[nid] = list(live.tokens) if live.tokens is not None else None
-        after_vals[nid] = {f: _copy_value(getattr(live, f)) for f in NODE_FIELDS}
+        after_vals[nid] = _values(live)
     meta_now = {k: v for k, v in session.meta.items() if k not in VIEW_META}
     keys = sorted(k for k in set(meta_now) | set(cap.meta) if meta_now.get(k) != cap.meta.get(k))
     real = real or any(dict.get(nodes, nid) is not None for nid in cap.new)
@@ -352,7 +383,7 @@ def encode_step(cap: _Capture, label: str) -> dict[str, Any] | None:
         "before": before,
         "after": after,
     }
-    return _jsonable(step)
+    return step  # JSON-ready (the file writes it as one line); copies, never shared
 
 
 # --------------------------------------------------------------------------- applying
@@ -360,7 +391,11 @@ def _matches(node: Node | None, rec: dict[str, Any]) -> bool:
     if node is None:
         return False
     for f in _COMPARED:
-        if f in rec and _jsonable(getattr(node, f)) != rec[f]:
+        if f not in rec:
+            continue
+        value = getattr(node, f)
+        # Most fields are JSON already; the others (tuples, odd meta) compare as JSON.
+        if value != rec[f] and _jsonable(value) != rec[f]:
             return False
     return _sig(node.tokens) == rec.get("sig")
 
@@ -416,7 +451,7 @@ def apply_step(session: Session, step: dict[str, Any], *, undo: bool) -> None:
             node = Node(id=rec["id"])
             for f in NODE_FIELDS:
                 if f in rec:
-                    setattr(node, f, copy.deepcopy(rec[f]))
+                    setattr(node, f, _copy_value(rec[f]))
             node.children = list(node.children or [])
             node.meta = dict(node.meta or {})
             node.tokens = _resolve(session, rec["tokens"], pool)
@@ -472,7 +507,8 @@ class History:
     def step(self, label: str) -> Iterator[None]:
         """Capture what the block changes as one step (nested blocks join the outer one)."""
         ident = threading.get_ident()
-        steps = self.nodes.steps
+        nodes = self.nodes
+        steps = nodes.steps
         cap = steps.get(ident)
         if cap is not None:
             cap.depth += 1
@@ -481,11 +517,16 @@ class History:
             finally:
                 cap.depth -= 1
             return
-        cap = steps[ident] = _Capture(self.session)
+        with self._lock:
+            cap = steps[ident] = _Capture(self.session)
+            nodes.__class__ = TrackedNodes
         try:
             yield
         finally:
-            del steps[ident]
+            with self._lock:
+                del steps[ident]
+                if not steps:
+                    nodes.__class__ = NodeTable  # reads at a dict's speed again
             self._commit(cap, label)
 
     def _commit(self, cap: _Capture, label: str) -> None:
