@@ -16,15 +16,24 @@ The two request shapes:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from ...core.tokens import Token
 from ..base import BackendError, Context, ScoreResult
+from .caps import Capabilities
 from .dialects import ByteResolver, parse_choice_logprobs
+from .http import HttpClient
 from .promptlp import parse_prompt_logprobs, prompt_logprobs_of
 
-if TYPE_CHECKING:
-    from ...core.tokens import Token
-    from .compat import APIBackend
+
+class APIBackend(Protocol):
+    """What scoring needs of the API backend (:class:`.compat.APIBackend`)."""
+
+    model: str
+    api_base: str
+    caps: Capabilities
+    http: HttpClient
+
 
 NO_LOGPROBS = "the server returned no logprobs (does it support them for this model?)"
 NO_LINE_UP = (
