@@ -265,3 +265,22 @@ def test_sigkill_after_hide_and_dedup_loses_neither(tmp_path):
 def test_every_sort_key_has_help_and_a_direction():
     for key in SORT_KEYS.values():
         assert key.help and isinstance(key.descending, bool)
+
+
+def test_hide_dedup_and_sort_are_each_one_undo_step():
+    s, ids = _tree()
+    engine = Engine(s, None)
+    engine.keep_history()
+
+    def state():
+        return {nid: (n.parent, tuple(n.children), n.count, n.hidden) for nid, n in s.nodes.items()}
+
+    before = state()
+    engine.set_hidden([ids["d"]], True)
+    engine.dedup(ids["prompt"])
+    engine.sort_children(ids["prompt"], "confidence")
+    after = state()
+    assert engine.undo(3) == ["sort " + ids["prompt"][:6], "dedup " + ids["prompt"][:6], "hide"]
+    assert state() == before
+    engine.redo(3)
+    assert state() == after
