@@ -464,6 +464,7 @@ _SHORT = {
     "apostrophe": "'",
     "quotation_mark": '"',
     "space": "space",
+    "vertical_line": "|",
 }
 
 

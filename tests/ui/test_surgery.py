@@ -229,3 +229,29 @@ async def test_a_generation_is_one_undo_step(tmp_path):
         assert state(app.session) == original
         assert any("undid: generate 3 from gen2" in t for t in toasts(app))
     store.close()
+
+
+async def test_the_keys_are_in_the_palette_and_the_help():
+    app = make_app(session=demo_session(), backend=WordsBackend(), new_session=False)
+    async with app.run_test(size=(100, 40)) as pilot:
+        titles = {c.title: c.help for c in app.get_system_commands(app.screen)}
+        for title, key in [
+            ("Undo", "ctrl+z"),
+            ("Redo", "ctrl+y"),
+            ("Split node here", "|"),
+            ("Merge node with parent", "J"),
+            ("Delete subtree", "delete"),
+            ("Copy branch to a new root", "Y"),
+            ("Hoist subtree", "z"),
+            ("Unhoist", "Z"),
+        ]:
+            assert titles[title].endswith(f"({key})"), (title, titles.get(title))
+        await pilot.press("f1")
+        await pilot.pause()
+        shown = screen_text(app)
+        for _ in range(6):  # the help scrolls when it is longer than the screen
+            await pilot.press("pagedown")
+            await pilot.pause()
+            shown += "\n" + screen_text(app)
+        row = next(line for line in shown.splitlines() if "Split node here" in line)
+        assert row.replace("│", " ").split()[0] == "|", row
