@@ -284,3 +284,12 @@ def test_hide_dedup_and_sort_are_each_one_undo_step():
     assert state() == before
     engine.redo(3)
     assert state() == after
+
+
+@pytest.mark.parametrize("bad", [{"count": 0}, {"count": "2"}, {"count": True}, {"hidden": 1}])
+def test_a_journal_record_with_a_wrong_count_or_hidden_is_damage(bad):
+    from loomtui.core.journal import JournalDamage, apply_records
+
+    s, ids = _tree()
+    with pytest.raises(JournalDamage, match="count|hidden"):
+        apply_records(s, [{"op": "node", "id": ids["a"], **bad}])
