@@ -262,7 +262,7 @@ def _take(
                 return
 
 
-@dataclass
+@dataclass(slots=True)
 class _Segments:
     """The shown nodes with text, depth first: each one's id, the tail of the branch above
     it, its subject (tail + text), its nearest such ancestor (index, -1: none) and where its
@@ -277,37 +277,38 @@ class _Segments:
 
 
 def _subjects(session: Session, window: int, cache: dict[str, Any] | None) -> _Segments:
+    """The hot loop of a search (one pass over every node): kept flat, its appends bound."""
     nodes = session.nodes
+    get = nodes.get
     seg = _Segments()
-    order, tails, parts, parent, sub_start, texts = (
-        seg.order,
-        seg.tails,
-        seg.parts,
-        seg.parent,
-        seg.sub_start,
-        seg.texts,
-    )
+    add_id, add_tail, add_part = seg.order.append, seg.tails.append, seg.parts.append
+    add_up, add_start = seg.parent.append, seg.sub_start.append
+    texts = seg.texts
+    count = 0
     # (node id, tail above it, its nearest segment above, characters of the branch above)
     stack: list[tuple[str, str, int, int]] = [(session.root_id, "", -1, 0)]
     pop, push = stack.pop, stack.append
     while stack:
         nid, tail, up, pos = pop()
-        node = nodes[nid]
-        if getattr(node, "hidden", False):  # pruned: out of every view
+        node = get(nid)
+        if node is None or node.hidden:  # pruned: out of every view
             continue
-        text = texts[nid] = node_text(node, cache)
+        text = node.plain if node.tokens is None else node_text(node, cache)
+        texts[nid] = text
         if text:
-            order.append(nid)
-            tails.append(tail)
-            parts.append(tail + text if tail else text)
-            parent.append(up)
-            sub_start.append(pos - len(tail))
-            up = len(order) - 1
+            add_id(nid)
+            add_tail(tail)
+            add_part(tail + text if tail else text)
+            add_up(up)
+            add_start(pos - len(tail))
+            up = count
+            count += 1
             pos += len(text)
             if window:
                 tail = text[-window:] if len(text) >= window else (tail + text)[-window:]
-        for cid in reversed(node.children):
-            if cid in nodes:
+        children = node.children
+        if children:
+            for cid in reversed(children):
                 push((cid, tail, up, pos))
     return seg
 
