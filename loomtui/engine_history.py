@@ -149,10 +149,11 @@ def _undoable(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def as_one_step(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def as_one_step(name: str, skip: int = 0) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A function of an engine (its first argument) that makes several Engine changes as one
-    undo step: e.g. a generate spread over several models (``args[1:]`` are described as the
-    Engine method ``name``'s arguments)."""
+    undo step: a generate spread over several models, an instrument's run. Its arguments
+    after the engine (less the first ``skip``) are described as the Engine method ``name``'s
+    (see :func:`describe`)."""
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -160,7 +161,7 @@ def as_one_step(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
             history = engine.history
             if history is None:
                 return fn(engine, *args, **kwargs)
-            with history.step(describe(name, args[1:], kwargs)):
+            with history.step(describe(name, args[skip:], kwargs)):
                 return fn(engine, *args, **kwargs)
 
         return run

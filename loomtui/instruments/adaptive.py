@@ -40,6 +40,7 @@ from ..backends.base import Backend, BackendError, Context, GenerationSettings
 from ..core.tokens import DIST_RAW, Token
 from ..core.tree import Node, Session
 from ..engine import Engine
+from ..engine_history import as_one_step
 from .adaptive_rule import STOP_REASONS, AdaptiveSettings, Grower, Grown, branch_reason
 from .context import extend, point_context
 from .progress import Cancelled, Progress, check, report
@@ -288,6 +289,7 @@ def loom(
     )
 
 
+@as_one_step("adaptive")  # the grown tree: one undo step
 def commit(engine: Engine, node_id: str, offset: int | None, result: AdaptiveResult) -> list[Node]:
     """Hang ``result`` at the point ``(node_id, offset)`` (the node is split there if need
     be), in one change of the tree: the nodes, parents first, each with its tokens, its

@@ -37,6 +37,7 @@ from ..core.metrics import entropy, entropy_bounds, kl_rows, token_entropy
 from ..core.tokens import Alt, Token, decode
 from ..core.tree import Node
 from ..engine import Engine, branch_context
+from ..engine_history import as_one_step
 from .collapse_result import (  # noqa: F401 - the results are part of this instrument's API
     MATCH_METHOD,
     CollapseResult,
@@ -158,6 +159,7 @@ def answer_kl(a: ProbeResult, b: ProbeResult) -> float | None:
     return kl_rows(la, lb)[0]
 
 
+@as_one_step("collapse")  # the samples it keeps: one undo step
 def collapse(
     engine: Engine,
     other: Backend,

@@ -75,7 +75,7 @@ def model_name(backend: Backend) -> str:
     return backend.info().name
 
 
-@as_one_step("generate")  # the n continuations over every model: one undo step
+@as_one_step("generate", skip=1)  # the n continuations over every model: one undo step
 def generate_many(
     engine: Engine,
     backends: Sequence[Backend],

@@ -18,6 +18,7 @@ from ..backends.base import Backend, Context, Distribution
 from ..core.tokens import Alt, Token
 from ..core.tree import Node
 from ..engine import Engine
+from ..engine_history import as_one_step
 from .context import extend
 from .progress import Progress, check, report
 
@@ -168,6 +169,7 @@ def expand(
     return mv
 
 
+@as_one_step("insert")  # the split and the path: one undo step
 def insert_path(
     engine: Engine,
     node_id: str,

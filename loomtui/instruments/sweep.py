@@ -20,6 +20,7 @@ from ..backends.base import GenerationSettings
 from ..core.tokens import Alt
 from ..core.tree import Node
 from ..engine import Engine
+from ..engine_history import as_one_step
 from .progress import Cancelled, Progress, check, report
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -128,6 +129,7 @@ def _jaccard(x: set[Any], y: set[Any]) -> float:
     return len(x & y) / len(x | y)
 
 
+@as_one_step("sweep")  # every variant it adds: one undo step
 def sweep(
     engine: Engine,
     node_id: str,

@@ -351,3 +351,22 @@ def test_a_generate_over_several_models_is_one_undo_step():
     assert engine.history.labels()[0][0] == f"generate 4 from {prompt.id[:6]}"
     engine.undo()
     assert dumps_session(engine.session) == before
+
+
+def test_an_instrument_run_is_one_undo_step():
+    """A sweep adds a split, a generation per alternative and picks: one step, undone at
+    once (a person presses ctrl+z once for what one key press did)."""
+    from loomtests import fakes
+
+    from loomtui.instruments import sweep
+
+    session = Session.new("The cat")
+    engine = Engine(session, fakes.make_fake_backend())
+    engine.keep_history()
+    gen = engine.generate(session.current_id, None, GenerationSettings(max_tokens=6, temperature=0))
+    before = dumps_session(session)
+    result = sweep.sweep(engine, gen.nodes[0].id, 2, top_k=3, max_tokens=5)
+    assert len(result.variants) == 4
+    assert engine.history.labels()[0][0] == f"sweep {gen.nodes[0].id[:6]}"
+    engine.undo()
+    assert dumps_session(session) == before
