@@ -14,6 +14,8 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rich.text import Text
+
 from ..core.display import visible
 from ..core.ratings import RATINGS, rating_mark
 from ..core.search import Match, SearchError, SearchResult, compile_pattern, search
@@ -119,7 +121,7 @@ class Finding:
         said = visible(result.pattern, keep_newlines=False)[:40]
         if not result.matches:
             self._show_found(None)
-            panel.border_subtitle = f"/{said}: no match"
+            panel.border_subtitle = Text(f"/{said}: no match")  # the pattern is data
             stopped = " (stopped: too slow)" if result.timed_out else ""
             self.host.notify(f"no match for {said!r}{stopped}", severity="warning", timeout=3)
             return
@@ -144,7 +146,7 @@ class Finding:
         nav.go_to(match.node_id, descend=True)
         nav.show_point(*match.start)
         where = f"{self.index + 1} of {result.count_text}"
-        self.host.tree_panel().border_subtitle = (
+        self.host.tree_panel().border_subtitle = Text(  # Text: the pattern is never markup
             f"/{visible(result.pattern, keep_newlines=False)[:24]}: {where}"
         )
         self.host.notify(where, timeout=2)

@@ -341,3 +341,13 @@ async def test_rebound_keys_search_and_the_hints_name_them(tmp_path):
         await pilot.pause()
         assert app.view.current_unit().node_id == "owl"
     store.close()
+
+
+async def test_a_pattern_that_looks_like_markup_is_shown_as_typed(tmp_path):
+    store, app = reopen(make(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await search_for(app, pilot, "[bold]x[/]")
+        assert "no match for '[bold]x[/]'" in toasts(app)
+        assert "/[bold]x[/]: no match" in tree_text(app)
+    store.close()
