@@ -56,7 +56,6 @@ from .screens.instruments import INSTRUMENTS
 from .turns import Turns
 from .widgets.branches import BranchPanel
 from .widgets.legend import Legend
-from .widgets.model_legend import ModelLegend
 from .widgets.status import InfoLine, StatusBar, short_path
 from .widgets.token_view import TokenView
 from .widgets.tree_panel import TreePanel
@@ -199,7 +198,7 @@ class LoomApp(FindingKeys, App[None]):
                 yield TextArea(id="editor", soft_wrap=True, show_line_numbers=False)
             with Vertical(id="side"):
                 yield BranchPanel(id="branches")
-                yield ModelLegend(id="model-legend")
+                yield self.models.legend()
                 yield TreePanel(id="tree")
         yield InfoLine(id="info")
         yield Legend(id="legend")
@@ -219,8 +218,7 @@ class LoomApp(FindingKeys, App[None]):
         if widgets:
             self.set_keymap(widgets)
         self.query_one(Legend).show_theme(self.scale_theme, self.scale_mode)
-        side = (self.query_one(TreePanel), self.query_one(BranchPanel))
-        self.models.attach(*side, legend=self.query_one(ModelLegend))
+        self.models.attach(self.query_one(TreePanel), self.query_one(BranchPanel))
         self.editor.display = False
         if self.backend_factory is not None:
             # Importing torch holds the GIL for stretches of up to ~0.3 s on 2 cores: start the

@@ -49,12 +49,18 @@ class Models:
         self._legend: ModelLegend | None = None
 
     # ------------------------------------------------------------------ views
-    def attach(self, *views: TreePanel | BranchPanel, legend: ModelLegend | None = None) -> None:
+    def legend(self) -> ModelLegend:
+        """The legend widget (model name -> colour), kept to be drawn by :meth:`show`."""
+        from .widgets.model_legend import ModelLegend
+
+        self._legend = ModelLegend(id="model-legend")
+        return self._legend
+
+    def attach(self, *views: TreePanel | BranchPanel) -> None:
         """Give the panels the colours (they mark each node with its model's)."""
         for view in views:
             view.models = self.colours
         self._views = list(views)
-        self._legend = legend
 
     def show(self) -> None:
         """Bring the legend in line with the colours (after any change to the tree)."""
