@@ -159,3 +159,17 @@ def test_info_counts_hidden_nodes_and_merged_draws(tmp_path, capsys):
     assert "hidden      1" in out and "merged      1 nodes hold 2 identical draws" in out
     data = json.loads(_run(capsys, "info", path, "--json")[1])
     assert data["hidden"] == [ids["long"]] and data["counts"] == {ids["upon"]: 2}
+
+
+def test_loom_json_nodes_carry_their_mean_confidence(monkeypatch, tiny_backend, capsys):
+    monkeypatch.setattr("loomtui.cli.loom_cmd.backend_from_args", lambda args: tiny_backend)
+    argv = ["loom", "--prompt", "The quick brown", "--branch-entropy", "3.3", "--top", "3"]
+    code, out, err = _run(capsys, *argv, "--max-depth", "1", "--max-tokens", "4", "--json")
+    assert code == 0, err
+    nodes = json.loads(out)["nodes"]
+    assert nodes
+    for n in nodes:
+        confs = [t["confidence"] for t in n["tokens"] if t["confidence"] is not None]
+        ks = {t["confidence_k"] for t in n["tokens"] if t["confidence_k"] is not None}
+        assert n["confidence"] == pytest.approx(sum(confs) / len(confs), abs=1e-12)
+        assert n["confidence_k"] == (ks.pop() if len(ks) == 1 else None)
