@@ -127,6 +127,7 @@ def dedup_children(session: Session, node_id: str) -> list[tuple[str, list[str]]
             keep.count += dup.count
             keep.bookmark = keep.bookmark or dup.bookmark
             keep.label = keep.label or dup.label
+            keep.rating = keep.rating if keep.rating is not None else dup.rating
             for cid in dup.children:
                 session.nodes[cid].parent = keep.id
                 keep.children.append(cid)
@@ -135,6 +136,10 @@ def dedup_children(session: Session, node_id: str) -> list[tuple[str, list[str]]
             del session.nodes[dup.id]
             if session.current_id == dup.id:
                 session.current_id = keep.id
+            if parent.checked == dup.id:  # the way down remembered goes through the kept
+                parent.checked = keep.id
+            if session.meta.get("hoist") == dup.id:  # a view hoisted on it stays put
+                session.meta["hoist"] = keep.id
         keep.hidden = keep.hidden and all(n.hidden for n in gone)
         merges.append((keep.id, [n.id for n in gone]))
     return merges

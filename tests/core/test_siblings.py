@@ -293,3 +293,16 @@ def test_a_journal_record_with_a_wrong_count_or_hidden_is_damage(bad):
     s, ids = _tree()
     with pytest.raises(JournalDamage, match="count|hidden"):
         apply_records(s, [{"op": "node", "id": ids["a"], **bad}])
+
+
+def test_dedup_carries_marks_ratings_the_way_down_and_a_hoist_over_to_the_kept_node():
+    s, ids = _tree()
+    dup = s.node(ids["c"])
+    dup.bookmark, dup.label, dup.rating = True, "twice", 1
+    s.goto(ids["c"])  # the prompt remembers the way down through the duplicate
+    s.meta["hoist"] = ids["c"]
+    dedup_tree(s)
+    kept = s.node(ids["a"])
+    assert (kept.bookmark, kept.label, kept.rating) == (True, "twice", 1)
+    assert s.node(ids["prompt"]).checked == ids["a"] and s.current_id == ids["a"]
+    assert s.meta["hoist"] == ids["a"]
