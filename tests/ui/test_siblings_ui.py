@@ -241,3 +241,18 @@ async def test_the_entropy_strip_draws_confidence_as_a_second_trace_that_fits(tm
         assert line in text
         assert all(len(row) <= SIZE[0] for row in text.splitlines())
     store.close()
+
+
+async def test_a_rating_filter_still_leaves_hidden_nodes_out(tmp_path):
+    path, store, app, ids = _open(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.engine.set_rating(ids["long"], 1)
+        app.engine.set_rating(ids["there"], 1)
+        app.engine.set_hidden([ids["long"]], True)
+        app.query_one(TreePanel).filter_rating(1)
+        app.refresh_all()
+        await settle(pilot)
+        listed = _tree_ids(app)
+        assert ids["there"] in listed and ids["long"] not in listed
+    store.close()

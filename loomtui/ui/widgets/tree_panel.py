@@ -224,12 +224,13 @@ class TreePanel(Tree[str]):
     def _kids(self, session: Session, node: Node) -> list[str]:
         """The children listed under ``node``: the soft-hidden ones only when asked for."""
         keep = self._keep
+        kids = node.children
         if keep is not None:  # a rating filter: the rated nodes and the way to them
-            return [c for c in node.children if c in keep]
+            kids = [c for c in kids if c in keep]
         if self.show_hidden:
-            return node.children
+            return kids
         nodes = session.nodes
-        return [c for c in node.children if not nodes[c].hidden]
+        return [c for c in kids if not nodes[c].hidden]
 
     def _label(self, node: Node, current: bool) -> Text:
         label = node_label(node, current, self.models)
