@@ -42,6 +42,8 @@ class SiblingsHost(DialogHost, Protocol):
     @property
     def focused(self) -> Any: ...
 
+    def keys_of(self, binding_id: str, default: str | None = None) -> str: ...
+
 
 class Siblings:
     """Sort, dedup, hide/prune and unhide the alternates at a branch point."""
@@ -120,7 +122,8 @@ class Siblings:
         host.engine.set_hidden([node.id], hidden)
         host.refresh_all()
         if hidden:
-            what = "hidden" if self.show_hidden else "hidden (shift+h shows hidden nodes)"
+            keys = self.host.keys_of("show-hidden")  # as the keymap has it
+            what = "hidden" if self.show_hidden else f"hidden ({keys} shows hidden nodes)"
             host.notify(what, timeout=3)
         else:
             host.notify("shown again", timeout=2)
@@ -168,7 +171,7 @@ class Siblings:
             self.host.navigation.go_to(path[first - 1].id, descend=False)
         self.host.refresh_all()
         self.host.notify(
-            "hidden nodes shown (dimmed; h on one shows it again)"
+            f"hidden nodes shown (dimmed; {self.host.keys_of('hide')} on one shows it again)"
             if self.show_hidden
             else "hidden nodes left out",
             timeout=3,

@@ -256,3 +256,16 @@ async def test_a_rating_filter_still_leaves_hidden_nodes_out(tmp_path):
         listed = _tree_ids(app)
         assert ids["there"] in listed and ids["long"] not in listed
     store.close()
+
+
+async def test_the_hints_name_the_keys_as_the_keymap_has_them(tmp_path):
+    s, ids = _session()
+    app = make_app(session=s, new_session=False, config={"keymap": {"show-hidden": "V"}})
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("h")
+        await settle(pilot)
+        assert _toasts(app)[-1] == "hidden (V shows hidden nodes)"
+        await pilot.press("V")
+        await settle(pilot)
+        assert _toasts(app)[-1] == "hidden nodes shown (dimmed; h on one shows it again)"
