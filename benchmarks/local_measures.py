@@ -7,6 +7,9 @@ busy machine slows both sides alike).
 - ``cursor_regen_speedup``: time to the first new token regenerating at token 900 of a
   1,000-token branch by re-reading the prefix / with the stored prefix cache. Goal >= 20.
 - ``n8_cost``: wall time of n=8 continuations of 32 tokens / n=1. Goal <= 3.
+- ``cursor_regen_first_token_steps``: regenerating from the cursor inside a generated branch
+  (its cache stored), through the engine as the app does: request to first token / one decode
+  step of the same generation. Goal <= 2.
 """
 
 from __future__ import annotations
@@ -159,4 +162,62 @@ def n8_cost(ctx: BenchContext) -> dict[str, Any]:
         "goal": "<= 3",
         "baseline": base,
         "detail": {"n1_s": one, "n8_s": eight},
+    }
+
+
+def _regen_times(engine: Any, node_id: str, offset: int, steps: int, seed: int) -> list[float]:
+    """Seconds from the request (``Engine.generate`` at the cursor, as the app calls it) to
+    each new token."""
+    times: list[float] = []
+    settings = GenerationSettings(max_tokens=steps + 1, temperature=1.0, seed=seed)
+    start = time.perf_counter()
+    engine.generate(
+        node_id, offset, settings, on_token=lambda node, tok: times.append(time.perf_counter())
+    )
+    return [t - start for t in times]
+
+
+@measure("cursor_regen_first_token_steps")
+def cursor_regen_first_token_steps(ctx: BenchContext) -> dict[str, Any]:
+    """Regenerating from the cursor inside a generated branch whose KV cache is stored: time
+    from the request to the first token, in decode steps of the same generation (the median
+    step after it, at the same depth). Everything before the first token counts: splitting
+    the node, building the context from the branch (the model's own ids, nothing
+    re-tokenised), the prefix lookup, and the one forward pass the cursor's last token needs
+    (its logits are not stored: a whole distribution per position would not fit). Goal <= 2."""
+    from loomtui.core.tree import Session
+    from loomtui.engine import Engine
+
+    backend = ctx.local
+    prompt_tokens, generated, cursor, steps = (60, 12, 6, 4) if ctx.quick else (900, 100, 50, 8)
+    backend.kv.clear()
+    session = Session.new(backend.tokenizer.decode(backend.tokenize(STORY * 30)[:prompt_tokens]))
+    engine = Engine(session, backend)
+    grown = engine.generate(
+        session.current_id, None, GenerationSettings(max_tokens=generated, temperature=0)
+    )
+    node = grown.nodes[0]
+    if len(node.tokens or ()) < cursor:
+        raise RuntimeError("the branch ended before the cursor")
+    firsts, step_s, reused = [], [], []
+    for rep in range(1 if ctx.quick else REPEATS + 2):
+        times = _regen_times(engine, node.id, cursor, steps, rep)
+        reused.append(backend.last_stats["reused_tokens"])
+        firsts.append(times[0])
+        step_s.append(statistics.median(b - a for a, b in zip(times, times[1:], strict=False)))
+    depth = len(backend.last_stats["prompt_token_ids"])
+    if any(r != depth - 1 for r in reused):
+        raise RuntimeError(f"the stored prefix was not reused: {reused} of {depth}")
+    ratios = [f / s for f, s in zip(firsts, step_s, strict=True)]
+    return {
+        "value": round(statistics.median(ratios), 3),
+        "unit": "decode steps (request to first token / one decode step)",
+        "goal": "<= 2",
+        "baseline": statistics.median(step_s),
+        "detail": {
+            "context_tokens": depth,
+            "first_token_s": [round(x, 4) for x in firsts],
+            "decode_step_s": [round(x, 4) for x in step_s],
+            "ratios": [round(x, 3) for x in ratios],
+        },
     }

@@ -99,6 +99,8 @@ BASELINES = {
     "{b:.2f} tok/s",
     "cursor_regen_speedup": "re-reading the 900-token context (no stored prefix): "
     "{b:.3f} s to the first new token",
+    "cursor_regen_first_token_steps": "one decode step of the same regeneration, at "
+    "{d[context_tokens]} tokens of context: {b:.4f} s",
     "n8_cost": "n=1, 32 tokens: {b:.3f} s wall",
     "multiverse_batched_speedup": "one next_distribution call per node (21 forward passes): "
     "{b:.3f} s",

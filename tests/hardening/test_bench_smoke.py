@@ -137,3 +137,16 @@ def test_million_token_and_big_tree_measures_run_on_tiny_inputs():
     ui = results["ui_first_paint_1m_s"]["detail"]
     assert ui["branch_tokens"] == 20_000 and ui["lines_laid_out"] > 24
     assert results["ui_open_50k_s"]["detail"]["nodes"] == 2_000
+
+
+@pytest.mark.slow
+def test_cursor_regen_first_token_steps_runs_through_the_engine():
+    """Regenerating at a cursor with the branch's cache stored: the first token's time is
+    counted in decode steps, and the stored prefix was reused (else the measure fails)."""
+    proc = _run("--quick", "--json", "--only", "cursor_regen_first_token_steps", timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)["cursor_regen_first_token_steps"]
+    _check_result("cursor_regen_first_token_steps", result)
+    assert result["goal"] == "<= 2" and "decode step" in result["baseline"]
+    detail = result["detail"]
+    assert detail["context_tokens"] > 60 and len(detail["ratios"]) == 1
