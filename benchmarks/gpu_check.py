@@ -16,7 +16,8 @@ What it does, in a few minutes at most on a GPU:
      (``full_logprobs``: the prompt's KV cache, then the tokens); at every position the
      chosen token's logprob, the exact entropy and the top-20 logprobs (by rank) must equal the
      CPU's within the dtype's tolerance, and a top-20 id may differ from the CPU's only where
-     the two logprobs it swaps are within the tolerance of each other (a near tie);
+     the CPU's logprobs of the two ids it swaps are within twice the tolerance (a near tie:
+     each side may be off by one tolerance);
    - *decode*: the device's own greedy generation (KV cache, one step at a time); its tokens
      must be the CPU's until the first position where the CPU's top two are within twice the
      tolerance (a near tie the dtype may break either way), and up to there each token's
@@ -24,11 +25,12 @@ What it does, in a few minutes at most on a GPU:
 
    Tolerances (nats, absolute): float32 1e-4 (the project's bound for a cached fp32 decode
    against a plain forward pass: summation order differs, ~1e-5 seen); bfloat16 0.25 and
-   float16 0.05, from how many bits each keeps (8 and 11 significant bits: a relative
-   rounding of 2^-9 and 2^-12 per value; SmolLM2's logits reach ~20, so one rounding of a
-   logit is up to ~0.04 in bf16, and 30 layers of rounded activations add up to a few
-   times that). The same check run on this machine's CPU in bf16 and fp16 measured the
-   errors the README states; a GPU's kernels round differently, so these bounds are
+   float16 0.1. Why: bf16 keeps 8 significant bits, fp16 11 (a relative rounding of 2^-9 and
+   2^-12 per value); SmolLM2's logits reach ~20, so one rounding of a logit is up to ~0.04 in
+   bf16, and 30 layers of rounded activations add to a few times that. Measured with this
+   check on a 2-core CPU in bf16 and fp16 (64 tokens, the CPU's kernels, not a GPU's): largest
+   error bf16 0.115 (logprob), 0.119 (entropy), 0.179 (top-20); fp16 0.016, 0.018, 0.052. The
+   bounds leave 1.4x and 1.9x over those; a GPU's kernels round differently, so they are
    checked there, not assumed.
 3. Measures on each device/dtype: decode tok/s at batch 1 (64 greedy tokens with top-20 and
    exact entropy) and at n=8 (8 rows sampled at T 1, tokens of all rows / decode seconds),
@@ -54,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's l
 PROMPT = "The old lighthouse keeper climbed the spiral stairs every evening, and"
 TOP_K = 20
 #: Absolute tolerance in nats per dtype (see the module docstring for why).
-TOLERANCE = {"float32": 1e-4, "bfloat16": 0.25, "float16": 0.05}
+TOLERANCE = {"float32": 1e-4, "bfloat16": 0.25, "float16": 0.1}
 #: Tensor methods that copy from the device to the host (a wait on a GPU).
 SYNC_METHODS = ("tolist", "item", "cpu", "__bool__", "__int__", "__float__", "__index__")
 
@@ -238,7 +240,9 @@ def run(device: str, dtypes: list[str], quick: bool = False) -> dict[str, Any]:
     from loomtui.backends.base import Context
     from loomtui.backends.model_spec import choose_device, choose_dtype
 
-    tokens, answers, depth, repeats = (12, 4, 1, 1) if quick else (64, 100, 3, 2)
+    tokens, answers, depth, repeats = (8, 4, 1, 1) if quick else (64, 100, 3, 2)
+    if quick:  # a smoke run (its speeds mean nothing): one thread, so a busy CI box's other
+        torch.set_num_threads(1)  # processes do not make torch's two threads spin-wait
     ref = _load("cpu", "float32")
     prompt_ids = ref.context_ids(Context(text=PROMPT))
     dev = choose_device(device)
@@ -295,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument(
-        "--quick", action="store_true", help="12 tokens, 4 answers, one repeat (tests)"
+        "--quick", action="store_true", help="8 tokens, 4 answers, one repeat, one thread (tests)"
     )
     args = parser.parse_args(argv)
     why = no_device_line(args.device)
