@@ -60,10 +60,13 @@ class Siblings:
         self._sort_at = -1  # the last sort key used (the next press takes the next one)
 
     # ------------------------------------------------------------------ where
-    def _point(self) -> Node:
-        """The alternate the keys act on: the node highlighted in the tree panel when it
-        has the focus, else the branch point nearest the token cursor."""
-        from .widgets.branches import branch_point
+    def _point(self) -> tuple[Node, bool]:
+        """The alternate the keys act on, and whether it is one a person pointed at (which
+        ``h`` may hide): the node highlighted in the tree panel when it has the focus, else
+        the branch point nearest the token cursor; where nothing branches above the cursor
+        but its node has alternates below it (the view just left a hidden branch), the
+        first of those, not pointed at."""
+        from .widgets.branches import branch_point, shown_siblings
         from .widgets.tree_panel import TreePanel
 
         session = self.host.session
@@ -71,8 +74,13 @@ class Siblings:
         if isinstance(focused, TreePanel) and focused.cursor_node is not None:
             nid = focused.cursor_node.data
             if nid and nid in session:
-                return session.node(nid)
-        return branch_point(session, self.host.navigation.cursor_node(), self.show_hidden)
+                return session.node(nid), True
+        here = self.host.navigation.cursor_node()
+        point = branch_point(session, here, self.show_hidden)
+        if len(shown_siblings(session, point.id, self.show_hidden)) > 1:
+            return point, True
+        below = [n for n in session.children(here) if self.show_hidden or not n.hidden]
+        return (below[0], False) if len(below) > 1 else (point, False)
 
     def act(self, what: str) -> None:
         """One of the keys: ``sort``, ``dedup``, ``hide``, ``shown``, ``prune``."""
@@ -81,9 +89,14 @@ class Siblings:
             return
         if self.host.busy():
             return
-        node = self._point()
-        if node.parent is None:
-            self.host.notify("no alternates here (the root has no siblings)", timeout=3)
+        node, pointed = self._point()
+        if node.parent is None or (what == "hide" and not pointed):
+            keys = self.host.keys_of("toggle-side")
+            self.host.notify(
+                f"no alternate here to {what}: put the cursor on a branch that has siblings, "
+                f"or pick the node in the tree panel ({keys} shows it)",
+                timeout=4,
+            )
             return
         {"sort": self.sort, "dedup": self.dedup, "hide": self.hide, "prune": self.prune}[what](node)
 

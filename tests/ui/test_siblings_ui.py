@@ -269,3 +269,24 @@ async def test_the_hints_name_the_keys_as_the_keymap_has_them(tmp_path):
         await pilot.press("V")
         await settle(pilot)
         assert _toasts(app)[-1] == "hidden nodes shown (dimmed; h on one shows it again)"
+
+
+async def test_after_hiding_the_keys_act_on_the_alternates_below_and_h_never_hides_the_prompt(
+    tmp_path,
+):
+    path, store, app, ids = _open(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("h")  # hides "upon"; the view moves up to the prompt
+        await settle(pilot)
+        assert app.session.current_id == ids["prompt"]
+        await pilot.press("h")  # nothing branches above the prompt: refused, not hidden
+        await settle(pilot)
+        assert not app.session.node(ids["prompt"]).hidden
+        assert _toasts(app)[-1].startswith("no alternate here to hide")
+        await pilot.press("o")  # the prompt's alternates, sorted by joint logprob
+        await settle(pilot)
+        kids = app.session.node(ids["prompt"]).children
+        assert kids == sorted_children(app.session, ids["prompt"], "joint_logprob")
+        assert kids[0] == ids["there"]
+    store.close()
