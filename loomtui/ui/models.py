@@ -105,7 +105,7 @@ class Models:
         if self.opener is None:
             self.failed[entry] = "this app was started without a way to open more models"
             return None
-        name = safe_line(entry, 40)
+        name = safe_line(entry.rstrip("/").rsplit("/", 1)[-1] or entry, 40)  # a path's file
 
         def loading(text: str, fraction: float | None) -> None:
             pct = "" if fraction is None else f" {fraction:.0%}"
