@@ -173,3 +173,57 @@ def test_loom_json_nodes_carry_their_mean_confidence(monkeypatch, tiny_backend, 
         ks = {t["confidence_k"] for t in n["tokens"] if t["confidence_k"] is not None}
         assert n["confidence"] == pytest.approx(sum(confs) / len(confs), abs=1e-12)
         assert n["confidence_k"] == (ks.pop() if len(ks) == 1 else None)
+
+
+# An OpenAI-style legacy completion whose top lists repeat the sampled token (as some
+# servers append it) and carry the "not available" sentinel: confidence counts each
+# listed alternative once and says how many.
+_API_TOKENS = [" upon", " a"]
+_API_TOPS = [
+    {" upon": -0.5, " a": -1.5, " the": -2.5},
+    {" a": -0.25, " the": -2.0, " one": -9999.0},
+]
+
+
+def _api_handler(body):
+    from loomtests.scripted_server import Reply
+
+    choice = {
+        "index": 0,
+        "text": "".join(_API_TOKENS),
+        "finish_reason": "length",
+        "logprobs": {
+            "tokens": _API_TOKENS,
+            "token_logprobs": [-0.5, -0.25],
+            "top_logprobs": _API_TOPS,
+        },
+    }
+    if body.get("stream"):
+        return Reply(sse=[{"choices": [choice]}, "[DONE]"])
+    return Reply(body={"choices": [choice]})
+
+
+def test_generate_json_confidence_from_an_api_top_k_list(scripted, capsys):
+    scripted.handler = _api_handler
+    code, out, err = _run(
+        capsys,
+        "generate",
+        "--prompt",
+        "Once",
+        "--max-tokens",
+        "2",
+        "--api-base",
+        scripted.base,
+        "--model",
+        "fake-model",
+        "--json",
+    )
+    assert code == 0, err
+    toks = json.loads(out)["completions"][0]["tokens"]
+    assert [t["text"] for t in toks] == _API_TOKENS
+    first, second = toks
+    assert first["entropy"] is None  # an API gives no exact entropy...
+    assert first["confidence_k"] == 3  # ...but confidence needs only the list
+    assert first["confidence"] == pytest.approx((0.5 + 1.5 + 2.5) / 3)
+    assert second["confidence_k"] == 2  # the sentinel is "not available", not a logprob
+    assert second["confidence"] == pytest.approx((0.25 + 2.0) / 2)
