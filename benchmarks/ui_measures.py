@@ -94,9 +94,10 @@ async def _paint(session: Any, size: tuple[int, int]) -> tuple[float, float, Any
 
 
 async def _view_run(
-    tokens: int, size: tuple[int, int], pages: int, session: Any = None
+    tokens: int, size: tuple[int, int], pages: int, session: Any = None, step: int = 1
 ) -> dict[str, Any]:
-    """First paint and page-downs on ``session`` (by default a ``tokens``-token branch)."""
+    """First paint and page-downs on ``session`` (by default a ``tokens``-token branch);
+    ``step`` -1 pages up from the end instead (where the app opens a branch)."""
     from textual.geometry import Region
 
     from loomtui.core.tree import Session
@@ -108,7 +109,8 @@ async def _view_run(
     wall, cpu, app, ctx = await _paint(session, size)
     try:
         view = app.view
-        view.move_cursor(0)
+        if step > 0:
+            view.move_cursor(0)
         await app.workers.wait_for_complete()
         region = view.scrollable_content_region
         crop = Region(0, 0, region.width, region.height)
@@ -118,7 +120,7 @@ async def _view_run(
             # The real path of a page-down: move view and cursor, render the visible lines
             # (new lines miss the Strip cache), then the same page again from the cache.
             t = time.perf_counter()
-            view.action_page(1)
+            view.action_page(step)
             lines = view.render_lines(crop)
             cold.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
@@ -127,6 +129,11 @@ async def _view_run(
             if len(lines) != region.height:
                 raise RuntimeError(f"rendered {len(lines)} lines for a {region.height}-line view")
         line_count = view.layout_.line_count()
+        extend_ms = None
+        if getattr(view.layout_, "base", 0) > 0:  # a lazy layout: one chunk of earlier text
+            t = time.perf_counter()
+            view.layout_.ensure(view.layout_.base - 1)
+            extend_ms = (time.perf_counter() - t) * 1000
     finally:
         await ctx.__aexit__(None, None, None)
     return {
@@ -138,6 +145,7 @@ async def _view_run(
         "page_render_max_ms": max(cold),
         "page_render_warm_ms": statistics.median(warm),
         "lines": line_count,
+        "extend_ms": extend_ms,
     }
 
 

@@ -1,6 +1,7 @@
 """The token view's document model: the current branch as units (tokens, or words of plain
 text), wrapped into visual lines of cells, and the cursor geometry over those lines.
-Pure Python over the core tree (rich.cells for widths only; no textual).
+Pure Python over the core tree (rich.cells for widths only; no textual). The wrapping itself
+is :mod:`loomtui.ui.docwrap`'s.
 
 Wrapping breaks at word boundaries, where a word is a run of units with no whitespace
 between them (``" 4"`` + ``"2."`` is one word). A word moves whole to the next line when it
@@ -12,87 +13,96 @@ Wrapping is incremental: appending units (streaming tokens) only changes the las
 trailing word may move down), so a 20,000-token branch is laid out once and each arriving
 token costs O(its length + the trailing word).
 
+Wrapping is also lazy on a long branch (more than :data:`LAZY_UNITS` units): only its end is
+laid out at first, from a point just after a newline (where a line starts afresh, so the lines
+are exactly those of the whole branch's layout); earlier text is laid out a chunk at a time
+when something reaches it (the cursor going up past the first line, Home, a point in it).
+Units keep their number in the whole branch; line numbers count from the first laid-out line,
+so laying out earlier text moves every line down, and :attr:`DocLayout.on_shift` tells the
+view by how many lines.
+
 In a chat session each turn starts on a line of its own under a quiet marker line
 (``── user ──``, ``── assistant ──``): a marker line holds no pieces, so it is no cursor stop
-and no click target; Up/Down pass over it.
+and no click target; Up/Down pass over it. (A chat branch is always laid out whole.)
 """
 
 from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 
 from rich.cells import cell_len
 
 from ..core.display import MAX_TOKEN_CHARS, visible
 from ..core.tokens import Token
 from ..core.tree import Node, Session
+from .docwrap import Piece, Unit, WrapEngine
+
+__all__ = ["DocLayout", "Piece", "Stop", "Unit", "Units"]
 
 # Plain text is navigated by word: leading whitespace, then a run of non-space characters.
 _WORD = re.compile(r"\s*\S+|\s+")
-# Break opportunities: whitespace, except the no-break spaces.
-_NOBREAK = "\u00a0\u2007\u202f"
-_RUNS = re.compile(rf"[^\S{_NOBREAK}]+|[\S{_NOBREAK}]+")
-
-
-@dataclass(slots=True)
-class Unit:
-    """One cursor stop: a token of a model node, or a word of a plain-text node.
-
-    ``offset`` is the unit's start inside its node (tokens or characters); ``end`` is where
-    it ends, so ``(node_id, end)`` is the point just after it.
-    """
-
-    node_id: str
-    offset: int
-    end: int
-    text: str  # display text: decoded across tokens, controls made visible
-    token: Token | None = None
-
-    @property
-    def logprob(self) -> float | None:
-        return None if self.token is None else self.token.logprob
-
-
-#: A piece of a line: (unit index, text). A unit may have several pieces (a newline inside
-#: it, a break inside a long word, a leading space left at the end of the line above); an
-#: empty text marks a newline, an unfinished character or a hidden space.
-Piece = tuple[int, str]
 
 #: A cursor stop on a line: (first cell, cell after the last, unit index).
 Stop = tuple[int, int, int]
+
+#: A branch of more units than this is laid out lazily (see the module's docstring)...
+LAZY_UNITS = 100_000
+#: ...this many units from its end at first, and at least this many more each time.
+WINDOW_UNITS = 30_000
+#: A token ending a line is at most this long (longer ones may be cut for display).
+_BREAK_BYTES = 64
 
 
 def _is_blank(text: str) -> bool:
     return not text or text.isspace()
 
 
-class DocLayout:
+class Units(Sequence[Unit]):
+    """The branch's units, by their number in the whole branch. Touching a unit that is not
+    laid out yet lays out the text back to it (see :meth:`DocLayout.ensure`)."""
+
+    __slots__ = ("_layout",)
+
+    def __init__(self, layout: DocLayout) -> None:
+        self._layout = layout
+
+    def __len__(self) -> int:
+        return self._layout.total
+
+    def __getitem__(self, index):  # type: ignore[override]
+        layout = self._layout
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(layout.total))]
+        if index < 0:
+            index += layout.total
+        if not 0 <= index < layout.total:
+            raise IndexError(index)
+        if index < layout.base:
+            layout.ensure(index)
+        return layout._units[index - layout.base]
+
+    def __iter__(self) -> Iterator[Unit]:
+        self._layout.ensure(0)
+        return iter(self._layout._units)
+
+
+class DocLayout(WrapEngine):
     """Units of a branch and their wrapping into lines of at most ``width`` cells."""
 
     def __init__(self, width: int = 80) -> None:
-        self.width = max(4, width)
-        self.units: list[Unit] = []
-        self.lines: list[list[Piece]] = [[]]
-        self.unit_line: list[int] = []  # first line each unit has a piece on
+        super().__init__(width)
+        self.units = Units(self)
+        self.total = 0  # units in the whole branch
         self.signature: list[tuple[str, int]] = []  # (node id, length) of the laid-out path
-        #: Chat turns: the unit each turn starts at -> its role (kept across re-wraps), and
-        #: the laid-out marker lines -> their role.
-        self.turn_starts: dict[int, str] = {}
-        self.markers: dict[int, str] = {}
+        #: The branch's nodes: (node, number of its first unit, its unit count).
+        self._spans: list[tuple[Node, int, int]] = []
+        self._span_of: dict[str, int] = {}
+        #: Called with the number of lines laid out above the first one (lines moved down).
+        self.on_shift: Callable[[int], None] | None = None
         self._node_turn: dict[str, str] = {}  # nodes of the path that start a turn
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._clear_lines()
-
-    def _clear_lines(self) -> None:
-        self.lines, self.unit_line = [[]], []
-        self.markers = {}
-        self._x = 0  # cells used on the last line
-        # The word the last line ends with (a break may move it down whole): its first
-        # piece's index on the line (-1: the line ends in whitespace or is empty), the
-        # character where it starts inside that piece, and its first cell.
-        self._wpiece, self._wsplit, self._wx = -1, 0, 0
 
     # ------------------------------------------------------------------ building
     def load(self, session: Session, node_id: str) -> int:
@@ -114,18 +124,33 @@ class DocLayout:
             node = path[-1]
             start = old[-1][1]
             assert node.tokens is not None
+            added = sig[-1][1] - start
+            span_node, span_first, count = self._spans[-1]
+            self._spans[-1] = (span_node, span_first, count + added)
+            self.total += added
             self._add_tokens(node.id, node.tokens[start : sig[-1][1]], start)
             self.signature = sig
             return max(0, first)
         self._reset()
         self._node_turn = _turn_starts(session, path)
+        spans: list[tuple[Node, int, int]] = []
+        total = 0
         for node in path:
-            self._add_node(node)
+            count = len(node.tokens) if node.tokens is not None else _word_count(node.plain)
+            spans.append((node, total, count))
+            total += count
+        self._spans, self.total = spans, total
+        self._span_of = {node.id: i for i, (node, _, _) in enumerate(spans)}
+        start = 0
+        if total > LAZY_UNITS and not self._node_turn:
+            start = self._break_before(total - WINDOW_UNITS)
+        self.base = start
+        self._lay_out(start, total)
         self.signature = sig
         return 0
 
     def relayout(self, width: int) -> None:
-        """Re-wrap every unit for a new width."""
+        """Re-wrap every laid-out unit for a new width."""
         width = max(4, width)
         if width == self.width:
             return
@@ -134,7 +159,9 @@ class DocLayout:
         self._place_from(0)
 
     def _reset(self) -> None:
-        self.units = []
+        self._units = []
+        self.base = self.total = 0
+        self._spans, self._span_of = [], {}
         self.turn_starts = {}
         self._clear_lines()
         self._decoder.reset()
@@ -143,23 +170,76 @@ class DocLayout:
         """Whether ``line`` is a chat turn's marker line (no cursor stop)."""
         return line in self.markers
 
+    def _lay_out(self, start: int, end: int) -> None:
+        """Place the branch's units ``start`` to ``end`` after the laid-out ones (``start``
+        is the branch's first unit or a point just after a newline, inside a token node)."""
+        for node, first, count in self._spans:
+            if first + count <= start or first >= end or not count:
+                if not count and start <= first < end and node.tokens is None:
+                    self._decoder.reset()  # an empty plain node: nothing to place
+                continue
+            if node.tokens is None:
+                self._add_node(node)
+            else:
+                lo = max(start, first) - first
+                self._add_tokens(node.id, node.tokens[lo : min(end, first + count) - first], lo)
+
+    def _break_before(self, at: int) -> int:
+        """The latest point at or before unit ``at`` where a line starts afresh: just after
+        a token that ends with a newline (0 when there is none)."""
+        for node, first, count in reversed(self._spans):
+            if first >= at or node.tokens is None:
+                continue
+            tokens = node.tokens
+            for i in range(min(at - first, count - 1), 0, -1):
+                data = tokens[i - 1].bytes
+                if data.endswith(b"\n") and len(data) <= _BREAK_BYTES:
+                    return first + i
+        return 0
+
+    def ensure(self, index: int) -> None:
+        """Lay out the text back to unit ``index`` (a chunk at a time; nothing when it is
+        laid out already)."""
+        while index < self.base:
+            self._extend(index)
+
+    def _extend(self, index: int | None = None) -> int:
+        """Lay out a chunk of earlier text (back to unit ``index`` at least, when given) in
+        front of the laid-out lines; returns how many lines it added."""
+        target = self.base - WINDOW_UNITS if index is None else min(index, self.base - WINDOW_UNITS)
+        start = self._break_before(max(0, target))
+        part = DocLayout(self.width)
+        part._spans, part.base, part.total = self._spans, start, self.total
+        part._lay_out(start, self.base)
+        # The chunk ends with a newline: its last line is the empty one the laid-out text
+        # starts on.
+        assert part.lines[-1] == [], "a chunk must end at a newline"
+        added = len(part.lines) - 1
+        self._units = part._units + self._units
+        self.unit_line = part.unit_line + [y + added for y in self.unit_line]
+        self.lines = part.lines[:-1] + self.lines
+        self.base = start
+        if self.on_shift is not None and added:
+            self.on_shift(added)
+        return added
+
     def _add_node(self, node: Node) -> None:
         if node.tokens is not None:
             self._add_tokens(node.id, node.tokens, 0)
             return
         self._decoder.reset()  # plain text is whole characters
-        first = len(self.units)
+        first = len(self._units)
         if node.plain and node.id in self._node_turn:
             self.turn_starts[first] = self._node_turn[node.id]
         for m in _WORD.finditer(node.plain):
-            self.units.append(Unit(node.id, m.start(), m.end(), visible(m.group())))
+            self._units.append(Unit(node.id, m.start(), m.end(), visible(m.group())))
         self._place_from(first)
 
     def _add_tokens(self, node_id: str, tokens: list[Token], start: int) -> None:
-        first = len(self.units)
+        first = len(self._units)
         if start == 0 and tokens and node_id in self._node_turn:
             self.turn_starts[first] = self._node_turn[node_id]
-        units = self.units
+        units = self._units
         decode = self._decoder.decode
         for i, tok in enumerate(tokens, start):
             raw = decode(tok.bytes) if tok.bytes else tok.text
@@ -168,194 +248,38 @@ class DocLayout:
             units.append(Unit(node_id, i, i + 1, raw, tok))
         self._place_from(first)
 
-    def _place_from(self, first: int) -> None:
-        """Lay out ``units[first:]``: the hot loop of opening (or re-wrapping) a long
-        branch, kept flat, with :meth:`_flow`'s rule for a unit that fits on the line
-        inlined for printable ASCII (display text has no other ASCII whitespace than
-        spaces)."""
-        units, unit_line = self.units, self.unit_line
-        width = self.width
-        starts = self.turn_starts
-        for index in range(first, len(units)):
-            if starts and index in starts:
-                self._marker(starts[index])
-            text = units[index].text
-            n = len(text)
-            x = self._x
-            if text and x + n <= width and text.isascii() and text.isprintable():
-                line = self.lines[-1]
-                k = text.rfind(" ")
-                if k < 0:
-                    if self._wpiece < 0:
-                        self._wpiece, self._wsplit, self._wx = len(line), 0, x
-                elif k == n - 1:
-                    self._wpiece = -1
-                else:
-                    self._wpiece, self._wsplit, self._wx = len(line), k + 1, x + k + 1
-                unit_line.append(len(self.lines) - 1)
-                line.append((index, text))
-                self._x = x + n
-            else:
-                self._place(index, text)
-
-    def _marker(self, role: str) -> None:
-        """A turn's marker line, then a fresh line for the turn's first unit."""
-        if self.lines[-1]:
-            self.lines.append([])
-        self.markers[len(self.lines) - 1] = role
-        self.lines.append([])
-        self._x, self._wpiece = 0, -1
-
-    def _place(self, index: int, text: str) -> None:
-        """Lay out unit ``index`` (already in :attr:`units`) at the end of the document."""
-        self.unit_line.append(len(self.lines) - 1)
-        if not text:
-            self.lines[-1].append((index, ""))  # a cursor stop with no cells
-            return
-        if "\n" not in text:
-            self._flow(index, text)
-            return
-        for n, part in enumerate(text.split("\n")):
-            if n:
-                # A newline ends the line; the piece marks where it was (for the cursor).
-                self.lines[-1].append((index, ""))
-                self.lines.append([])
-                self._x, self._wpiece = 0, -1
-            if part:
-                self._flow(index, part)
-
-    def _flow(self, index: int, text: str) -> None:
-        """Place ``text`` (no newline) of unit ``index``: whole when it fits (one piece),
-        else run by run (whitespace, words) with breaks between them."""
-        width = self.width
-        x = self._x
-        w = len(text) if text.isascii() else cell_len(text)
-        if x + w <= width:
-            # Where the last word starts (display text has no ASCII whitespace but spaces).
-            k = text.rfind(" ")
-            if not text.isascii():
-                k = len(text) - 1
-                while k >= 0 and not (text[k].isspace() and text[k] not in _NOBREAK):
-                    k -= 1
-            line = self.lines[-1]
-            if k < 0:
-                if self._wpiece < 0:
-                    self._wpiece, self._wsplit, self._wx = len(line), 0, x
-            elif k == len(text) - 1:
-                self._wpiece = -1
-            else:
-                head = text[: k + 1]
-                hw = len(head) if head.isascii() else cell_len(head)
-                self._wpiece, self._wsplit, self._wx = len(line), k + 1, x + hw
-            line.append((index, text))
-            self._x = x + w
-            return
-        for m in _RUNS.finditer(text):
-            run = m.group()
-            w = len(run) if run.isascii() else cell_len(run)
-            x = self._x
-            if run[0].isspace() and run[0] not in _NOBREAK:
-                self._wpiece = -1
-                if x + w > width:
-                    # A soft break follows: keep what fits, hide the rest.
-                    fit, used = [], x
-                    for ch in run:
-                        used += cell_len(ch)
-                        if used > width:
-                            break
-                        fit.append(ch)
-                    run, w = "".join(fit), width - x
-                self.lines[-1].append((index, run))
-                self._x = x + w
-                continue
-            line = self.lines[-1]
-            if x + w <= width:
-                if self._wpiece < 0:
-                    self._wpiece, self._wsplit, self._wx = len(line), 0, x
-                line.append((index, run))
-                self._x = x + w
-            elif self._wpiece >= 0 and self._wx > 0 and x - self._wx + w <= width:
-                # The word so far moves down whole and this run follows it.
-                self._move_word_down(index)
-                self.lines[-1].append((index, run))
-                self._x += w
-            elif self._wpiece < 0 and x > 0 and w <= width:
-                self._new_line(index)
-                self.lines[-1].append((index, run))
-                self._wpiece, self._wsplit, self._wx = 0, 0, 0
-                self._x = w
-            else:
-                self._break_word(index, run)
-
-    def _new_line(self, index: int) -> None:
-        lines = self.lines
-        old = len(lines) - 1
-        had_piece = bool(lines[-1]) and lines[-1][-1][0] == index
-        lines.append([])
-        self._x = 0
-        if not had_piece and self.unit_line[index] == old:
-            self.unit_line[index] = old + 1
-
-    def _move_word_down(self, index: int) -> None:
-        """Move the last line's trailing word to a new line of its own; unit ``index`` is
-        the one being placed (its next piece goes on the new line)."""
-        lines, unit_line = self.lines, self.unit_line
-        old = len(lines) - 1
-        line = lines[-1]
-        start, split = self._wpiece, self._wsplit
-        moved = line[start:]
-        keep = line[:start]
-        if split:
-            u, t = moved[0]
-            keep.append((u, t[:split]))
-            moved[0] = (u, t[split:])
-        lines[-1] = keep
-        lines.append(moved)
-        stays = keep[-1][0] if keep else -1
-        for u, _ in moved:
-            if u != stays and unit_line[u] == old:
-                unit_line[u] = old + 1
-        if index != stays and unit_line[index] == old:
-            unit_line[index] = old + 1
-        self._x -= self._wx
-        self._wpiece, self._wsplit, self._wx = 0, 0, 0
-
-    def _break_word(self, index: int, run: str) -> None:
-        """A word longer than the line: fill the line and break it by characters."""
-        width = self.width
-        chunk: list[str] = []
-        for ch in run:
-            cw = cell_len(ch)
-            if self._x + cw > width and (chunk or self._x > 0):
-                if chunk:
-                    self.lines[-1].append((index, "".join(chunk)))
-                    chunk = []
-                self._new_line(index)
-                self._wpiece, self._wsplit, self._wx = 0, 0, 0
-            chunk.append(ch)
-            self._x += cw
-        if chunk:
-            self.lines[-1].append((index, "".join(chunk)))
-
     # ------------------------------------------------------------------ queries
     def line_count(self) -> int:
         return len(self.lines)
 
     def unit_at_point(self, node_id: str, offset: int) -> int | None:
         """Index of the unit holding ``(node_id, offset)``, or the last unit before it."""
+        span = self._span_of.get(node_id)
+        if span is None:
+            return None
+        node, first, count = self._spans[span]
+        if not count or offset < 0:
+            return None
+        if node.tokens is not None:  # a token per unit: no search
+            return first + min(offset, count - 1)
+        self.ensure(first)
         best = None
-        for i, u in enumerate(self.units):
-            if u.node_id == node_id:
-                if u.offset <= offset:
-                    best = i
-                if u.end > offset:
-                    break
+        units, base = self._units, self.base
+        for i in range(first - base, first - base + count):
+            u = units[i]
+            if u.offset <= offset:
+                best = i + base
+            if u.end > offset:
+                break
         return best
 
     def lines_of_unit(self, index: int) -> range:
         """Lines that show (part of) unit ``index`` (perhaps one more)."""
-        first = self.unit_line[index]
-        last = self.unit_line[index + 1] if index + 1 < len(self.unit_line) else len(self.lines) - 1
+        self.ensure(index)
+        at = index - self.base
+        unit_line = self.unit_line
+        first = unit_line[at]
+        last = unit_line[at + 1] if at + 1 < len(unit_line) else len(self.lines) - 1
         return range(first, last + 1)
 
     # ------------------------------------------------------------------ cursor geometry
@@ -367,11 +291,11 @@ class DocLayout:
             for u, text in lines[y]:
                 if u == index and not _is_blank(text):
                     return y
-        return self.unit_line[index]
+        return self.unit_line[index - self.base]
 
     def on_line(self, index: int, line: int) -> bool:
         """Whether unit ``index`` has a piece on ``line``."""
-        if not 0 <= line < len(self.lines) or not 0 <= index < len(self.units):
+        if not 0 <= line < len(self.lines) or not 0 <= index < self.total:
             return False
         return any(u == index for u, _ in self.lines[line])
 
@@ -423,8 +347,10 @@ class DocLayout:
     def line_step(self, line: int, goal: int, step: int) -> tuple[int, int] | None:
         """(unit, line) ``step`` visual lines from ``line`` nearest cell ``goal``, clamped
         to the first and last line; None for an empty document."""
-        if not self.units:
+        if not self.total:
             return None
+        while line + step < 0 and self.base > 0:  # earlier text not laid out yet
+            line += self._extend()
         last = self.last_line()
         target = max(0, min(last, line + step))
         if not self.lines[target]:
@@ -443,6 +369,11 @@ class DocLayout:
             target = t
         unit = self.nearest(target, goal)
         return None if unit is None else (unit, target)
+
+
+def _word_count(text: str) -> int:
+    """How many units a plain-text node has (its words, as :data:`_WORD` finds them)."""
+    return sum(1 for _ in _WORD.finditer(text))
 
 
 def _turn_starts(session: Session, path: list[Node]) -> dict[str, str]:

@@ -83,6 +83,7 @@ class TokenView(ScrollView, can_focus=True):
     ):
         super().__init__(**kw)
         self.layout_ = DocLayout(80)
+        self.layout_.on_shift = self._lines_shifted  # earlier text laid out (a long branch)
         self.scale_theme = theme or load_theme()
         self.scale_mode = scale_mode
         #: "raw" or "sampled": which of a token's probabilities colours it (set at start).
@@ -171,6 +172,15 @@ class TokenView(ScrollView, can_focus=True):
         return (
             max(4, self.size.width - self.styles.scrollbar_size_vertical) if self.size.width else 80
         )
+
+    def _lines_shifted(self, added: int) -> None:
+        """``added`` lines of earlier text were laid out above the first: every line moved
+        down by as many, and the view with them (the same text stays on screen)."""
+        self._lines.clear()
+        if self._cursor_line is not None:
+            self._cursor_line += added
+        self.virtual_size = Size(self.layout_.width, self.layout_.line_count())
+        self.scroll_to(y=self.scroll_y + added, animate=False, immediate=True)
 
     def _invalidate_from(self, line: int) -> None:
         for key in [k for k in self._lines if k >= line]:

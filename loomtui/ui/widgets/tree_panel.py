@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from operator import attrgetter
 from typing import Any
 
@@ -182,6 +183,21 @@ class TreePanel(Tree[str]):
                 if not rec[0].is_expanded:
                     rec[0].expand()
         return None if rec is None else rec[0]
+
+    def _build(self) -> None:
+        # Textual lays the lines out recursively, one call a level: the current branch of a
+        # deep loom (a chain of a thousand generations, adaptive looming's depth) goes past
+        # Python's default 1,000. A call per built line is the most it can need (Python
+        # calls do not use the C stack from 3.11 on).
+        limit = sys.getrecursionlimit()
+        need = len(getattr(self, "_shown", ())) + 200  # (Tree's __init__ builds too)
+        if need > limit:
+            sys.setrecursionlimit(need)
+        try:
+            super()._build()
+        finally:
+            if need > limit:
+                sys.setrecursionlimit(limit)
 
     def _toggle_node(self, node: TreeNode[str]) -> None:
         # Every way to expand (key, click, select) comes here: build the children first.
