@@ -118,6 +118,23 @@ class TrackedNodes(NodeTable):
             self._see(key, dict.__getitem__(self, key))
         return dict.pop(self, key, *default)
 
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, node in dict(*args, **kwargs).items():
+            self[key] = node
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def popitem(self) -> tuple[Any, Any]:
+        key = next(reversed(self))
+        return key, self.pop(key)
+
+    def clear(self) -> None:
+        for key in list(self):
+            del self[key]
+
 
 def track(session: Session) -> NodeTable:
     """Make ``session.nodes`` a :class:`NodeTable` (once; the same dict after)."""
