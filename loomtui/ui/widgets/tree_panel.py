@@ -336,10 +336,12 @@ class TreePanel(Tree[str]):
 
     def render_label(self, node: TreeNode[str], base_style: Style, style: Style) -> Text:
         text = super().render_label(node, base_style, style)
-        # The cursor line's style covers the whole label: give the model mark its colour back.
         models, session = getattr(self, "models", None), getattr(self, "_session", None)
-        found = session.nodes.get(node.data) if session and models and node.data else None
-        mark = models.style(found.model) if models and found and not found.bookmark else None
+        if models is None or not models.shown or session is None:
+            return text  # one model: no marks (and nothing to pay per line)
+        # The cursor line's style covers the whole label: give the model mark its colour back.
+        found = session.nodes.get(node.data) if node.data else None
+        mark = models.style(found.model) if found is not None and not found.bookmark else None
         start = text.plain.find(MODEL_MARK, len(text) - len(node.label))
         if mark is not None and start >= 0:
             text.stylize(Style(color=mark.color, bold=True), start, start + 1)
