@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from .tokens import Alt, Token
+from .tokens import Alt, PackedTop, Token
 
 if TYPE_CHECKING:
     import numpy as np
@@ -156,6 +156,16 @@ def confidence(top: Sequence[Alt] | Sequence[float]) -> tuple[float, int] | None
     an API's duplicate of the sampled token). High when the model's top choices are all
     improbable (it spread its mass), low when one choice dominates. Needs no vocabulary, so
     it works from an API's top-k list; values compare only at equal k. None for no list."""
+    if type(top) is PackedTop and top.end > top.start:
+        # At C speed for the common case (a backend's or a file's packed list: distinct
+        # rows, every logprob known and <= 0): no Alt is built (50,000 nodes x 8 tokens x
+        # 20 alternatives took 3.8 s the general way).
+        rows = top.ids[top.start : top.end]
+        lps = top.lps[top.start : top.end]
+        if len(set(rows)) == len(rows) and SENTINEL_LOGPROB < min(lps) and max(lps) <= 0.0:
+            total = math.fsum(lps)
+            if math.isfinite(total):  # (a NaN slips past min and max, not past the sum)
+                return -total / len(lps), len(lps)
     if top and isinstance(top[0], Alt):
         lps = _clean_top(top)  # type: ignore[arg-type]
     else:

@@ -94,11 +94,10 @@ def sorted_children(
     direction). Stable: equal values keep their order; nodes with no value go last."""
     spec = sort_key(key)
     down = spec.descending if descending is None else descending
-    kids = session.children(node_id)
-    known = [(v, i, n.id) for i, n in enumerate(kids) if (v := spec.value(n)) is not None]
-    known.sort(key=lambda t: (-t[0] if down else t[0], t[1]))
-    rest = [n.id for n in kids if spec.value(n) is None]
-    return [nid for _, _, nid in known] + rest
+    values = [(spec.value(n), i, n.id) for i, n in enumerate(session.children(node_id))]
+    known = [t for t in values if t[0] is not None]
+    known.sort(key=lambda t: (-t[0] if down else t[0], t[1]))  # type: ignore[operator]
+    return [nid for _, _, nid in known] + [nid for v, _, nid in values if v is None]
 
 
 # --------------------------------------------------------------------------- dedup

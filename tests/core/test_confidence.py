@@ -71,3 +71,22 @@ def test_jsonl_export_carries_the_branch_mean_confidence():
     assert rec["confidence_k"] == 2
     assert rec["mean_confidence"] == pytest.approx((0.6 + 2.0) / 2)
     assert math.isfinite(rec["mean_confidence"])
+
+
+def test_a_packed_list_gives_what_its_alternatives_give():
+    from array import array
+
+    from loomtui.core.tokens import PackedTop, VocabTable
+
+    vocab = VocabTable([(f"t{i}", f"t{i}".encode(), i) for i in range(6)])
+    lps = array("f", [-0.1, -1.3, -2.2, -0.4, -0.4, -7.5, float("nan"), -0.2])
+    cases = [
+        PackedTop(vocab, array("I", [0, 1, 2, 3, 4, 5, 0, 1]), lps, 0, 6),  # fast path
+        PackedTop(vocab, array("I", [0, 1, 1, 3]), lps, 0, 4),  # a repeated row
+        PackedTop(vocab, array("I", [0, 1, 2, 3, 4, 5, 0, 1]), lps, 5, 8),  # a NaN
+    ]
+    for packed in cases:
+        got = confidence(packed)
+        want = confidence(tuple(packed))  # the general path over the same alternatives
+        assert got[1] == want[1] and got[0] == pytest.approx(want[0], abs=1e-12)
+    assert confidence(cases[1])[1] == 3 and confidence(cases[2])[1] == 2
