@@ -306,3 +306,11 @@ def test_dedup_carries_marks_ratings_the_way_down_and_a_hoist_over_to_the_kept_n
     assert (kept.bookmark, kept.label, kept.rating) == (True, "twice", 1)
     assert s.node(ids["prompt"]).checked == ids["a"] and s.current_id == ids["a"]
     assert s.meta["hoist"] == ids["a"]
+
+
+def test_ratings_are_a_sort_key_too_unrated_last():
+    s, ids = _tree()
+    assert "rating" in SORT_KEYS
+    s.node(ids["d"]).rating, s.node(ids["b"]).rating, s.node(ids["a"]).rating = 1, -1, 0
+    order = sorted_children(s, ids["prompt"], "rating")
+    assert order == [ids["d"], ids["a"], ids["b"], ids["c"], ids["e"]]
