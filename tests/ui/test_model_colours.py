@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from loomtests.ui import screen_text, wait_idle
 from loomtests.words import WordsBackend
 
 from loomtui.backends.base import GenerationSettings
+from loomtui.config import as_config
 from loomtui.core.display import visible
+from loomtui.core.errors import LoomError
 from loomtui.core.tree import Session
-from loomtui.render.models import MODEL_COLOURS, MODEL_MARK
+from loomtui.render.models import MODEL_COLOURS, MODEL_MARK, ModelColours, model_legend
 from loomtui.ui.app import make_app
 from loomtui.ui.widgets.branches import BranchPanel
 from loomtui.ui.widgets.tree_panel import TreePanel
@@ -213,3 +216,29 @@ def _word_colour(app, widget, row_start: str, word: str) -> str | None:
             if word in seg.text.split() and seg.style and seg.style.color:
                 return seg.style.color.triplet.hex if seg.style.color.triplet else None
     return None
+
+
+def test_colours_follow_first_appearance_and_the_legend_fits_its_width():
+    colours = ModelColours(["m1", "m2"])
+    assert [colours.see(n) for n in ("m2", "m1", "m3")] == [
+        MODEL_COLOURS[1],
+        MODEL_COLOURS[0],
+        MODEL_COLOURS[2],
+    ]
+    many = ModelColours(f"model-{i}-with-a-long-name" for i in range(10))
+    assert many.see("model-8-with-a-long-name") == MODEL_COLOURS[0]  # the palette cycles
+    lines = model_legend(many, width=20, max_lines=4).plain.splitlines()
+    assert len(lines) == 4 and lines[-1] == "+7 more models"
+    assert all(len(line) <= 20 for line in lines)
+    assert model_legend(ModelColours(["only"])).plain == ""  # one model: nothing to tell apart
+
+
+def test_the_model_list_is_declared_in_the_config():
+    assert as_config({"model": {"also": ["profile:gpu", "m.gguf"]}}).model.also == [
+        "profile:gpu",
+        "m.gguf",
+    ]
+    with pytest.raises(LoomError, match="did you mean 'also'"):
+        as_config({"model": {"alsoo": ["m.gguf"]}})
+    with pytest.raises(LoomError, match="model.also"):
+        as_config({"model": {"also": "m.gguf"}})
