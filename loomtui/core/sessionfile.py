@@ -108,12 +108,17 @@ def _dump(value: Any) -> str:
 def dumps_dict(data: dict[str, Any]) -> bytes:
     """Serialise a session dict: header fields, then vocab and one node per line."""
     head = {k: v for k, v in data.items() if k not in ("vocab", "nodes")}
-    parts = [_dump(head)[:-1]]
-    parts.append(',\n"vocab":' + _dump(data["vocab"]))
-    parts.append(',\n"nodes":[\n')
-    parts.append(",\n".join(_dump(n) for n in data["nodes"]))
-    parts.append("\n]}\n")
-    return "".join(parts).encode("ascii")
+    parts = [_dump(head)[:-1].encode("ascii")]
+    parts.append((',\n"vocab":' + _dump(data["vocab"]) + ',\n"nodes":[\n').encode("ascii"))
+    # Each node encoded on its own and all joined once: one copy of a 200 MB file, not a
+    # joined string, then the whole again as bytes.
+    nodes = data["nodes"]
+    for i, node in enumerate(nodes):
+        if i:
+            parts.append(b",\n")
+        parts.append(_dump(node).encode("ascii"))
+    parts.append(b"\n]}\n")
+    return b"".join(parts)
 
 
 def dumps_session(session: Session) -> bytes:

@@ -50,7 +50,7 @@ Stop = tuple[int, int, int]
 #: A branch of more units than this is laid out lazily (see the module's docstring)...
 LAZY_UNITS = 100_000
 #: ...this many units from its end at first, and at least this many more each time.
-WINDOW_UNITS = 30_000
+WINDOW_UNITS = 10_000
 #: A token ending a line is at most this long (longer ones may be cut for display).
 _BREAK_BYTES = 64
 
