@@ -54,6 +54,7 @@ class Models:
         from .widgets.model_legend import ModelLegend
 
         self._legend = ModelLegend(id="model-legend")
+        self._legend.closing = self.close  # the app's end closes the extra models
         return self._legend
 
     def attach(self, *views: TreePanel | BranchPanel) -> None:

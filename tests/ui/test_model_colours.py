@@ -242,3 +242,18 @@ def test_the_model_list_is_declared_in_the_config():
         as_config({"model": {"alsoo": ["m.gguf"]}})
     with pytest.raises(LoomError, match="model.also"):
         as_config({"model": {"also": "m.gguf"}})
+
+
+async def test_the_extra_models_are_closed_when_the_app_ends():
+    closed: list[str] = []
+
+    class Closing(WordsBackend):
+        def close(self) -> None:
+            closed.append(self.name)
+
+    app, _ = _app(opener=lambda entry, progress: Closing(name="model-b"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+g")
+        await wait_idle(app, pilot)
+        assert closed == []
+    assert closed == ["model-b"]
