@@ -4,8 +4,9 @@
 :class:`Config` is the only declaration of what a config file may say; the JSON Schema
 (``loomtui config --schema``) is derived from it. Sections: ``[generation]`` defaults,
 ``[presets.NAME]`` (generation settings over those defaults), ``[profiles.NAME]`` (API base URL,
-model, key variable, mode, capability overrides), ``[model]`` (the models generation spreads
-over), ``[ui]`` (theme, scale...) and ``[keymap]`` (binding id -> keys). An unknown key anywhere is refused with one line naming the file and the
+model, key variable, mode, capability overrides), ``[model]`` (the engine that runs local
+models; the models generation spreads over), ``[ui]`` (theme, scale...) and ``[keymap]``
+(binding id -> keys). An unknown key anywhere is refused with one line naming the file and the
 nearest valid name.
 
 Why pydantic (v2 models, not pydantic-settings, not msgspec): the models validate, refuse
@@ -143,8 +144,13 @@ class ProfileConfig(_Section):
 
 
 class ModelConfig(_Section):
-    """``[model]``: the models the app generates with."""
+    """``[model]``: how local models run, and the models the app generates with."""
 
+    engine: Literal["torch", "llamacpp"] = Field(
+        "torch",
+        description="what runs a local model: torch (numbers within 1e-4 of an fp32 forward "
+        "pass) or llamacpp (.gguf files only: llama.cpp's speed, quantized arithmetic)",
+    )
     also: list[str] = Field(
         default_factory=list,
         description="more models the app generates with beside the one it opened with, the "

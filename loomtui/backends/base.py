@@ -124,6 +124,8 @@ class ModelInfo:
     notes: list[str] = field(default_factory=list)
     # What the server was found not to do (short words, e.g. "n", "prefill"; `loomtui doctor`).
     lacks: list[str] = field(default_factory=list)
+    # What runs a local model: "torch" or "llamacpp" (None: a server's business).
+    engine: str | None = None
 
 
 ProgressCallback = Callable[[str, float | None], None]

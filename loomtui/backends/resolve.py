@@ -19,13 +19,20 @@ def open_backend(
     trust_remote_code: bool = False,
     progress: ProgressCallback | None = None,
     cache_dir: Path | None = None,
+    engine: str | None = None,
 ) -> Backend:
     """The backend for these options. An API base (or a profile) means the API backend;
     anything else is a local model spec (``default`` when none is given).
 
     The front ends resolve the user's config and pass what it says: ``profile`` is a
     profile's table (not its name), ``cache_dir`` where converted local models and what
-    ``loomtui doctor`` found about servers are kept."""
+    ``loomtui doctor`` found about servers are kept. ``engine`` says what runs a local
+    model (a server ignores it): ``torch`` (the default) or ``llamacpp`` (a .gguf file run by
+    llama.cpp in this process; llama-cpp-python is optional, imported only then)."""
+    if engine not in (None, "torch", "llamacpp"):
+        raise BackendError(f"unknown engine {engine!r} (use torch or llamacpp)")
+    if engine == "llamacpp" and not (api_base or profile is not None):
+        return _open_llamacpp(model or "default", progress)
     if api_base or profile is not None:
         from .openai import open_api_backend
 
@@ -74,3 +81,29 @@ def model_entry(
     if api_base or profile:
         return text or None, api_base, profile
     return text or "default", None, None
+
+
+def _open_llamacpp(spec: str, progress: ProgressCallback | None) -> Backend:
+    """The llama.cpp engine for ``spec``, or one line saying why not (a model that is not a
+    GGUF, llama-cpp-python missing)."""
+    from .model_spec import resolve_spec
+
+    resolved = resolve_spec(spec)
+    if resolved.kind != "gguf":
+        raise BackendError(
+            f"the llamacpp engine runs .gguf files; {resolved.name} is not one (use --engine torch)"
+        )
+    try:
+        import llama_cpp  # noqa: F401 - only to know it is there
+    except ImportError:
+        raise BackendError(
+            "the llamacpp engine needs llama-cpp-python: pip install 'loomtui[llamacpp]'"
+        ) from None
+    from .llamacpp import LlamaCppBackend
+
+    if progress is not None:
+        progress(f"loading {resolved.name} (llama.cpp)", 0.1)
+    backend = LlamaCppBackend(resolved.location, resolved.name)
+    if progress is not None:
+        progress(f"loaded {resolved.name}", 1.0)
+    return backend

@@ -9,11 +9,15 @@ beside the raw one as the "sampled" probability).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 
 from ..core.tokens import Token
 from .base import BackendError, GenerationSettings
+
+if TYPE_CHECKING:  # torch is imported where it is used: the llama.cpp engine runs without it
+    import torch
 
 
 def check_settings(settings: GenerationSettings) -> None:
@@ -40,6 +44,8 @@ def raw_numbers(
     Entropy is exact over the full vocabulary, in nats; ``p ln p`` is taken as 0 where
     ``p`` is 0 (masked logits), which is its limit.
     """
+    import torch
+
     logp = torch.log_softmax(logits.float(), dim=-1)
     p = logp.exp()
     entropy = -torch.where(p > 0, p * logp, torch.zeros_like(p)).sum(-1)
@@ -69,8 +75,22 @@ def draw(
     The logprob is read off the probabilities the draw itself used (one gather of ``n``
     values and their log): no second softmax over the vocabulary.
     """
+    import torch
+
     if settings.temperature <= 0:
         return logits.argmax(dim=-1), None
+    probs = sampling_probs(logits, settings)
+    chosen = torch.multinomial(probs, 1, generator=generator)
+    return chosen[:, 0], probs.gather(-1, chosen)[:, 0].log()
+
+
+def sampling_probs(logits: torch.Tensor, settings: GenerationSettings) -> torch.Tensor:
+    """The distribution :func:`draw` samples from at a temperature above 0: ``logits`` over
+    the temperature, cut to the top-k, then to the smallest set whose mass reaches top-p
+    (the most likely token always kept), renormalised. :func:`sampling_probs_np` is its
+    numpy twin (the llama.cpp engine's)."""
+    import torch
+
     x = logits.float() / settings.temperature
     vocab = x.shape[-1]
     if 0 < settings.top_k < vocab:
@@ -83,9 +103,100 @@ def draw(
         before = probs.cumsum(dim=-1) - probs
         sorted_x = sorted_x.masked_fill(before >= settings.top_p, float("-inf"))
         x = torch.full_like(x, float("-inf")).scatter(-1, order, sorted_x)
-    probs = torch.softmax(x, dim=-1)
-    chosen = torch.multinomial(probs, 1, generator=generator)
-    return chosen[:, 0], probs.gather(-1, chosen)[:, 0].log()
+    return torch.softmax(x, dim=-1)
+
+
+# ---------------------------------------------------------------- numpy twins (llama.cpp)
+def raw_numbers_np(
+    logits: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`raw_numbers` in numpy over float32 rows ``[n, V]``, without the full logp
+    array: ``(lse, entropy, top_values, top_ids)`` where ``lse`` is each row's log-sum-exp
+    (a token's logprob is ``logits[r, id] - lse[r]``). Entropy is exact over the whole row,
+    in nats (sums in float64); top-k is sorted by value, highest first."""
+    x = np.asarray(logits, dtype=np.float32)
+    m = x.max(axis=1, keepdims=True)
+    z = x - m
+    e = np.exp(z)
+    s = e.sum(axis=1, dtype=np.float64)
+    # p ln p taken as 0 where p is 0 (a -inf logit): its limit, as in raw_numbers.
+    ez = e * (z if np.isfinite(z).all() else np.where(e > 0, z, np.float32(0)))
+    lse = m[:, 0].astype(np.float64) + np.log(s)
+    entropy = np.log(s) - ez.sum(axis=1, dtype=np.float64) / s
+    k = min(k, x.shape[1])
+    if k <= 0:
+        return (
+            lse,
+            entropy,
+            np.empty((x.shape[0], 0), np.float32),
+            np.empty((x.shape[0], 0), np.int64),
+        )
+    part = (
+        np.argpartition(x, x.shape[1] - k, axis=1)[:, -k:]
+        if k < x.shape[1]
+        else (np.broadcast_to(np.arange(x.shape[1]), x.shape).copy())
+    )
+    vals = np.take_along_axis(x, part, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    top_ids = np.take_along_axis(part, order, axis=1)
+    top_values = (np.take_along_axis(vals, order, axis=1) - lse[:, None]).astype(np.float32)
+    return lse, entropy, top_values, top_ids
+
+
+def log_softmax_np(logits: np.ndarray) -> np.ndarray:
+    """float32 log-softmax of each row (the sums in float64)."""
+    x = np.asarray(logits, dtype=np.float32)
+    m = x.max(axis=-1, keepdims=True)
+    z = x - m
+    lse = np.log(np.exp(z).sum(axis=-1, keepdims=True, dtype=np.float64))
+    return (z - lse.astype(np.float32)).astype(np.float32, copy=False)
+
+
+def sampling_probs_np(logits: np.ndarray, settings: GenerationSettings) -> np.ndarray:
+    """:func:`sampling_probs` in numpy: the same temperature, top-k (ties with the k-th
+    kept) and top-p cut, on float32 rows ``[n, V]``."""
+    x = np.asarray(logits, dtype=np.float32) / np.float32(settings.temperature)
+    vocab = x.shape[-1]
+    if 0 < settings.top_k < vocab:
+        kth = np.partition(x, vocab - settings.top_k, axis=-1)[:, vocab - settings.top_k]
+        x = np.where(x < kth[:, None], np.float32(-np.inf), x)
+    if settings.top_p < 1.0:
+        order = np.argsort(-x, axis=-1, kind="stable")
+        sorted_x = np.take_along_axis(x, order, axis=-1)
+        probs = _softmax_np(sorted_x)
+        before = np.cumsum(probs, axis=-1, dtype=np.float32) - probs
+        sorted_x = np.where(before >= settings.top_p, np.float32(-np.inf), sorted_x)
+        x = np.empty_like(x)
+        np.put_along_axis(x, order, sorted_x, axis=-1)
+    return _softmax_np(x)
+
+
+def _softmax_np(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32, copy=False)
+
+
+def draw_np(
+    logits: np.ndarray, settings: GenerationSettings, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`draw` in numpy: one token id per row, argmax at temperature 0 (and no sampled
+    logprob), else drawn from :func:`sampling_probs_np` with ``rng`` (one uniform number
+    per row: the same seed gives the same tokens), with its logprob under that
+    distribution."""
+    x = np.asarray(logits, dtype=np.float32)
+    if settings.temperature <= 0:
+        return x.argmax(axis=-1), None
+    probs = sampling_probs_np(x, settings)
+    cdf = np.cumsum(probs, axis=-1, dtype=np.float64)
+    u = rng.random(x.shape[0]) * cdf[:, -1]
+    chosen = np.array(
+        [
+            min(int(np.searchsorted(cdf[r], u[r], side="right")), x.shape[1] - 1)
+            for r in range(x.shape[0])
+        ]
+    )
+    picked = probs[np.arange(x.shape[0]), chosen]
+    return chosen, np.log(picked.astype(np.float64))
 
 
 class StopFilter:

@@ -56,6 +56,14 @@ def model_options(*, multiple: bool = False, many_help: str | None = None) -> li
             metavar="NAME",
             help="a named API profile from the config file",
         ),
+        click.Option(
+            ["--engine"],
+            type=click.Choice(["torch", "llamacpp"]),
+            default=None,
+            help="local backend: what runs the model: torch, or llamacpp for .gguf files "
+            "(llama.cpp's speed, quantized numbers; default: [model] engine in the config, "
+            "else torch)",
+        ),
         click.Option(["--device"], default=None, help="local backend: cpu, cuda, mps"),
         click.Option(["--dtype"], default=None, help="local backend: float32, bfloat16, float16"),
         click.Option(
@@ -164,6 +172,12 @@ def resolve_profile(name: str | None, api_base: str | None = None) -> dict[str, 
     return profile.for_backend()
 
 
+def engine_from_args(args: Args) -> str:
+    """What runs a local model: ``--engine``, else the config's ``[model] engine``."""
+    engine = getattr(args, "engine", None)
+    return str(engine) if engine else load_config().model.engine
+
+
 def backend_from_args(
     args: Args,
     model: str | None = None,
@@ -184,6 +198,7 @@ def backend_from_args(
         trust_remote_code=args.trust_remote_code,
         progress=progress,
         cache_dir=cache_dir(),
+        engine=engine_from_args(args),
     )
     if progress is stderr_progress and sys.stderr.isatty():
         print("\r\x1b[2K", end="", file=sys.stderr, flush=True)
@@ -209,6 +224,7 @@ def backend_for_entry(
         trust_remote_code=args.trust_remote_code,
         progress=progress,
         cache_dir=cache_dir(),
+        engine=engine_from_args(args),
     )
     if progress is stderr_progress and sys.stderr.isatty():
         print("\r\x1b[2K", end="", file=sys.stderr, flush=True)
