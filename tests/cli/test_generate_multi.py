@@ -8,6 +8,7 @@ import json
 
 import pytest
 from loomtests import fakes
+from loomtests.scripted_server import Reply
 
 from loomtui.backends.base import BackendError
 from loomtui.cli import main
@@ -125,3 +126,87 @@ def test_every_model_failing_to_load_is_a_refusal(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "no model could be loaded" in err and "'x'" in err and "'y'" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def _api_handler(body):
+    """A legacy completions answer (SSE when asked): " upon a time", one token a chunk."""
+    toks, lps = [" upon", " a", " time"], [-0.5, -0.25, -0.125]
+
+    def choice(t, lp, fin):
+        return {
+            "index": 0,
+            "text": t,
+            "finish_reason": fin,
+            "logprobs": {"tokens": [t], "token_logprobs": [lp], "top_logprobs": [{t: lp}]},
+        }
+
+    n = body.get("max_tokens", 3)
+    events = [
+        {"choices": [choice(t, lp, "length" if i == n - 1 else None)]}
+        for i, (t, lp) in enumerate(zip(toks[:n], lps[:n], strict=True))
+    ]
+    if body.get("stream"):
+        return Reply(sse=[*events, "[DONE]"])
+    text = "".join(toks[:n])
+    return Reply(
+        body={
+            "choices": [
+                {
+                    "index": 0,
+                    "text": text,
+                    "finish_reason": "length",
+                    "logprobs": {
+                        "tokens": toks[:n],
+                        "token_logprobs": lps[:n],
+                        "top_logprobs": [{t: lp} for t, lp in zip(toks[:n], lps[:n], strict=True)],
+                    },
+                }
+            ]
+        }
+    )
+
+
+def test_a_server_model_and_a_local_one_in_one_generate(scripted, real_backend, capsys):
+    """Real parts: a scripted OpenAI-compatible server on loopback, and the embedded model
+    named beside it with local:."""
+    scripted.handler = _api_handler
+    argv = [
+        "generate", "--api-base", scripted.base, "--model", "served-model",
+        "--model", "local:default", "--prompt", "Once", "--n", "2", "--max-tokens", "3",
+        "--temperature", "0", "--json",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    local = real_backend.info().name
+    assert [(m["model"], m["backend"]) for m in data["models"]] == [
+        ("served-model", "api"),
+        (local, "local"),
+    ]
+    comps = data["completions"]
+    assert [c["model"] for c in comps] == ["served-model", local]
+    assert comps[0]["text"] == " upon a time"
+    assert [t["logprob"] for t in comps[0]["tokens"]] == [-0.5, -0.25, -0.125]
+    assert all(t["token_id"] is not None for t in comps[1]["tokens"])  # the local model's ids
+    # the server was asked for the server's model, never for the local one
+    asked = {s.body.get("model") for s in scripted.requests if isinstance(s.body, dict)}
+    assert asked == {"served-model"}
+
+
+def test_a_failing_server_is_one_line_and_the_local_model_still_lands(
+    scripted, real_backend, tmp_path, capsys
+):
+    scripted.handler = lambda body: Reply(status=500, body={"error": {"message": "boom"}})
+    out = tmp_path / "mixed.json"
+    argv = [
+        "generate", "--api-base", scripted.base, "--model", "served-model",
+        "--model", "local:default", "--prompt", "Once", "--n", "2", "--max-tokens", "3",
+        "--temperature", "0", "-o", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("loomtui: generate: served-model: ")
+    session = load_session(out)
+    prompt = next(n for n in session.children(session.root_id) if n.plain == "Once")
+    kids = session.children(prompt.id)
+    assert [n.model for n in kids] == ["served-model", real_backend.info().name]
+    assert kids[0].error and len(kids[1].tokens) == 3
