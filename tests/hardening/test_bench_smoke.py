@@ -150,3 +150,18 @@ def test_cursor_regen_first_token_steps_runs_through_the_engine():
     assert result["goal"] == "<= 2" and "decode step" in result["baseline"]
     detail = result["detail"]
     assert detail["context_tokens"] > 60 and len(detail["ratios"]) == 1
+
+
+@pytest.mark.slow
+def test_llamacpp_decode_ratio_runs_both_sides():
+    """The llama.cpp engine (top-20 and exact entropy on every token) against llama-cpp-python's
+    plain greedy completion on the same GGUF, on a few tokens."""
+    pytest.importorskip("llama_cpp")
+    proc = _run("--quick", "--json", "--only", "llamacpp_decode_ratio", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)["llamacpp_decode_ratio"]
+    _check_result("llamacpp_decode_ratio", result)
+    assert result["goal"] == ">= 0.8" and "create_completion" in result["baseline"]
+    detail = result["detail"]
+    assert detail["tokens"] == [8]  # both sides decoded every token asked for
+    assert detail["threads"] == detail["llama_cpp_threads"]
