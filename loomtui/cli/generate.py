@@ -173,7 +173,9 @@ def _generate(args: Args, store) -> int:  # type: ignore[no-untyped-def]
     if len(models) > 1:
         from .generate_multi import generate_multi
 
-        return generate_multi(args, store, session, prompt, settings, models)
+        return generate_multi(
+            args, store, session, prompt, settings, models, start_node, print_tokens
+        )
     start = time.perf_counter()
     backend = backend_from_args(args, models[0] if models else None)
     load_s = getattr(backend, "load_s", None) or (time.perf_counter() - start)

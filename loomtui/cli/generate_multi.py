@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..core.display import safe_line, visible
@@ -29,7 +29,16 @@ from .params import Args
 
 if TYPE_CHECKING:
     from ..backends.base import Backend, GenerationSettings
+    from ..core.tokens import Token
+    from ..core.tree import Node
+    from ..engine import Engine
     from ..instruments.multimodel import MultiResult
+
+#: How the verb finds the node to generate after (generate.start_node: the prompt, a new
+#: turn, the prefill), and prints a completion's tokens (generate.print_tokens): passed in by
+#: ``generate``, which imports this module (not the other way round: no import cycle).
+StartNode = Callable[[Args, "Engine", str, "GenerationSettings"], "Node"]
+PrintTokens = Callable[[Sequence["Token"]], None]
 
 
 def _load(args: Args, entries: Sequence[str]) -> tuple[list[tuple[str, Backend]], list[str]]:
@@ -56,11 +65,12 @@ def generate_multi(
     prompt: str,
     settings: GenerationSettings,
     entries: Sequence[str],
+    start_node: StartNode,
+    print_tokens: PrintTokens,
 ) -> int:
     """Generate over every model of ``entries`` (at least two); the verb's exit status."""
     from ..engine import Engine
     from ..instruments.multimodel import generate_many
-    from .generate import start_node
 
     start = time.perf_counter()
     loaded, failed = _load(args, entries)
@@ -77,7 +87,7 @@ def generate_multi(
         if args.json:
             _print_json(args, prompt, settings, loaded, failed, result, load_s)
         else:
-            _print_plain(prompt, result, args.prefill)
+            _print_plain(prompt, result, args.prefill, print_tokens)
         for line in lines:
             print(f"loomtui: generate: {line}", file=sys.stderr)
         return 1 if lines else 0
@@ -135,9 +145,9 @@ def _print_json(
     print(dumps(out))
 
 
-def _print_plain(prompt: str, result: MultiResult, prefill: str | None) -> None:
-    from .generate import print_tokens
-
+def _print_plain(
+    prompt: str, result: MultiResult, prefill: str | None, print_tokens: PrintTokens
+) -> None:
     print(visible(prompt))
     if prefill:
         print("--- the assistant's reply starts with ---")
