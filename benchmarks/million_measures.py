@@ -12,7 +12,8 @@
   bytes and ``json.loads``-ing them.
 - ``session_rss_1m_mb``: that process's resident memory once it holds the loaded session
   (``VmRSS`` from /proc/self/status). Goal < 1500. ``detail``: its peak (``VmHWM``), its
-  memory before the load, and the peak of the bare read + ``json.loads`` process (baseline).
+  memory before the load, once the app's document model has laid out the current branch, and
+  the peak of the bare read + ``json.loads`` process (baseline).
 - ``session_change_1m_ms``: one :meth:`Engine.set_label` on that session opened as the app
   holds it (``SessionStore.open`` + ``Engine.over``: journal, autosave, undo history), the
   autosave included; median of several. Goal <= 50 (no frozen keys). Baseline: one full save
@@ -77,7 +78,15 @@ else:
         held = json.loads(fh.read())
     tokens = None
 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-print(json.dumps({"wall": wall, "cpu": cpu, "before": before, "after": memory(), "tokens": tokens}))
+after = memory()
+laid = None
+if mode == "load":  # and the document the app lays out for its current branch
+    from loomtui.ui.document import DocLayout
+    doc = DocLayout(78)
+    doc.load(held, held.current_id)
+    laid = memory()
+print(json.dumps({"wall": wall, "cpu": cpu, "before": before, "after": after, "tokens": tokens,
+                  "laid": laid}))
 """
 
 
@@ -164,6 +173,7 @@ def file_measures_1m(tokens: int, repeats: int) -> dict[str, dict[str, Any]]:
         "rss_before_load_mb": round(load["before"]["VmRSS"], 1),
         "rss_holding_mb": round(load["after"]["VmRSS"], 1),
         "peak_during_load_mb": round(load["after"]["VmHWM"], 1),
+        "rss_with_branch_laid_out_mb": round(load["laid"]["VmRSS"], 1),
         "json_loads_peak_mb": round(raw["after"]["VmHWM"], 1),
         "json_loads_holding_mb": round(raw["after"]["VmRSS"], 1),
         "change_runs_ms": [round(x, 2) for x in change["ms"]],
