@@ -86,6 +86,8 @@ def adaptive_batched_speedup(
 
     grid_k = (2, 3) if quick else (2, 3, 4)
     grid_d = (1, 2) if quick else (1, 2, 3)
+    by_k = [cost(k, 2) for k in grid_k]
+    by_d = [cost(3, d) for d in grid_d]
     return {
         "name": "adaptive_batched_speedup",
         "value": t_single / t_batched,
@@ -106,9 +108,44 @@ def adaptive_batched_speedup(
                 "one_at_a_time_generations": single.model_calls,
             },
             "same_tree": same,
-            "cost_by_K (D=2)": [cost(k, 2) for k in grid_k],
-            "cost_by_D (K=3)": [cost(3, d) for d in grid_d],
+            "cost_by_K (D=2)": by_k,
+            "cost_by_D (K=3)": by_d,
+            # The same grid as columns of numbers, for tools reading --json.
+            "growth_with_K": _columns(by_k),
+            "growth_with_D": _columns(by_d),
         },
+    }
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A grid's rows as columns, and how each cost grew from the first row to the last."""
+    out: dict[str, Any] = {key: [r[key] for r in rows] for key in rows[0]}
+    first, last = rows[0], rows[-1]
+    for key in ("nodes", "tokens", "forward_passes", "seconds"):
+        out[f"{key}_growth"] = round(last[key] / first[key], 3) if first[key] else None
+    return out
+
+
+#: The last grid measured on each backend (by id), for the growth measures below: the grid
+#: is run once, by adaptive_batched_speedup, and read by them.
+_LAST: dict[int, dict[str, Any]] = {}
+
+
+def growth(backend: Any, quick: bool, axis: str) -> dict[str, Any]:
+    """``adaptive_cost_growth_K``/``_D``: how the batched tree's seconds grew along one axis
+    of the grid (last / first), with forward passes and nodes beside it."""
+    result = _LAST.get(id(backend))
+    if result is None:
+        result = _LAST[id(backend)] = adaptive_batched_speedup(backend, quick=quick)
+    cols = result["detail"][f"growth_with_{axis}"]
+    other = "D=2" if axis == "K" else "K=3"
+    span = f"{axis} {cols[axis][0]} to {cols[axis][-1]}, {other}"
+    return {
+        "value": cols["seconds_growth"],
+        "unit": f"x (seconds, {span})",
+        "goal": None,  # reported: the growth itself is the finding
+        "baseline": cols["seconds"][0],
+        "detail": cols,
     }
 
 
@@ -121,7 +158,17 @@ if measure is not None:
 
     @measure("adaptive_batched_speedup")
     def _registered(ctx: Any) -> dict[str, Any]:
-        return adaptive_batched_speedup(ctx.local, quick=ctx.quick)
+        result = adaptive_batched_speedup(ctx.local, quick=ctx.quick)
+        _LAST[id(ctx.local)] = result
+        return result
+
+    @measure("adaptive_cost_growth_K")
+    def _growth_k(ctx: Any) -> dict[str, Any]:
+        return growth(ctx.local, ctx.quick, "K")
+
+    @measure("adaptive_cost_growth_D")
+    def _growth_d(ctx: Any) -> dict[str, Any]:
+        return growth(ctx.local, ctx.quick, "D")
 
 
 if __name__ == "__main__":

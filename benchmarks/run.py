@@ -115,6 +115,10 @@ BASELINES = {
     "api_n4_speedup": "4 sequential one-choice requests to the same server: {b:.3f} s",
     "adaptive_batched_speedup": "the same tree grown one branch at a time (a greedy "
     "generation per node, its prefix from the KV store): {b:.3f} s",
+    "adaptive_cost_growth_K": "the batched tree at K {d[K][0]}, D=2 ({d[nodes][0]} nodes, "
+    "{d[forward_passes][0]} forward passes): {b:.3f} s",
+    "adaptive_cost_growth_D": "the batched tree at D {d[D][0]}, K=3 ({d[nodes][0]} nodes, "
+    "{d[forward_passes][0]} forward passes): {b:.3f} s",
     "tree_50k_export_ratio": "json.load of the same {d[nodes]}-node loom file + joining its "
     "leaves' texts in plain Python: {b:.3f} s",
     "tree_50k_action_ms": "moving the tree panel's cursor one line ({d[nodes]} nodes): {b:.2f} ms",

@@ -165,3 +165,23 @@ def test_llamacpp_decode_ratio_runs_both_sides():
     detail = result["detail"]
     assert detail["tokens"] == [8]  # both sides decoded every token asked for
     assert detail["threads"] == detail["llama_cpp_threads"]
+
+
+@pytest.mark.slow
+def test_adaptive_cost_growth_is_numbers_in_the_json():
+    """The growth of adaptive looming's cost with K and D: numbers, not text, read from the
+    grid adaptive_batched_speedup measured (run once)."""
+    names = ["adaptive_batched_speedup", "adaptive_cost_growth_K", "adaptive_cost_growth_D"]
+    proc = _run("--quick", "--json", "--only", *names, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    for axis in ("K", "D"):
+        result = results[f"adaptive_cost_growth_{axis}"]
+        _check_result(f"adaptive_cost_growth_{axis}", result)
+        cols = result["detail"]
+        assert cols[axis] == sorted(cols[axis]) and len(cols[axis]) >= 2
+        for key in ("nodes", "tokens", "forward_passes", "seconds"):
+            assert all(isinstance(x, (int, float)) for x in cols[key]), key
+        assert cols == results["adaptive_batched_speedup"]["detail"][f"growth_with_{axis}"]
+        # A deeper or wider tree grows at least as many nodes.
+        assert cols["nodes"][-1] >= cols["nodes"][0] and cols["nodes_growth"] >= 1
