@@ -257,10 +257,10 @@ def _bare_batched_forward(backend: Any, prompt_ids: list[int], answers: list[lis
 
     model = backend.model
     width = max(len(a) for a in answers)
-    batch = torch.tensor([a + [0] * (width - len(a)) for a in answers])
+    batch = torch.tensor([a + [0] * (width - len(a)) for a in answers], device=model.device)
     with torch.no_grad():
         out = model(
-            input_ids=torch.tensor([prompt_ids]),
+            input_ids=torch.tensor([prompt_ids], device=model.device),
             past_key_values=DynamicCache(config=model.config),
             use_cache=True,
             logits_to_keep=1,
@@ -277,8 +277,10 @@ def _whole_forward(backend: Any, sequences: list[list[int]]) -> None:
 
     model = backend.model
     width = max(len(s) for s in sequences)
-    ids = torch.tensor([[0] * (width - len(s)) + s for s in sequences])
-    mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences])
+    ids = torch.tensor([[0] * (width - len(s)) + s for s in sequences], device=model.device)
+    mask = torch.tensor(
+        [[0] * (width - len(s)) + [1] * len(s) for s in sequences], device=model.device
+    )
     with torch.no_grad():
         out = model(
             input_ids=ids,
