@@ -261,6 +261,7 @@ class Engine(HistoryMethods):
         start = time.perf_counter()
         count = 0
         errors: list[str] = []
+        self._streaming()  # the undo step so far, kept should a kill cut the stream
         events = backend.generate(context, settings, cancel)
         try:
             for ev in events:

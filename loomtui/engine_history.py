@@ -29,6 +29,12 @@ class HistoryMethods:
     def _changed(self) -> None:  # pragma: no cover - the Engine's
         raise NotImplementedError
 
+    def _streaming(self) -> None:
+        """A generation's nodes are made and its tokens are about to stream: its undo step
+        is written as it stands (pending), so a kill while it streams keeps it undoable."""
+        if self.history is not None:
+            self.history.mark_pending()
+
     def keep_history(self, history: History | None = None) -> History:
         """Record every change from now on as an undo step (in memory unless ``history``
         has a file: :meth:`over` gives it the session's)."""

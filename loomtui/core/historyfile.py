@@ -97,6 +97,8 @@ class HistoryFile:
             if op == "step":
                 if not all(isinstance(rec.get(f), list) for f in ("before", "after", "pool")):
                     return self._refuse(f"is damaged (line {k + 1}: a step of the wrong shape)")
+                if rec.get("amends") and undo and undo[-1].get("pending"):
+                    undo.pop()  # the step of a generation, written again when it ended
                 undo.append(rec)
                 del undo[:-max_steps]
                 redo.clear()
@@ -105,6 +107,9 @@ class HistoryFile:
             elif op == "redo" and redo:
                 undo.append(redo.pop())
                 del undo[:-max_steps]
+            elif op == "drop":
+                if undo and undo[-1].get("pending"):
+                    undo.pop()  # a pending step that came to nothing, or was undone
             elif op not in ("undo", "redo"):
                 return self._refuse(f"is damaged (line {k + 1}: unknown record {str(op)[:20]!r})")
         return undo, redo, None
@@ -169,8 +174,20 @@ class HistoryFile:
             )
         return self._guarded(lambda: self._append_or_compact(data, undo, redo))
 
+    def write_pending(self, step: dict[str, Any]) -> bool:
+        """Write a pending step (see :meth:`History.mark_pending`); True when written."""
+        if not self._writable():
+            return False
+        try:
+            data = line(step)
+        except ValueError:
+            return False
+        if len(data) > MAX_STEP_BYTES or self.size + len(data) > MAX_BYTES:
+            return False  # the final step says it all (compacting) when the change ends
+        return self._guarded(lambda: self._write(data)) is None
+
     def mark(self, op: str, undo: list[dict[str, Any]], redo: list[dict[str, Any]]) -> str | None:
-        """Write an ``undo`` or ``redo`` mark."""
+        """Write an ``undo``, ``redo`` or ``drop`` mark (a pending step gone)."""
         if not self._writable():
             return None
         return self._guarded(lambda: self._append_or_compact(line({"op": op}), undo, redo))

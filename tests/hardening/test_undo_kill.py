@@ -1,7 +1,8 @@
 """SIGKILL a loomtui process after tree changes (and in the middle of more): reopened, the
 undo history is there, and undoing it walks the tree back through every state it had,
-exactly; redo walks forward again. A kill while generating or while writing the history
-never damages it: a step is undone exactly or refused in one line, never half applied."""
+exactly; redo walks forward again. A generation a kill cut short is undone too (its step is
+written when it starts). A kill while writing the history never damages it: a step is
+undone exactly or refused in one line, never half applied."""
 
 from __future__ import annotations
 
@@ -113,7 +114,7 @@ def test_undo_history_survives_a_kill_and_walks_back_through_every_state(tmp_pat
         store.close()
 
 
-def test_a_kill_while_generating_keeps_the_history_of_what_came_before(tmp_path):
+def test_a_generation_cut_by_a_kill_is_undone_and_so_is_everything_before(tmp_path):
     from loomtests.undo_state import state
 
     path = _fresh(tmp_path)
@@ -122,21 +123,31 @@ def test_a_kill_while_generating_keeps_the_history_of_what_came_before(tmp_path)
     try:
         engine = Engine.over(store, None)
         assert not engine.history.warnings
-        # The cut generation hangs from the root (no step: it never finished), the delete
-        # before it touched the root too: its undo is refused in one line, nothing changed.
-        before = state(store.session)
-        assert before != states[-1]
-        with pytest.raises(HistoryError, match="changed since") as refused:
-            engine.undo()
-        assert "\n" not in str(refused.value)
-        assert state(store.session) == before
-        # Taking the cut generation away (as a person would) makes the history apply again.
-        for nid in [c for c in store.session.root.children if c not in states[-1]["nodes"]]:
-            store.session.delete(nid)
-        store.session.current_id = states[-1]["current"]
+        # The generation was cut mid-stream: its nodes hold what arrived, marked interrupted.
+        cut = [store.session.node(c) for c in store.session.root.children]
+        cut = [n for n in cut if n.id not in states[-1]["nodes"]]
+        assert len(cut) == 2 and all("interrupted" in (n.error or "") for n in cut)
+        assert any(n.tokens for n in cut)
+        # Its step was written when it started: undo takes the cut nodes away...
+        [said] = engine.undo()
+        assert said.startswith(f"generate 2 from {store.session.root_id[:6]}")
+        assert "cannot be redone" in said
+        assert state(store.session) == states[-1]
+        # ...and every step before it walks back as it did.
         for want in reversed(states[:-1]):
             engine.undo()
             assert state(store.session) == want
+        assert not engine.history.can_undo()
+    finally:
+        store.close()
+    store = SessionStore.open(path)  # what was undone stays undone, and redo still works
+    try:
+        engine = Engine.over(store, None)
+        assert state(store.session) == states[0]
+        engine.redo(len(states) - 1)
+        assert state(store.session) == states[-1]
+        with pytest.raises(HistoryError, match="nothing to redo"):
+            engine.redo()
     finally:
         store.close()
 
