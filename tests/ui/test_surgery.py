@@ -132,6 +132,7 @@ async def test_merge_with_the_parent_and_with_siblings_by_choice_undone_after_re
         assert app.session.branch_text("gen1") == texts[tail_id]
         assert app.session.branch_text(other.id) == texts[other.id]
         assert len(app.session.node(other.id).tokens) == 5 + 12
+        merged = state(app.session)
     store.close()
 
     store, app = reopen(path)
@@ -139,6 +140,9 @@ async def test_merge_with_the_parent_and_with_siblings_by_choice_undone_after_re
         await pilot.press("ctrl+z")
         assert state(app.session) == before_merge
         assert any("undid: merge" in t for t in toasts(app))
+        await pilot.press("ctrl+y")
+        assert state(app.session) == merged
+        assert any("redid: merge" in t for t in toasts(app))
     store.close()
 
 
@@ -161,6 +165,8 @@ async def test_delete_a_subtree_asks_and_undo_brings_it_back_after_reopening(tmp
         await pilot.press("ctrl+z")
         assert state(app.session) == original
         assert any("undid: delete prompt" in t for t in toasts(app))
+        await pilot.press("ctrl+y")
+        assert set(app.session.nodes) == {"root"}
     store.close()
 
 
