@@ -93,8 +93,10 @@ class Navigation:
         self.go_to(self.session.sibling(point.id, step).id, descend=True)
 
     def parent(self) -> None:
+        """Up one node; never above the root, nor above a hoisted subtree's root (z)."""
         parent = self.session.parent(self.session.current_id)
-        if parent is not None and parent.parent is not None:
+        hoisted = self.session.current_id == self.session.meta.get("hoist")
+        if parent is not None and parent.parent is not None and not hoisted:
             self.go_to(parent.id, descend=False)
 
     def child(self) -> None:

@@ -208,6 +208,9 @@ async def test_hoist_shows_a_subtree_as_the_root_and_unhoist_shows_all_again(tmp
         panel = app.query_one(TreePanel)
         assert [c.data for c in panel.root.children] == ["gen2"]
         assert "hoisted at gen2" in screen_text(app)
+        app.navigation.go_to("gen2", descend=False)
+        await pilot.press("less_than_sign")  # < stops at the hoisted root
+        assert app.session.current_id == "gen2"
         await pilot.press("ctrl+z")  # a view, not a change: nothing to undo
         assert any("nothing to undo" in t for t in toasts(app))
     store.close()
