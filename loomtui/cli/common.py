@@ -186,23 +186,8 @@ def backend_from_args(
     """The backend the options name. Loading progress goes to ``progress`` (the app passes its
     own; the verbs draw it on stderr when that is a terminal). The user's config is read here
     (the profile, the cache dir for converted models) and passed down."""
-    from ..backends.resolve import open_backend
-
-    backend = open_backend(
-        model=model if model is not None else args.model,
-        api_base=args.api_base,
-        api_key_env=args.api_key_env,
-        profile=resolve_profile(args.profile, args.api_base),
-        device=args.device,
-        dtype=args.dtype,
-        trust_remote_code=args.trust_remote_code,
-        progress=progress,
-        cache_dir=cache_dir(),
-        engine=engine_from_args(args),
-    )
-    if progress is stderr_progress and sys.stderr.isatty():
-        print("\r\x1b[2K", end="", file=sys.stderr, flush=True)
-    return backend
+    chosen = model if model is not None else args.model
+    return _open(args, chosen, args.api_base, args.profile, progress)
 
 
 def backend_for_entry(
@@ -211,9 +196,21 @@ def backend_for_entry(
     """The backend one entry of a model list names (the spelling is
     :func:`loomtui.backends.resolve.model_entry`'s: ``profile:NAME``, ``local:SPEC``, else
     as a single ``--model``), with the run's other options (device, key variable...)."""
-    from ..backends.resolve import model_entry, open_backend
+    from ..backends.resolve import model_entry
 
     model, api_base, profile = model_entry(entry, args.api_base, args.profile)
+    return _open(args, model, api_base, profile, progress)
+
+
+def _open(
+    args: Args,
+    model: str | None,
+    api_base: str | None,
+    profile: str | None,
+    progress: ProgressCallback | None,
+) -> Backend:
+    from ..backends.resolve import open_backend
+
     backend = open_backend(
         model=model,
         api_base=api_base,
