@@ -11,21 +11,24 @@ bytes, and ``sampling_logprob`` after temperature/top-k/top-p exactly as
 
 **Tolerance.** llama.cpp's arithmetic is quantized (weights in Q4/Q8 blocks, activations
 quantized to Q8 for the matrix products), so its numbers are not an fp32 forward pass's:
-measured over a few hundred tokens, against the torch engine's fp32 forward on the same
-ids, the logprobs differ by at most :data:`LOGPROB_TOLERANCE` nats (see the README's engine
-section for the measured max and mean); entropy likewise. The torch engine (the default)
-stays the one that matches an fp32 forward pass within 1e-4.
+against the torch engine's fp32 forward over the same ids they differ by at most
+:data:`LOGPROB_TOLERANCE` nats (each token's logprob, the likely alternatives, the entropy;
+:data:`TAIL_TOLERANCE` for a top-20 list's unlikely tail). The README's engine section has
+the measured max and mean. The torch engine (the default) stays the one that matches an fp32
+forward pass within 1e-4. The arithmetic is also not position-free: a batch of tokens goes
+through other kernels than one token (up to ~0.2 nats apart), and a sequence's numbers move
+slightly (up to ~0.1 nats measured) with where its cells sit among other sequences' cells.
 
 - n continuations: the prompt is read once into one KV sequence and copied to n-1 others
   (cells shared, nothing recomputed); each step then decodes the rows one after another, one
-  token per ``llama_decode``. Why not one batch of n: llama.cpp's batched kernels give
-  numbers that differ from the one-token path by up to ~0.1 nats and depend on where the
-  rows' cells sit in the shared cache, so the same seed would not give the same text twice
-  (measured: three runs, three different texts), and a row's numbers would differ from the
-  same continuation generated alone. ``batch_rows = True`` batches them anyway.
+  token per ``llama_decode``, so a row gets the one-token kernels a single generation gets.
+  ``batch_rows = True`` decodes them as one batch instead: on this shared 2-core machine under
+  load (average 12) n=4 x 32 tokens took 72.7 s batched against 3.8 s row by row (llama.cpp's
+  batch threads spin against the other processes).
 - Seeds: a generation with an explicit seed starts from an empty cache (its prompt read
-  again), because where a row's cells sit among other sequences' cells changes its numbers
-  slightly and so, now and then, a draw; without a seed the stored prefixes are reused.
+  again), so the rows' cells sit the same way every time and the same seed gives the same
+  text (measured: without this, the same seeded n=3 generation after other work gave another
+  text); without a seed the stored prefixes are reused.
 - Stored prefixes: the KV cache's sequences keep what they held after each call
   (:class:`.llamacpp_model.SeqStore`); a generation, score or distribution starts from the
   longest stored prefix of its ids.
@@ -76,10 +79,10 @@ from .sampling import (
 
 #: The engine's stated agreement with an fp32 forward pass over the same ids, in nats: every
 #: token's logprob, every alternative more likely than e^-7, and the entropy (measured max
-#: 0.30 on SmolLM2-135M Q4_1, 0.68 on Gemma-3-270M Q4_K_M over a few hundred tokens; see
-#: the README's engine section).
+#: over 400 tokens: 0.46 on SmolLM2-135M Q4_1, 0.67 on Gemma-3-270M Q4_K_M; means 0.05-0.10;
+#: the README's engine section has the table).
 LOGPROB_TOLERANCE = 1.0
-#: The same for the unlikely alternatives of a top-20 list (p < e^-7; measured max 1.74).
+#: The same for the unlikely alternatives of a top-20 list (p < e^-7; measured max 1.80).
 TAIL_TOLERANCE = 3.0
 #: Bytes of float32 logits one llama_decode call may hand back (score, full_logprobs).
 LOGITS_BYTES = 64 << 20

@@ -8,7 +8,7 @@ import json
 import sys
 
 import pytest
-from loomtests.ui import screen_text, wait_idle
+from loomtests.ui import screen_text, until, wait_idle
 
 from loomtui.backends.base import GenerationSettings
 from loomtui.cli import main
@@ -156,7 +156,8 @@ async def test_the_app_generates_and_opens_the_topk_menu_on_llamacpp(smollm_gguf
     )
     app.settings = GenerationSettings(max_tokens=3, temperature=0.0, logprobs_k=5)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_idle(app, pilot, timeout=60)
+        await until(pilot, lambda: app.engine.backend is not None, timeout=120)
+        assert "SmolLM2" in app.model_label
         await pilot.press("ctrl+g")
         await wait_idle(app, pilot, timeout=120)
         assert loaded and isinstance(loaded[0], LlamaCppBackend)
