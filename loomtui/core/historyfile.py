@@ -145,10 +145,11 @@ class HistoryFile:
         return fd
 
     def _write(self, data: bytes) -> str | None:
+        # No fsync: the system keeps a finished write through a kill of loomtui (what undo
+        # must survive), and a change's save must not wait on the disk for its undo step.
         fd = self._open()
         try:
             write_all(fd, data)
-            os.fsync(fd)
         finally:
             os.close(fd)
         self.size += len(data)
