@@ -197,6 +197,11 @@ class DocLayout(WrapEngine):
                     return first + i
         return 0
 
+    def laid_out(self) -> Iterator[tuple[int, Unit]]:
+        """(number, unit) of each laid-out unit: what is on or near the screen, without
+        laying out the rest of a long branch (iterating :attr:`units` would)."""
+        return enumerate(self._units, self.base)
+
     def ensure(self, index: int) -> None:
         """Lay out the text back to unit ``index`` (a chunk at a time; nothing when it is
         laid out already)."""

@@ -191,3 +191,29 @@ async def test_a_branch_of_1500_generations_opens_with_its_tree_panel() -> None:
         tree = app.query_one(TreePanel)
         assert tree.cursor_node is not None and tree.cursor_node.data == parent
         assert f"{len(s.nodes)} nodes" in str(tree.border_title)
+
+
+async def test_search_highlights_on_a_lazy_branch_leave_the_earlier_text_alone(small_window):
+    """Highlighting matches marks the laid-out units without laying out the whole branch;
+    a match in earlier text is highlighted once paging reaches it."""
+    from loomtui.ui.app import make_app
+
+    s = _session()
+    path = s.path(s.current_id)
+    first_tokens, last = path[2], path[-1]  # a token node at the start, and the last one
+    app = make_app(session=s, new_session=False)
+    async with app.run_test(size=(60, 16)) as pilot:
+        view = app.view
+        layout = view.layout_
+        base = layout.base
+        assert base > 0
+        view.set_found(
+            {last.id: [(len(last.tokens) - 3, len(last.tokens))], first_tokens.id: [(0, 2)]}
+        )
+        await pilot.pause()
+        end = layout.total - 1
+        assert view.found_style(end) is not None and view.found_style(end - 5) is None
+        assert layout.base == base  # nothing earlier was laid out for the highlights
+        layout.ensure(0)
+        start = layout.unit_at_point(first_tokens.id, 0)
+        assert view.found_style(start) is not None and view.found_style(start + 2) is None

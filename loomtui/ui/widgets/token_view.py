@@ -160,7 +160,7 @@ class TokenView(ScrollView, can_focus=True):
                 covered: dict[str, set[int]] = {}
                 for nid, spans in found.items():
                     covered[nid] = {x for lo, hi in spans for x in range(lo, hi)}
-                for i, u in enumerate(self.units):
+                for i, u in self.layout_.laid_out():  # (a long branch: its laid-out part)
                     cov = covered.get(u.node_id)
                     if cov and any(x in cov for x in range(u.offset, max(u.end, u.offset + 1))):
                         marks[i] = style
@@ -177,6 +177,7 @@ class TokenView(ScrollView, can_focus=True):
         """``added`` lines of earlier text were laid out above the first: every line moved
         down by as many, and the view with them (the same text stays on screen)."""
         self._lines.clear()
+        self._found_units = None  # highlights are placed on the newly laid-out units too
         if self._cursor_line is not None:
             self._cursor_line += added
         self.virtual_size = Size(self.layout_.width, self.layout_.line_count())
