@@ -45,7 +45,6 @@ class Models:
         # it is opened.
         self.colours = ModelColours(session_models(session))
         self._lock = threading.Lock()  # the worker loads, the app thread may change the list
-        self._views: list[TreePanel | BranchPanel] = []
         self._legend: ModelLegend | None = None
 
     # ------------------------------------------------------------------ views
@@ -61,7 +60,6 @@ class Models:
         """Give the panels the colours (they mark each node with its model's)."""
         for view in views:
             view.models = self.colours
-        self._views = list(views)
 
     def show(self) -> None:
         """Bring the legend in line with the colours (after any change to the tree)."""
