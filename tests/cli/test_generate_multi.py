@@ -214,3 +214,27 @@ def test_a_failing_server_is_one_line_and_the_local_model_still_lands(
     kids = session.children(prompt.id)
     assert [n.model for n in kids] == ["served-model", real_backend.info().name]
     assert kids[0].error and len(kids[1].tokens) == 3
+
+
+def test_the_app_opens_its_model_list_as_generate_spells_an_entry(monkeypatch, tmp_path):
+    """``loomtui --api-base URL --model m S.json`` with ``[model] also``: the app's opener reads
+    each entry as ``generate --model`` does (a server model, local:, profile:)."""
+    from loomtui.cli import app_cmd
+
+    launched: list[dict] = []
+    monkeypatch.setattr(app_cmd, "launch_app", lambda **kw: launched.append(kw) or 0)
+    opened: list[dict] = []
+    monkeypatch.setattr(
+        "loomtui.backends.resolve.open_backend", lambda **kw: opened.append(kw) or kw
+    )
+    base = "http://127.0.0.1:9/v1"
+    assert main(["--api-base", base, "--model", "m", str(tmp_path / "s.json")]) == 0
+    open_model = launched[0]["open_model"]
+    open_model("other-served", None)
+    open_model("local:x.gguf", None)
+    assert [(o["model"], o["api_base"]) for o in opened] == [
+        ("other-served", base),
+        ("x.gguf", None),
+    ]
+    with pytest.raises(LoomError, match="no profile 'gpu'"):
+        open_model("profile:gpu", None)
