@@ -220,7 +220,7 @@ class History:
                 note = self.file.append(step, self.undo_stack, self.redo_stack)
                 if note:
                     self.warnings.append(note)
-                    if cap.pending and step not in self.undo_stack:
+                    if cap.pending and step.get("memory_only"):
                         self.file.mark("drop", self.undo_stack, self.redo_stack)
 
     def can_undo(self) -> bool:
@@ -244,7 +244,7 @@ class History:
                 return f"{step.get('label', '')} (cut short: it cannot be redone)"
             self.redo_stack.append(step)
             if self.file is not None:
-                self.file.mark("undo", self.undo_stack, self.redo_stack)
+                self.file.mark("undo", self.undo_stack, self.redo_stack, step)
             return str(step.get("label", ""))
 
     def redo(self) -> str:
@@ -256,7 +256,7 @@ class History:
             apply_step(self.session, step, undo=False)
             self.undo_stack.append(self.redo_stack.pop())
             if self.file is not None:
-                self.file.mark("redo", self.undo_stack, self.redo_stack)
+                self.file.mark("redo", self.undo_stack, self.redo_stack, step)
             return str(step.get("label", ""))
 
     def labels(self) -> tuple[list[str], list[str]]:

@@ -31,9 +31,9 @@ from .journal import line, write_all
 
 HISTORY_VERSION = 1
 #: the file is compacted (oldest steps dropped) past this size
-MAX_BYTES = 32 << 20
+MAX_BYTES = 64 << 20
 #: a step whose record is larger than this is not kept (a huge delete, say)
-MAX_STEP_BYTES = 8 << 20
+MAX_STEP_BYTES = 32 << 20
 
 
 def history_path(path: Path) -> Path:
@@ -165,13 +165,15 @@ class HistoryFile:
         try:
             data = line(step)
         except ValueError as exc:
-            undo.remove(step)
-            return f"this change cannot be undone ({exc})"
+            step["memory_only"] = True
+            return f"this change can be undone only until loomtui closes ({exc})"
         if len(data) > MAX_STEP_BYTES:
-            undo.remove(step)  # the older steps stay; this one cannot be undone
+            # Undoable in memory (the accidental delete of a big subtree, say), not on disk:
+            # it never gets an undo/redo mark, so the file's stacks stay the memory's less it.
+            step["memory_only"] = True
             return (
-                f"this change is too large to keep for undo ({len(data) >> 20} MiB; "
-                f"the limit is {MAX_STEP_BYTES >> 20} MiB)"
+                f"this change ({len(data) >> 20} MiB) is too large to keep on disk: it can be "
+                f"undone only until loomtui closes (the limit is {MAX_STEP_BYTES >> 20} MiB)"
             )
         return self._guarded(lambda: self._append_or_compact(data, undo, redo))
 
@@ -187,9 +189,16 @@ class HistoryFile:
             return False  # the final step says it all (compacting) when the change ends
         return self._guarded(lambda: self._write(data)) is None
 
-    def mark(self, op: str, undo: list[dict[str, Any]], redo: list[dict[str, Any]]) -> str | None:
-        """Write an ``undo``, ``redo`` or ``drop`` mark (a pending step gone)."""
-        if not self._writable():
+    def mark(
+        self,
+        op: str,
+        undo: list[dict[str, Any]],
+        redo: list[dict[str, Any]],
+        step: dict[str, Any] | None = None,
+    ) -> str | None:
+        """Write an ``undo``, ``redo`` or ``drop`` mark (a pending step gone); nothing for a
+        ``step`` kept in memory only."""
+        if not self._writable() or (step is not None and step.get("memory_only")):
             return None
         return self._guarded(lambda: self._append_or_compact(line({"op": op}), undo, redo))
 
@@ -210,11 +219,13 @@ class HistoryFile:
     def compact(self, undo: list[dict[str, Any]], redo: list[dict[str, Any]]) -> None:
         """Rewrite the file with the stacks as they are, dropping the oldest steps until it
         is half of :data:`MAX_BYTES` (the stacks lose them too)."""
-        steps = [line(s) for s in undo]
-        redos = [line(s) for s in redo]
+        steps = [line(s) for s in undo if not s.get("memory_only")]
+        redos = [line(s) for s in redo if not s.get("memory_only")]
         total = sum(map(len, steps)) + sum(map(len, redos))
         while steps and total > MAX_BYTES // 2:
             total -= len(steps.pop(0))
+            while undo and undo[0].get("memory_only"):
+                undo.pop(0)
             undo.pop(0)
         # Redo steps are written as steps undone again, the most recently undone last.
         body = [line({"op": "base", "v": HISTORY_VERSION}), *steps, *redos[::-1]]

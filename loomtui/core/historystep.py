@@ -96,8 +96,10 @@ class _Before:
         if self.tokens is None:
             return None
         n = self.ntok or 0
-        out = self.tokens[:n]
-        if n and (out[0] is not self.first or out[-1] is not self.last):
+        # Read while the step is encoded, never kept: the list itself when it is as it was
+        # (a million tokens are not copied), a slice when it grew since.
+        out = self.tokens if len(self.tokens) == n else self.tokens[:n]
+        if n and (out[0] is not self.first or out[n - 1] is not self.last):
             raise HistoryError("a node's tokens were rewritten in place")
         return out
 
@@ -254,13 +256,13 @@ def encode_step(cap: _Capture, label: str) -> dict[str, Any] | None:
         before_lists[nid] = img.token_list()
         before_vals[nid] = img.values
         if live is not None:
-            after_lists[nid] = list(live.tokens) if live.tokens is not None else None
+            after_lists[nid] = live.tokens  # read while encoding, never kept
             after_vals[nid] = _values(live)
     for nid in cap.new:
         live = dict.get(nodes, nid)
         if live is None:
             continue  # added and removed within the step
-        after_lists[nid] = list(live.tokens) if live.tokens is not None else None
+        after_lists[nid] = live.tokens
         after_vals[nid] = _values(live)
     meta_now = {k: v for k, v in session.meta.items() if k not in VIEW_META}
     keys = sorted(k for k in set(meta_now) | set(cap.meta) if meta_now.get(k) != cap.meta.get(k))

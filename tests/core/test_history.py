@@ -306,13 +306,26 @@ def test_the_history_is_bounded_in_steps_and_bytes(tmp_path, monkeypatch):
     store.close()
 
 
-def test_a_change_too_big_to_keep_is_said_and_the_older_steps_stay(tmp_path, monkeypatch):
+def test_a_change_too_big_for_the_file_is_undone_in_memory_and_said(tmp_path, monkeypatch):
     path, store, engine = _store(tmp_path, demo_session())
     engine.set_label("gen1", "small")
+    engine.set_label("gen2", "small too")
     monkeypatch.setattr(historyfile, "MAX_STEP_BYTES", 1000)
-    engine.delete("prompt")
-    assert any("too large to keep for undo" in w for w in engine.history.warnings)
-    assert engine.history.labels()[0] == ["label gen1"]
+    before = dumps_session(store.session)
+    engine.delete("prompt")  # the accidental delete of a big subtree
+    assert any("too large to keep on disk" in w for w in engine.history.warnings)
+    engine.undo()  # undone in this run...
+    assert dumps_session(store.session) == before
+    engine.undo()  # ...and the file's history stays in step with memory's
+    engine.redo()
+    engine.redo()
+    assert dumps_session(store.session) != before and "prompt" not in store.session
+    store.close()
+    store = SessionStore.open(path)  # on reopening: the steps the file could keep
+    engine = Engine.over(store, None)
+    assert engine.history.labels() == (["label gen2", "label gen1"], [])
+    with pytest.raises(HistoryError, match="cannot undo label gen2"):
+        engine.undo()  # its nodes went with the big delete: refused, nothing changed
     store.close()
 
 
