@@ -264,3 +264,22 @@ async def test_the_keys_are_in_the_palette_and_the_help():
             shown += "\n" + screen_text(app)
         row = next(line for line in shown.splitlines() if "Split node here" in line)
         assert row.replace("│", " ").split()[0] == "|", row
+
+
+async def test_the_document_and_the_tree_follow_undo_and_redo():
+    app = make_app(session=demo_session(), backend=WordsBackend(), new_session=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.engine.edit_branch("gen1", app.session.branch_text("gen1") + " ZZTOP")
+        app.refresh_all()
+        await pilot.pause()
+        assert "ZZTOP" in screen_text(app)
+        await pilot.press("ctrl+z")
+        assert "ZZTOP" not in screen_text(app) and app.session.current_id == "gen1"
+        await pilot.press("ctrl+y")
+        assert "ZZTOP" in screen_text(app)
+        app.engine.delete("gen2")
+        app.refresh_all()
+        panel = app.query_one(TreePanel)
+        assert "gen2" not in panel._shown
+        await pilot.press("ctrl+z")
+        assert "gen2" in panel._shown  # the tree panel shows it again
