@@ -327,6 +327,42 @@ def _resolve(session: Session, runs: Any, pool: list[Token]) -> list[Token] | No
     return out
 
 
+def _check_links(nodes: dict[str, Node], built: list[Node], gone: list[str], root: str) -> None:
+    """The tree as it would be after applying: every link of the nodes put back (and of
+    those taken away) agrees, checked around them only (no pass over the tree). ValueError
+    for a step whose images do not fit together (a damaged history)."""
+    new = {n.id: n for n in built}
+    away = set(gone) - set(new)
+
+    def get(nid: Any) -> Node | None:
+        if not isinstance(nid, str) or nid in away:
+            return None
+        return new[nid] if nid in new else dict.get(nodes, nid)
+
+    for node in built:
+        if not isinstance(node.plain, str) or not all(isinstance(c, str) for c in node.children):
+            raise ValueError(f"node {node.id[:20]}: fields of the wrong type")
+        if node.parent is None:
+            if node.id != root:
+                raise ValueError(f"node {node.id[:20]} has no parent but is not the root")
+        else:
+            parent = get(node.parent)
+            if parent is None or node.id not in parent.children:
+                raise ValueError(f"node {node.id[:20]} is not among its parent's children")
+        for cid in node.children:
+            child = get(cid)
+            if child is None or child.parent != node.id:
+                raise ValueError(f"node {node.id[:20]} lists a child that is not its own")
+    for nid in away:
+        old = dict.get(nodes, nid)
+        parent = get(old.parent) if old is not None else None
+        if parent is not None and nid in parent.children:
+            raise ValueError(f"node {nid[:20]} goes but its parent still lists it")
+    top = get(root)
+    if top is None or top.parent is not None:
+        raise ValueError("no root")
+
+
 def apply_step(session: Session, step: dict[str, Any], *, undo: bool) -> None:
     """Undo (or redo) ``step`` on ``session``: check, then apply. HistoryError (one line,
     nothing changed) when the tree is not as the step left it, or the step is damaged."""
@@ -377,8 +413,11 @@ def apply_step(session: Session, step: dict[str, Any], *, undo: bool) -> None:
             node.tokens = _resolve(session, rec["tokens"], pool)
             built.append(node)
         target = step["root"][1 - side]
-        if target not in nodes and target not in {n.id for n in built}:
-            raise HistoryError(f"cannot {'undo' if undo else 'redo'} {label}: no root")
+        meta = step["meta"]
+        values = meta["a" if not undo else "b"]
+        keys = list(meta["keys"])
+        current = step["current"][1 - side]
+        _check_links(nodes, built, gone, target)
     except HistoryError:
         raise
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
@@ -389,14 +428,11 @@ def apply_step(session: Session, step: dict[str, Any], *, undo: bool) -> None:
     for node in built:
         dict.__setitem__(nodes, node.id, node)
     session.root_id = target
-    meta = step["meta"]
-    values = meta["a" if not undo else "b"]
-    for k in meta["keys"]:
+    for k in keys:
         if k in values:
             session.meta[k] = copy.deepcopy(values[k])
         else:
             session.meta.pop(k, None)
-    current = step["current"][1 - side]
     if current in nodes:
         session.current_id = current
     elif session.current_id not in nodes:

@@ -383,3 +383,24 @@ def test_an_instrument_run_is_one_undo_step():
     assert engine.history.labels()[0][0] == f"sweep {gen.nodes[0].id[:6]}"
     engine.undo()
     assert dumps_session(session) == before
+
+
+def test_a_step_whose_images_do_not_fit_the_tree_is_refused_and_changes_nothing(tmp_path):
+    path, store, engine = _store(tmp_path, demo_session())
+    engine.split("gen1", 5)
+    store.close()
+    hist = history_path(path)
+    lines = hist.read_bytes().splitlines()
+    step = json.loads(lines[-1])
+    gen1 = next(r for r in step["before"] if r["id"] == "gen1")
+    gen1["children"] = ["nowhere"]  # well-formed JSON, a broken tree
+    lines[-1] = json.dumps(step).encode()
+    hist.write_bytes(b"\n".join(lines) + b"\n")
+    store = SessionStore.open(path)
+    engine = Engine.over(store, None)
+    before = dumps_session(store.session)
+    with pytest.raises(HistoryError, match="is damaged") as refused:
+        engine.undo()
+    assert "\n" not in str(refused.value)
+    assert dumps_session(store.session) == before
+    store.close()
