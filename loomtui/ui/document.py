@@ -15,11 +15,11 @@ token costs O(its length + the trailing word).
 
 Wrapping is also lazy on a long branch (more than :data:`LAZY_UNITS` units): only its end is
 laid out at first, from a point just after a newline (where a line starts afresh, so the lines
-are exactly those of the whole branch's layout); earlier text is laid out a chunk at a time
-when something reaches it (the cursor going up past the first line, Home, a point in it).
-Units keep their number in the whole branch; line numbers count from the first laid-out line,
-so laying out earlier text moves every line down, and :attr:`DocLayout.on_shift` tells the
-view by how many lines.
+are exactly those of the whole branch's layout); nearby text is laid out a chunk at a time
+when something reaches it (the cursor going up past the first line or down past the last),
+and a jump far away (Home, End, a point elsewhere) lays out a fresh part there instead. Units
+keep their number in the whole branch; line numbers count from the first laid-out line, so
+laying out earlier text moves every line down, and :attr:`DocLayout.on_shift` tells the view.
 
 In a chat session each turn starts on a line of its own under a quiet marker line
 (``── user ──``, ``── assistant ──``): a marker line holds no pieces, so it is no cursor stop
@@ -99,8 +99,10 @@ class DocLayout(WrapEngine):
         #: The branch's nodes: (node, number of its first unit, its unit count).
         self._spans: list[tuple[Node, int, int]] = []
         self._span_of: dict[str, int] = {}
-        #: Called with the number of lines laid out above the first one (lines moved down).
-        self.on_shift: Callable[[int], None] | None = None
+        #: Called when lines were laid out: with how many went above the first one (every
+        #: line moved down by as many; 0: only after the last), or None when the laid-out
+        #: part was replaced (a jump far from it).
+        self.on_shift: Callable[[int | None], None] | None = None
         self._node_turn: dict[str, str] = {}  # nodes of the path that start a turn
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
@@ -126,9 +128,13 @@ class DocLayout(WrapEngine):
             assert node.tokens is not None
             added = sig[-1][1] - start
             span_node, span_first, count = self._spans[-1]
+            at_end = self.end == self.total
             self._spans[-1] = (span_node, span_first, count + added)
             self.total += added
-            self._add_tokens(node.id, node.tokens[start : sig[-1][1]], start)
+            if at_end:
+                self._add_tokens(node.id, node.tokens[start : sig[-1][1]], start)
+            else:
+                first = len(self.lines)  # laid out when something reaches it
             self.signature = sig
             return max(0, first)
         self._reset()
@@ -202,11 +208,55 @@ class DocLayout(WrapEngine):
         laying out the rest of a long branch (iterating :attr:`units` would)."""
         return enumerate(self._units, self.base)
 
+    @property
+    def end(self) -> int:
+        """The number of the unit after the last laid-out one."""
+        return self.base + len(self._units)
+
+    def _break_after(self, at: int) -> int:
+        """The first point at or after unit ``at`` where a line starts afresh (the branch's
+        end when there is none): a laid-out part that ends there ends with whole lines."""
+        for node, first, count in self._spans:
+            if first + count <= at or node.tokens is None:
+                continue
+            tokens = node.tokens
+            for i in range(max(at - first, 1), count):
+                data = tokens[i - 1].bytes
+                if data.endswith(b"\n") and len(data) <= _BREAK_BYTES:
+                    return first + i
+        return self.total
+
     def ensure(self, index: int) -> None:
-        """Lay out the text back to unit ``index`` (a chunk at a time; nothing when it is
-        laid out already)."""
+        """Lay out unit ``index``: the text back or on to it, a chunk at a time, or, far
+        from the laid-out part (Home, End, a point elsewhere), a fresh part around it."""
+        if self.base <= index < self.end or not 0 <= index < self.total:
+            return
+        if index < self.base - 2 * WINDOW_UNITS or index >= self.end + 2 * WINDOW_UNITS:
+            self._jump(index)
+            return
         while index < self.base:
             self._extend(index)
+        while index >= self.end:
+            self._extend_on()
+
+    def _jump(self, index: int) -> None:
+        """Replace the laid-out part with one from a break before ``index`` on."""
+        start = self._break_before(index)
+        self._units, self.base = [], start
+        self._clear_lines()
+        self._decoder.reset()
+        self._lay_out(start, self._break_after(max(index + 1, start + WINDOW_UNITS)))
+        if self.on_shift is not None:
+            self.on_shift(None)
+
+    def _extend_on(self) -> int:
+        """Lay out the next chunk after the laid-out part (the wrapping goes on from where
+        it ended, as it does for streamed tokens); returns how many lines it added."""
+        lines = len(self.lines)
+        self._lay_out(self.end, self._break_after(self.end + WINDOW_UNITS))
+        if self.on_shift is not None:
+            self.on_shift(0)  # no line moved; there are more of them
+        return len(self.lines) - lines
 
     def _extend(self, index: int | None = None) -> int:
         """Lay out a chunk of earlier text (back to unit ``index`` at least, when given) in
@@ -356,6 +406,8 @@ class DocLayout(WrapEngine):
             return None
         while line + step < 0 and self.base > 0:  # earlier text not laid out yet
             line += self._extend()
+        while line + step > self.last_line() and self.end < self.total:  # later text
+            self._extend_on()
         last = self.last_line()
         target = max(0, min(last, line + step))
         if not self.lines[target]:

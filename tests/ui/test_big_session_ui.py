@@ -61,11 +61,16 @@ def _full(session: Session, width: int) -> DocLayout:
 
 
 def _check_same(lazy: DocLayout, whole: DocLayout) -> None:
-    """The lazy layout's lines are the whole layout's from the first laid-out unit on."""
+    """The lazy layout's lines are the whole layout's, from its first laid-out unit to its
+    last (whose line may go on with units not laid out yet)."""
     offset = whole.unit_line[lazy.base]
-    assert lazy.lines == whole.lines[offset:]
-    assert lazy.unit_line == [y - offset for y in whole.unit_line[lazy.base :]]
-    assert [u.text for u in lazy._units] == [u.text for u in whole._units[lazy.base :]]
+    n = len(lazy.lines)
+    if lazy.end == lazy.total:
+        assert lazy.lines == whole.lines[offset:]
+    else:  # it ends at a break too: whole lines, then the empty one the next unit starts
+        assert lazy.lines[:-1] == whole.lines[offset : offset + n - 1] and lazy.lines[-1] == []
+    assert lazy.unit_line == [y - offset for y in whole.unit_line[lazy.base : lazy.end]]
+    assert [u.text for u in lazy._units] == [u.text for u in whole._units[lazy.base : lazy.end]]
 
 
 @pytest.mark.parametrize("width", [12, 40, 79])
@@ -80,13 +85,22 @@ def test_the_lazy_layout_is_the_whole_layout_from_a_newline_on(small_window, wid
     assert lazy.total == whole.total and len(lazy.units) == len(whole.units)
     _check_same(lazy, whole)
     below = whole.unit_line[lazy.base]  # lines above the first laid-out one
-    # Reaching a unit near the start lays out the text back to it, chunk by chunk.
-    lazy.ensure(5)
-    assert lazy.base <= 5
+    # Reaching a unit just before the laid-out part lays out the text back to it.
+    base = lazy.base
+    lazy.ensure(base - 1)
+    assert lazy.base < base and lazy.end == lazy.total
     _check_same(lazy, whole)
-    lazy.ensure(0)
+    assert shifts == [below - whole.unit_line[lazy.base]]  # how far every line moved
+    # A unit far away (Home): a fresh part there, not everything in between.
+    lazy.ensure(5)
+    assert lazy.base <= 5 and lazy.end < lazy.total - 1_000 and shifts[-1] is None
+    _check_same(lazy, whole)
+    # Going on from there, chunk by chunk, to the end: the whole layout.
+    while lazy.end < lazy.total:
+        lazy.ensure(lazy.end)
+        _check_same(lazy, whole)
+        assert shifts[-1] == 0  # lines only added after the last
     assert lazy.base == 0 and lazy.lines == whole.lines and lazy.unit_line == whole.unit_line
-    assert sum(shifts) == below  # the view was told how far every line moved
     # A re-wrap keeps them equal.
     lazy.relayout(width + 7)
     whole.relayout(width + 7)
@@ -169,9 +183,27 @@ async def test_home_on_a_lazy_branch_goes_to_the_first_unit(small_window) -> Non
         view.focus()
         await pilot.press("home")
         await pilot.pause()
-        assert view.cursor == 0 and view.layout_.base == 0
+        layout = view.layout_
+        assert view.cursor == 0 and layout.base == 0
         assert view.current_unit() is not None and view.current_unit().text == "A"
         assert view.cursor_line == 0 and round(view.scroll_y) == 0
+        # Home laid out a fresh part at the start, not the whole branch.
+        first_end = layout.end
+        assert first_end < layout.total
+        # Paging down goes on past it, a chunk at a time, the same lines as a whole layout.
+        for _ in range(60):
+            await pilot.press("pagedown")
+            if view.cursor >= first_end:
+                break
+        assert view.cursor >= first_end and layout.base == 0
+        _check_same(layout, _full(s, layout.width))
+        # End: a fresh part at the end, the cursor on the last unit, shown.
+        await pilot.press("end")
+        await pilot.pause()
+        assert view.cursor == layout.total - 1 and layout.end == layout.total
+        assert layout.base > 0
+        top = round(view.scroll_y)
+        assert top <= view.cursor_line < top + view.scrollable_content_region.height
 
 
 async def test_a_branch_of_1500_generations_opens_with_its_tree_panel() -> None:

@@ -173,15 +173,20 @@ class TokenView(ScrollView, can_focus=True):
             max(4, self.size.width - self.styles.scrollbar_size_vertical) if self.size.width else 80
         )
 
-    def _lines_shifted(self, added: int) -> None:
-        """``added`` lines of earlier text were laid out above the first: every line moved
-        down by as many, and the view with them (the same text stays on screen)."""
+    def _lines_shifted(self, added: int | None) -> None:
+        """More of a long branch was laid out: ``added`` lines above the first (every line
+        moved down by as many, and the view with them: the same text stays on screen; 0:
+        lines only after the last), or None: a fresh part elsewhere (the cursor's move
+        scrolls to it)."""
         self._lines.clear()
         self._found_units = None  # highlights are placed on the newly laid-out units too
-        if self._cursor_line is not None:
+        if added is None:
+            self._cursor_line = None
+        elif self._cursor_line is not None:
             self._cursor_line += added
         self.virtual_size = Size(self.layout_.width, self.layout_.line_count())
-        self.scroll_to(y=self.scroll_y + added, animate=False, immediate=True)
+        if added:
+            self.scroll_to(y=self.scroll_y + added, animate=False, immediate=True)
 
     def _invalidate_from(self, line: int) -> None:
         for key in [k for k in self._lines if k >= line]:
