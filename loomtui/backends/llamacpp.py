@@ -22,9 +22,10 @@ slightly (up to ~0.1 nats measured) with where its cells sit among other sequenc
 - n continuations: the prompt is read once into one KV sequence and copied to n-1 others
   (cells shared, nothing recomputed); each step then decodes the rows one after another, one
   token per ``llama_decode``, so a row gets the one-token kernels a single generation gets.
-  ``batch_rows = True`` decodes them as one batch instead: on this shared 2-core machine under
-  load (average 12) n=4 x 32 tokens took 72.7 s batched against 3.8 s row by row (llama.cpp's
-  batch threads spin against the other processes).
+  ``batch_rows = True`` decodes them as one batch instead. Measured on 2 CPU cores, 32
+  tokens: quiet (load ~1.2), n=4 1.27 s batched / 1.23 s row by row, n=8 1.95 s / 2.52 s;
+  under load (average 12) n=4 took 72.7 s batched against 3.8 s (llama.cpp's batch threads
+  spin against the other processes).
 - Seeds: a generation with an explicit seed starts from an empty cache (its prompt read
   again), so the rows' cells sit the same way every time and the same seed gives the same
   text (measured: without this, the same seeded n=3 generation after other work gave another
