@@ -5,6 +5,7 @@ and ``doctor`` report, and the app driven through the llama.cpp engine."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import pytest
@@ -70,10 +71,10 @@ def llamacpp_config(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_generate_json_through_the_llamacpp_engine(capsys, smollm_gguf):
+def test_generate_json_through_the_llamacpp_engine(capfd, smollm_gguf):
     pytest.importorskip("llama_cpp")
     code, out, err = _run(
-        capsys,
+        capfd,
         "generate",
         "--model",
         "default",
@@ -94,6 +95,7 @@ def test_generate_json_through_the_llamacpp_engine(capsys, smollm_gguf):
         "--json",
     )
     assert code == 0, err
+    assert err == ""  # llama.cpp prints nothing over the terminal (file descriptors read)
     data = json.loads(out)
     assert data["model"] == "SmolLM2-135M-Instruct-Q4_1"
     assert data["prompt_token_ids"] == [504, 3575, 282, 4649, 314]
@@ -171,3 +173,20 @@ async def test_the_app_generates_and_opens_the_topk_menu_on_llamacpp(smollm_gguf
         await pilot.press("ctrl+k")
         await pilot.pause()
         assert isinstance(app.screen, TopKMenu)
+
+
+@pytest.mark.slow
+def test_the_llamacpp_engine_loads_without_torch(smollm_gguf):
+    """The engine needs neither torch nor transformers: a start takes well under a second."""
+    pytest.importorskip("llama_cpp")
+    code = (
+        "import sys; from loomtui.backends.resolve import open_backend; "
+        "b = open_backend(model='default', engine='llamacpp'); "
+        "print(b.info().engine, 'torch' in sys.modules, 'transformers' in sys.modules)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["llamacpp", "False", "False"]
+    assert proc.stderr == ""
