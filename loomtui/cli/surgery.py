@@ -6,7 +6,8 @@ the :class:`~loomtui.engine.Engine` (which saves and records the undo step, so t
 ctrl+z and ``loomtui undo`` take back what a verb did, and the other way round) and prints one
 line (or ``--json``):
 
-- ``undo SESSION [--steps N] [--list]``: undo the last N changes (``--list``: show what can
+- ``undo SESSION [--steps N] [--list]``: undo the last N changes (``--list``, which only reads
+  and so works on a session open in the app: show what can
   be undone and redone, newest first, and change nothing); ``redo`` the same way;
 - ``split SESSION --node ID --at K``: cut the node after its K-th token (character for
   plain text);
@@ -46,10 +47,10 @@ def _node(what: str) -> click.Option:
 
 
 @contextmanager
-def _engine(path: str) -> Iterator[Engine]:
+def _engine(path: str, readonly: bool = False) -> Iterator[Engine]:
     from ..core.store import SessionStore
 
-    store = SessionStore.open(path, create=False)
+    store = SessionStore.open(path, readonly=readonly, create=False)
     try:
         engine = Engine.over(store, None)
         for warning in engine.history.warnings if engine.history else ():
@@ -79,7 +80,8 @@ def _report(args: Args, verb: str, engine: Engine, line: str, **extra: Any) -> N
 # --------------------------------------------------------------------------- undo, redo
 def _history(verb: str) -> SimpleNamespace:
     def run(args: Args) -> int:
-        with _engine(args.session) as engine:
+        # --list only reads: it works on a session open in the app (without its lock).
+        with _engine(args.session, readonly=args.list) as engine:
             if args.list:
                 undo, redo = engine.history.labels() if engine.history else ([], [])
                 line = (

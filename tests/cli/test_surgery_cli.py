@@ -90,9 +90,12 @@ def test_a_locked_or_read_only_session_is_refused_in_one_line(tmp_path, capsys):
     path = _file(tmp_path)
     store = SessionStore.open(path)  # open elsewhere
     try:
+        Engine.over(store, None).set_label("gen2", "in the app")
         assert main(["delete", path, "--node", "gen2"]) != 0
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and str(os.getpid()) in err
+        assert main(["undo", path, "--list"]) == 0  # only reads: no lock needed
+        assert capsys.readouterr().out.strip() == "undo: label gen2 | redo: nothing"
     finally:
         store.close()
     os.chmod(path, 0o444)
