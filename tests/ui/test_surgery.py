@@ -173,10 +173,12 @@ async def test_delete_a_subtree_asks_and_undo_brings_it_back_after_reopening(tmp
 async def test_an_edit_and_a_copy_are_undone_and_redone_after_reopening(tmp_path):
     path = make(tmp_path)
     store, app = reopen(path)
-    original = state(store.session)
     async with app.run_test(size=SIZE) as pilot:
-        app.engine.edit_branch("gen2", app.session.branch_text("gen2") + " and then")
-        app.refresh_all()
+        await cursor_to(app, pilot, "gen2", 11)  # the last token of gen2
+        original = state(store.session)
+        await pilot.press("e", *" and then", "ctrl+s")  # typed in the editor, saved
+        await pilot.pause()
+        assert app.session.current.plain == " and then"
         assert len(app.session.nodes) == len(demo_session().nodes) + 1
         await cursor_to(app, pilot, "gen1", 0)
         edited = state(app.session)  # (the current node as the copy found it)
