@@ -223,6 +223,14 @@ class History:
                     if cap.pending and step.get("memory_only"):
                         self.file.mark("drop", self.undo_stack, self.redo_stack)
 
+    def _idle(self, what: str) -> None:
+        """Refuse to undo or redo while a change runs on another thread (an instrument's
+        worker, a generation): it would change the tree under that change."""
+        if self.nodes.steps:
+            raise HistoryError(
+                f"a change is under way (a generation or an instrument): {what} when it ends"
+            )
+
     def can_undo(self) -> bool:
         return bool(self.undo_stack)
 
@@ -233,6 +241,7 @@ class History:
         """Undo the newest step; returns its label. HistoryError when there is none or it
         cannot be undone (then nothing changed)."""
         with self._lock:
+            self._idle("undo")
             if not self.undo_stack:
                 raise HistoryError("nothing to undo")
             step = self.undo_stack[-1]
@@ -250,6 +259,7 @@ class History:
     def redo(self) -> str:
         """Redo the newest undone step; returns its label (HistoryError as :meth:`undo`)."""
         with self._lock:
+            self._idle("redo")
             if not self.redo_stack:
                 raise HistoryError("nothing to redo")
             step = self.redo_stack[-1]

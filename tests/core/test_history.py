@@ -404,3 +404,28 @@ def test_a_step_whose_images_do_not_fit_the_tree_is_refused_and_changes_nothing(
     assert "\n" not in str(refused.value)
     assert dumps_session(store.session) == before
     store.close()
+
+
+def test_undo_waits_while_a_change_runs_on_another_thread():
+    import threading
+
+    engine = _engine()
+    engine.set_label("gen1", "x")
+    started, release = threading.Event(), threading.Event()
+
+    def slow_change() -> None:
+        with engine.history.step("an instrument"):
+            engine.session.node("gen2").label = "busy"
+            started.set()
+            release.wait(5)
+
+    worker = threading.Thread(target=slow_change)
+    worker.start()
+    started.wait(5)
+    with pytest.raises(HistoryError, match="a change is under way"):
+        engine.undo()
+    release.set()
+    worker.join()
+    assert engine.history.labels()[0] == ["an instrument", "label gen1"]
+    engine.undo(2)
+    assert engine.session.node("gen1").label is None and engine.session.node("gen2").label is None
