@@ -11,7 +11,7 @@ undo step), then ``refresh_all`` brings the views back in line with the tree.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -73,12 +73,27 @@ class SurgeryHost(DialogHost, Protocol):
     @property
     def view(self) -> TokenView: ...
 
+    @property
+    def focused(self) -> Any: ...
+
 
 class Surgery:
     """Split, merge, hoist/unhoist, delete, copy; undo and redo."""
 
     def __init__(self, host: SurgeryHost) -> None:
         self.host = host
+
+    def target(self) -> str:
+        """The node merge, delete, copy and hoist act on: the one highlighted in the tree
+        panel when it has the focus, else the one under the token cursor."""
+        from .widgets.tree_panel import TreePanel
+
+        focused = self.host.focused
+        if isinstance(focused, TreePanel) and focused.cursor_node is not None:
+            nid = focused.cursor_node.data
+            if nid and nid in self.host.session:
+                return str(nid)
+        return self.host.navigation.cursor_node()
 
     def act(self, what: str) -> None:
         """Do ``what`` (one of :data:`ACTIONS`) at the token cursor."""
@@ -126,7 +141,7 @@ class Surgery:
         """Merge the node under the token cursor into its parent (asking first when it has
         siblings: they move up, each starting with the parent's text)."""
         session, engine = self.host.session, self.host.engine
-        node = session.node(self.host.navigation.cursor_node())
+        node = session.node(self.target())
         parent = session.parent(node.id)
         if parent is None:
             self.host.notify("the root has no parent to merge into", severity="warning")
@@ -156,7 +171,7 @@ class Surgery:
         """Delete the subtree at the node under the token cursor (asking when it is more than
         that one node; undo brings it back)."""
         session, engine = self.host.session, self.host.engine
-        node = session.node(self.host.navigation.cursor_node())
+        node = session.node(self.target())
         if node.parent is None:
             self.host.notify("the root cannot be deleted", severity="warning")
             return
@@ -182,7 +197,7 @@ class Surgery:
     def copy(self) -> None:
         """Copy the branch ending at the node under the cursor (and what hangs below it) to
         a new top-level branch, and go there."""
-        node_id = self.host.navigation.cursor_node()
+        node_id = self.target()
 
         def copy() -> str:
             new = self.host.engine.copy_branch(node_id)
@@ -192,7 +207,7 @@ class Surgery:
 
     def hoist(self) -> None:
         """Show the subtree at the node under the cursor as the whole tree."""
-        node_id = self.host.navigation.cursor_node()
+        node_id = self.target()
 
         def hoist() -> str:
             self.host.engine.set_hoist(node_id)

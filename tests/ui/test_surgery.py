@@ -285,3 +285,20 @@ async def test_the_document_and_the_tree_follow_undo_and_redo():
         assert "gen2" not in panel._shown
         await pilot.press("ctrl+z")
         assert "gen2" in panel._shown  # the tree panel shows it again
+
+
+async def test_with_the_tree_panel_focused_the_keys_act_on_its_highlighted_node(tmp_path):
+    path = make(tmp_path)
+    store, app = reopen(path)
+    async with app.run_test(size=SIZE) as pilot:
+        panel = app.query_one(TreePanel)
+        panel.focus()
+        await pilot.pause()
+        panel.move_cursor(panel._shown["gen2"][0])
+        await pilot.pause()
+        assert app.view.current_unit().node_id == "gen1"  # the document shows gen1
+        await pilot.press("delete")  # one node: no question
+        assert "gen2" not in app.session and "gen1" in app.session
+        await pilot.press("ctrl+z")
+        assert "gen2" in app.session
+    store.close()
