@@ -133,7 +133,8 @@ def _open_and_launch(args: Args) -> int:
         raise LoomError(f"{args.session!r} is no session file; {new_session_rule(args.session)}")
     # The flags go into a runtime copy; the file keeps what it says (see Config.with_flags).
     config = load_config().with_flags(theme=args.theme)
-    model_given = bool(args.model or args.api_base or args.profile)
+    # --engine names how to run a model: asking for one opens the session with the default.
+    model_given = bool(args.model or args.api_base or args.profile or getattr(args, "engine", None))
     if args.session:
         path = Path(args.session).expanduser()
         existing = path.exists()

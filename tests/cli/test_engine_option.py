@@ -190,3 +190,26 @@ def test_the_llamacpp_engine_loads_without_torch(smollm_gguf):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["llamacpp", "False", "False"]
     assert proc.stderr == ""
+
+
+def test_opening_a_session_with_engine_loads_a_model_on_it(monkeypatch, tmp_path):
+    """``loomtui S.json --engine llamacpp`` on an existing session: the app gets a model (the
+    default, run by llama.cpp), not a replay without one."""
+    from loomtui.cli import app_cmd
+    from loomtui.core.store import SessionStore
+    from loomtui.core.tree import Session
+
+    path = tmp_path / "s.json"
+    SessionStore.create(path, Session.new("hello")).close()
+    assert path.is_file()
+    launched: list[dict] = []
+    monkeypatch.setattr(app_cmd, "launch_app", lambda **kw: launched.append(kw) or 0)
+    opened: list[dict] = []
+    monkeypatch.setattr(
+        "loomtui.backends.resolve.open_backend", lambda **kw: opened.append(kw) or kw
+    )
+    assert main([str(path), "--engine", "llamacpp"]) == 0
+    factory = launched[0]["backend_factory"]
+    assert factory is not None
+    factory(None)
+    assert opened[0]["engine"] == "llamacpp" and opened[0]["model"] in (None, "default")
