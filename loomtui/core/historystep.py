@@ -247,10 +247,15 @@ def encode_step(cap: _Capture, label: str) -> dict[str, Any] | None:
     after_lists: dict[str, list[Token] | None] = {}
     after_vals: dict[str, dict[str, Any]] = {}
     real = False  # view state alone (a goto's visited and checked) makes no step
+    # Nodes the change read and left as they were: a copy's tokens are theirs (runs may refer
+    # to them; an undo or redo checks first that they are still as they were).
+    anchors: dict[str, list[Token]] = {}
     for nid, img in cap.before.items():
         live = dict.get(nodes, nid)
         how = img.changed(live) if live is not None else 2
         if not how:
+            if live is not None and live.tokens:
+                anchors[nid] = live.tokens
             continue
         real = real or how == 2
         before_lists[nid] = img.token_list()
@@ -270,8 +275,8 @@ def encode_step(cap: _Capture, label: str) -> dict[str, Any] | None:
     if not real and not keys and session.root_id == cap.root:
         return None
     pool = _Pool()
-    b_other = {k: v for k, v in after_lists.items() if v}
-    a_other = {k: v for k, v in before_lists.items() if v}
+    b_other = {**anchors, **{k: v for k, v in after_lists.items() if v}}
+    a_other = {**anchors, **{k: v for k, v in before_lists.items() if v}}
     made: dict[tuple[str, int], tuple[str, int, int]] = {}
     b_firsts = {id(v[0]): k for k, v in b_other.items()}
     a_firsts = {id(v[0]): k for k, v in a_other.items()}
@@ -279,6 +284,12 @@ def encode_step(cap: _Capture, label: str) -> dict[str, Any] | None:
     a_runs = _side(after_lists, a_other, a_firsts, made, pool, {})
     before = [_image(nid, v, before_lists[nid], b_runs[nid]) for nid, v in before_vals.items()]
     after = [_image(nid, v, after_lists[nid], a_runs[nid]) for nid, v in after_vals.items()]
+    used = {
+        run[1]
+        for runs in (*b_runs.values(), *a_runs.values())
+        for run in runs or ()
+        if run[0] == "r" and run[1] in anchors
+    }
     step = {
         "op": "step",
         "label": label,
@@ -293,6 +304,7 @@ def encode_step(cap: _Capture, label: str) -> dict[str, Any] | None:
         "pool": [token_record(t) for t in pool.tokens],
         "before": before,
         "after": after,
+        "anchors": [{"id": nid, "sig": _sig(anchors[nid])} for nid in sorted(used)],
     }
     return step  # JSON-ready (the file writes it as one line); copies, never shared
 
@@ -396,6 +408,13 @@ def apply_step(session: Session, step: dict[str, Any], *, undo: bool) -> None:
                 raise HistoryError(
                     f"cannot {'undo' if undo else 'redo'} {label}: node {nid} exists "
                     "again (the tree is not as that step left it)"
+                )
+        for anchor in step.get("anchors", ()):
+            node = dict.get(nodes, anchor["id"])
+            if node is None or _sig(node.tokens) != anchor["sig"]:
+                raise HistoryError(
+                    f"cannot {'undo' if undo else 'redo'} {label}: node {anchor['id']} "
+                    "changed since (the tree is not as that step left it)"
                 )
         if step["root"][side] != session.root_id:
             raise HistoryError(

@@ -429,3 +429,14 @@ def test_undo_waits_while_a_change_runs_on_another_thread():
     assert engine.history.labels()[0] == ["an instrument", "label gen1"]
     engine.undo(2)
     assert engine.session.node("gen1").label is None and engine.session.node("gen2").label is None
+
+
+def test_a_copy_refers_to_the_original_s_tokens_and_redo_checks_they_are_still_there():
+    engine = _engine()
+    engine.copy_branch("gen1")
+    [step] = engine.history.undo_stack
+    assert step["pool"] == [] and [a["id"] for a in step["anchors"]] == ["gen1"]
+    engine.undo()
+    engine.session.node("gen1").tokens = engine.session.node("gen1").tokens[:3]  # elsewhere
+    with pytest.raises(HistoryError, match="cannot redo copy gen1: node gen1 changed since"):
+        engine.redo()
