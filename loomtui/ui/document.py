@@ -79,13 +79,15 @@ class Units(Sequence[Unit]):
             index += layout.total
         if not 0 <= index < layout.total:
             raise IndexError(index)
-        if index < layout.base:
+        if not layout.base <= index < layout.end:
             layout.ensure(index)
         return layout._units[index - layout.base]
 
     def __iter__(self) -> Iterator[Unit]:
-        self._layout.ensure(0)
-        return iter(self._layout._units)
+        # Every unit of the branch, laying out the parts as it goes (slow on a long branch:
+        # :meth:`DocLayout.laid_out` gives what is laid out already).
+        for index in range(self._layout.total):
+            yield self[index]
 
 
 class DocLayout(WrapEngine):

@@ -101,6 +101,13 @@ def test_the_lazy_layout_is_the_whole_layout_from_a_newline_on(small_window, wid
         _check_same(lazy, whole)
         assert shifts[-1] == 0  # lines only added after the last
     assert lazy.base == 0 and lazy.lines == whole.lines and lazy.unit_line == whole.unit_line
+    # Every unit, in order, from a layout that has only its end laid out.
+    other = DocLayout(width)
+    other.load(s, s.current_id)
+    assert other.base > 0
+    assert [(u.node_id, u.offset, u.text) for u in other.units] == [
+        (u.node_id, u.offset, u.text) for u in whole.units
+    ]
     # A re-wrap keeps them equal.
     lazy.relayout(width + 7)
     whole.relayout(width + 7)

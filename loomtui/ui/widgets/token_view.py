@@ -234,9 +234,12 @@ class TokenView(ScrollView, can_focus=True):
         if not keep_goal:
             self._goal = None
         self.follow = index == n - 1
+        layout = self.layout_
         for i in (old, index):
-            if 0 <= i < n:
-                for line in self.layout_.lines_of_unit(i):
+            # (The old cursor's lines only where they are laid out: a long branch's other
+            # parts are not laid out again for it.)
+            if 0 <= i < n and (i == index or layout.base <= i < layout.end):
+                for line in layout.lines_of_unit(i):
                     self._lines.pop(line, None)
         self.scroll_to_cursor()
         self.refresh()
