@@ -134,7 +134,8 @@ BASELINES = {
     "ui_page_scroll_1m_ms": "a page-down on the 20,000-token branch: {b:.2f} ms",
     "probe_100_batch_ratio": "one bare forward pass: the prompt once, then the "
     "{d[answers]} answers right-padded as one batch on its KV cache: {b:.3f} s",
-    "undo_1m_ms": "making the same changes (undo capture and autosave included): {b:.2f} ms",
+    "undo_1m_ratio": "making the same changes (undo capture and autosave included): "
+    "{b:.2f} ms",
     "llamacpp_decode_ratio": "llama-cpp-python's plain greedy create_completion on the same "
     "GGUF, same process, no logprobs: {b:.1f} tok/s",
     "sampled_logprob_overhead": "the same sampled decode (T 0.7, top-p 0.9) drawing without "
