@@ -113,11 +113,12 @@ def move_aside(journal: Path) -> Path | None:
 
 def remove_stale_temps(path: Path) -> list[Path]:
     """Remove the temporary files a kill during a save left beside ``path``: only loomtui's
-    own temp names (``.NAME.XXXXXXXX.tmp`` and ``.NAME.journal.XXXXXXXX.tmp``, the random
+    own temp names (``.NAME.XXXXXXXX.tmp``, ``.NAME.journal.XXXXXXXX.tmp`` and the undo
+    history's ``.NAME.history.XXXXXXXX.tmp``, the random
     part as :mod:`tempfile` and :mod:`atomicfile` make it), only regular files this user
     owns, never a link (nor what it points to). Call with the session's lock held (another
     process's save in flight would lose its file). Returns what was removed."""
-    ours = re.compile(r"\." + re.escape(path.name) + r"\.(?:journal\.)?[a-z0-9_]{8}\.tmp")
+    ours = re.compile(r"\." + re.escape(path.name) + r"\.(?:journal\.|history\.)?[a-z0-9_]{8}\.tmp")
     removed: list[Path] = []
     try:
         names = os.listdir(path.parent if str(path.parent) else ".")

@@ -438,3 +438,13 @@ def test_a_copy_refers_to_the_original_s_tokens_and_redo_checks_they_are_still_t
     engine.session.node("gen1").tokens = engine.session.node("gen1").tokens[:3]  # elsewhere
     with pytest.raises(HistoryError, match="cannot redo copy gen1: node gen1 changed since"):
         engine.redo()
+
+
+def test_a_compaction_cut_by_a_kill_leaves_no_temp_file_behind(tmp_path):
+    path = tmp_path / "s.json"
+    save_session(demo_session(), path)
+    stale = tmp_path / ".s.json.history.ab12cd34.tmp"  # a compaction a kill cut short
+    stale.write_bytes(b'{"op": "base"')
+    store = SessionStore.open(path)
+    store.close()
+    assert not stale.exists()
