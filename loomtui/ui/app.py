@@ -50,9 +50,9 @@ from .navigation import Navigation, Point
 from .picking import Picking
 from .saving import Saving, StoreProblem
 from .scoring import Scoring
+from .screens.instruments import INSTRUMENTS
 from .siblings import Siblings
 from .surgery import Surgery
-from .screens.instruments import INSTRUMENTS
 from .turns import Turns
 from .widgets.branches import BranchPanel
 from .widgets.legend import Legend
