@@ -1,13 +1,17 @@
 """The undo history's file: ``.NAME.history`` beside the session file ``NAME``.
 
-JSON lines, appended with one ``os.write`` each: a header ``{"op": "base", "v": 1}``, then
-``step`` records (:func:`loomtui.core.history.encode_step`) and ``undo``/``redo`` marks.
-Reading replays them into the two stacks, so what was undoable when loomtui stopped (a
-SIGKILL included: the last line a kill cut short is dropped) is undoable after reopening.
+JSON lines, appended with one ``os.write`` each (no fsync: a kill keeps what was written):
+a header ``{"op": "base", "v": 1}``, then ``step`` records
+(:func:`loomtui.core.historystep.encode_step`) and ``undo``/``redo`` marks. A generation's
+step is first written *pending* when its tokens start to stream, then again (``amends``)
+when it ends; ``drop`` takes a pending step away. Reading replays them into the two stacks,
+so what was undoable when loomtui stopped (a SIGKILL included: the last line a kill cut
+short is dropped) is undoable after reopening.
 
 Bounded: the newest :data:`~loomtui.core.history.MAX_STEPS` steps, and :data:`MAX_BYTES` of
 file. Past that the file is rewritten with what is kept (a temp file created exclusively,
-then renamed over it); a single step over :data:`MAX_STEP_BYTES` is not kept (said once).
+then renamed over it); a single step over :data:`MAX_STEP_BYTES` is kept in memory only
+(undoable until loomtui closes; said once) and gets no marks here.
 
 The file is created exclusively and never followed through a link. One that is damaged (a
 bad line that is not a kill's cut tail, a newer version, a link or not a regular file) is
