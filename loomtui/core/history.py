@@ -5,12 +5,15 @@ a dict (:class:`NodeTable`); while an Engine method runs (:meth:`History.step`, 
 every public Engine method) it is a :class:`TrackedNodes`, and each node it hands out, adds
 or removes on that thread is noted by the open step: the first time a node is seen its
 *before-image* is kept (its fields, lists and dicts copied; its token list by reference with
-its length and end tokens, since tokens only grow, or get cut into a new list). When the outermost method
-returns, the step compares the nodes it saw with their images: the nodes that changed, were
-added or were removed (with their *after-images*), and the session's root, current node and
-changed meta keys, make one undo step; a method that changed nothing leaves none. Only the
-nodes a change touched are looked at (no pass over the tree), and Token objects are shared:
-lists are copied only for nodes that changed.
+its length and end tokens, since tokens only grow, or get cut into a new list). When the
+outermost method returns, the step compares the nodes it saw with their images: the nodes
+that changed, were added or were removed (with their *after-images*), and the session's
+root, current node and changed meta keys, make one undo step; a method that changed nothing,
+or only the view (visited, checked), leaves none. Only the nodes a change touched are looked
+at (no pass over the tree), and no token list is copied. Several changes make one step when
+an outer block holds them (:func:`loomtui.engine_history.as_one_step`: a generate over
+several models, an instrument's run). Undo and redo wait while a change runs on another
+thread.
 
 **Undo** puts the before-images back, removes the nodes the step added and restores root,
 current node and meta keys; **redo** does the reverse with the after-images. Each first checks
