@@ -174,14 +174,24 @@ class TreePanel(Tree[str]):
         top = shown_root(session)  # a hoisted subtree: the path from its root on
         path = path[next((i for i, n in enumerate(path) if n.id == top), len(path)) :]
         rec = None
-        for i, node in enumerate(path):
-            rec = self._shown.get(node.id)
-            if rec is None:
-                return None  # not under the root shown here (show_session rebuilds)
-            if i < len(path) - 1 or expand:
-                self._load(session, rec)
-                if not rec[0].is_expanded:
-                    rec[0].expand()
+        opened = False
+        try:
+            for i, node in enumerate(path):
+                rec = self._shown.get(node.id)
+                if rec is None:
+                    return None  # not under the root shown here (show_session rebuilds)
+                if i < len(path) - 1 or expand:
+                    self._load(session, rec)
+                    item = rec[0]
+                    if not item.is_expanded:
+                        # What TreeNode.expand() does, less its NodeExpanded message (a
+                        # thousand of them for a deep branch; the children are built here).
+                        item._expanded = True
+                        item._updates += 1
+                        opened = True
+        finally:
+            if opened:
+                self._invalidate()
         return None if rec is None else rec[0]
 
     def _build(self) -> None:
