@@ -370,8 +370,10 @@ def _check_links(nodes: dict[str, Node], built: list[Node], gone: list[str], roo
         parent = get(old.parent) if old is not None else None
         if parent is not None and nid in parent.children:
             raise ValueError(f"node {nid[:20]} goes but its parent still lists it")
-        if old is not None and any(c not in away for c in old.children):
-            raise ValueError(f"node {nid[:20]} goes but a child of it would stay")
+        for cid in old.children if old is not None else ():
+            child = get(cid)  # gone too, or put back under another parent (a split's tail)
+            if child is not None and child.parent == nid:
+                raise ValueError(f"node {nid[:20]} goes but a child of it would stay")
     top = get(root)
     if top is None or top.parent is not None:
         raise ValueError("no root")

@@ -58,6 +58,7 @@ def _take_back(e: Engine) -> None:
 # Every change an Engine makes (those other rooms added included), as the app makes it.
 CHANGES = {
     "split": lambda e: e.split("gen1", 5),
+    "split_above_children": lambda e: e.split("prompt", 4),  # the tail takes gen1 and gen2
     "add": lambda e: e.add("gen1", 3, plain=" inserted", origin="edit"),
     "add_turn": lambda e: e.add_turn("gen2", "and then?"),
     "pick": lambda e: e.pick("gen1", 2, e.session.node("gen1").tokens[2].top[-1]),
