@@ -93,9 +93,10 @@ class HistoryMethods:
                 if not (history.can_undo() if undo else history.can_redo()):
                     break
                 done.append(history.undo() if undo else history.redo())
-        except HistoryError:
+        except HistoryError as exc:
             if not done:
                 raise
+            history.warnings.append(f"stopped after {len(done)}: {exc}")  # said, not lost
         if not done:
             raise HistoryError("nothing to undo" if undo else "nothing to redo")
         if self.session.current_id not in self.session:

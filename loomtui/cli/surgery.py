@@ -62,6 +62,8 @@ def _engine(path: str, readonly: bool = False) -> Iterator[Engine]:
 
 def _report(args: Args, verb: str, engine: Engine, line: str, **extra: Any) -> None:
     undo, redo = engine.history.labels() if engine.history is not None else ([], [])
+    while engine.history is not None and engine.history.warnings:  # e.g. --steps stopped
+        click.echo(safe_line(engine.history.warnings.pop(0)), err=True)
     if args.json:
         data = {
             "session": str(args.session),

@@ -109,3 +109,18 @@ def test_every_verb_says_what_it_does(capsys):
         assert main([verb, "--help"]) == 0
         shown = capsys.readouterr().out
         assert "SESSION" in shown and "--json" in shown
+
+
+def test_undo_steps_stop_at_a_step_that_cannot_be_undone_and_say_why(tmp_path, capsys):
+    path = _file(tmp_path)
+    assert main(["split", path, "--node", "gen1", "--at", "5"]) == 0
+    assert main(["delete", path, "--node", "gen2"]) == 0
+    session = load_session(path)
+    session.node("gen1").label = "changed elsewhere"  # the split's node, edited by hand
+    save_session(session, path)
+    capsys.readouterr()
+    assert main(["undo", path, "--steps", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == "undid: delete gen2"
+    assert "stopped after 1: cannot undo split gen1 at 5: node gen1 changed since" in err
+    assert err.count("\n") == 1
