@@ -61,6 +61,7 @@ from .base import (
     TokenEvent,
     starts_with_digit,
 )
+from .contextids import context_ids, score_prefix_ids
 from .llamacpp_model import (
     N_BATCH,
     LlamaModelFile,
@@ -175,29 +176,16 @@ class LlamaCppBackend(Backend, FullDistribution):
         return self._bytes[token_id]
 
     def context_ids(self, context: Context) -> list[int]:
-        """The exact ids given to the model for ``context``, built as the torch engine
-        builds them (:meth:`.local.LocalBackend.context_ids`)."""
-        if context.token_ids is not None:
-            ids = [int(i) for i in context.token_ids]
-            if self._prefix_ids and ids[: len(self._prefix_ids)] != self._prefix_ids:
-                ids = self._prefix_ids + ids
-        elif context.chat:
-            ids = self._chat_ids(context.chat_messages())
-            if context.prefill_ids is not None:
-                ids += [int(i) for i in context.prefill_ids]
-            elif context.prefill:
-                ids += self.tokenize(context.prefill)
-        else:
-            ids = self._prefix_ids + self.tokenize(context.text)
-        if not ids:
-            if self._doc_id is None:
-                raise BackendError("the context is empty and this model has no start token")
-            ids = [self._doc_id]
-        if len(ids) >= self.lib.n_ctx:
-            raise BackendError(
-                f"the context has {len(ids)} tokens; the model takes {self.lib.n_ctx}"
-            )
-        return ids
+        """The exact ids given to the model for ``context``, by the rule the torch engine
+        uses too (:func:`.contextids.context_ids`)."""
+        return context_ids(
+            context,
+            prefix_ids=self._prefix_ids,
+            doc_id=self._doc_id,
+            tokenize=self.tokenize,
+            chat_ids=self._chat_ids,
+            limit=self.lib.n_ctx,
+        )
 
     def _chat_ids(self, messages: list[dict[str, str]]) -> list[int]:
         if not self._template:
@@ -410,9 +398,7 @@ class LlamaCppBackend(Backend, FullDistribution):
     # ------------------------------------------------------------------ scoring
     def score_prefix_ids(self) -> list[int]:
         """As the torch engine: the BOS it adds, else ``<|endoftext|>``, else nothing."""
-        if self._prefix_ids:
-            return list(self._prefix_ids)
-        return [self._doc_id] if self._doc_id is not None else []
+        return score_prefix_ids(self._prefix_ids, self._doc_id)
 
     def score(self, text: str, top_k: int = 20, prefix: Context | None = None) -> ScoreResult:
         if prefix is None or (prefix.token_ids is None and not prefix.chat and not prefix.text):

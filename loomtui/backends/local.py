@@ -41,6 +41,7 @@ from .base import (
     TokenEvent,
     starts_with_digit,
 )
+from .contextids import context_ids, score_prefix_ids
 from .kvcache import DEFAULT_BUDGET_BYTES, PrefixCache, can_slice, expand_cache
 from .model_spec import load_pretrained, resolve_spec
 from .sampling import StopFilter, check_settings, draw, raw_numbers
@@ -173,35 +174,16 @@ class LocalBackend(Backend, FullDistribution):
         return self._bytes[token_id]
 
     def context_ids(self, context: Context) -> list[int]:
-        """The exact ids given to the model for ``context``.
-
-        Given ``token_ids`` are used as they are (with the tokenizer's BOS put in front when
-        it has one and they lack it); chat mode applies the chat template to the turns before
-        the reply with the generation prompt, then appends the partial reply's tokens (its
-        own ids when given) as the start of the assistant's turn, with no end-of-turn token;
-        completion mode is BOS (if any) + the text's tokens. An empty context starts from the
-        document separator.
-        """
-        if context.token_ids is not None:
-            ids = list(context.token_ids)
-            if self._prefix_ids and ids[: len(self._prefix_ids)] != self._prefix_ids:
-                ids = self._prefix_ids + ids
-        elif context.chat:
-            ids = self._chat_ids(context.chat_messages())
-            if context.prefill_ids is not None:
-                ids += [int(i) for i in context.prefill_ids]
-            elif context.prefill:
-                ids += self.tokenize(context.prefill)
-        else:
-            ids = self._prefix_ids + self.tokenize(context.text)
-        if not ids:
-            if self._doc_id is None:
-                raise BackendError("the context is empty and this model has no start token")
-            ids = [self._doc_id]
-        limit = self.info().context_length
-        if limit and len(ids) >= limit:
-            raise BackendError(f"the context has {len(ids)} tokens; the model takes {limit}")
-        return ids
+        """The exact ids given to the model for ``context`` (the rule both local engines
+        share: :func:`.contextids.context_ids`)."""
+        return context_ids(
+            context,
+            prefix_ids=self._prefix_ids,
+            doc_id=self._doc_id,
+            tokenize=self.tokenize,
+            chat_ids=self._chat_ids,
+            limit=self.info().context_length,
+        )
 
     def _chat_ids(self, messages: list[dict[str, str]]) -> list[int]:
         """The chat template over ``messages`` with the generation prompt (the assistant's
@@ -355,9 +337,7 @@ class LocalBackend(Backend, FullDistribution):
         """What :meth:`score` puts before a text by default: the tokenizer's BOS if it adds
         one, else the document separator ``<|endoftext|>`` if the vocabulary has it (so the
         first token gets a logprob too), else nothing."""
-        if self._prefix_ids:
-            return list(self._prefix_ids)
-        return [self._doc_id] if self._doc_id is not None else []
+        return score_prefix_ids(self._prefix_ids, self._doc_id)
 
     def score(self, text: str, top_k: int = 20, prefix: Context | None = None) -> ScoreResult:
         """Teacher-force ``text``; each token's numbers come from the distribution that
