@@ -14,9 +14,11 @@ import hashlib
 import os
 import re
 import stat
+import tempfile
 import time
 from pathlib import Path
 
+from .atomicfile import write_all
 from .errors import SessionFileError
 
 
@@ -149,3 +151,22 @@ def refuse_read_only_file(
         return
     if stat.S_ISREG(st.st_mode) and (not st.st_mode & 0o222 or not os.access(path, os.W_OK)):
         raise SessionFileError(f"{path} is read-only (mode {stat.S_IMODE(st.st_mode):o}): {hint}")
+
+
+def replace_sidecar(path: Path, data: bytes) -> None:
+    """Make a file loomtui keeps beside a session (its journal, its undo history) hold
+    exactly ``data``: written to a temp file ``NAME.XXXXXXXX.tmp`` created exclusively
+    (never through a link planted at its name), fsynced, then renamed over ``path`` (whatever
+    is there, a planted link included, is replaced, never followed). On any failure the temp
+    file is removed and ``path`` is as it was. Raises ``OSError``."""
+    fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        remove_file(Path(tmp))
+        raise

@@ -26,11 +26,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from .fsafe import os_problem, read_regular, remove_file
+from .fsafe import os_problem, read_regular, replace_sidecar
 from .journal import line, write_all
 
 HISTORY_VERSION = 1
@@ -235,15 +234,5 @@ class HistoryFile:
         body = [line({"op": "base", "v": HISTORY_VERSION}), *steps, *redos[::-1]]
         body += [line({"op": "undo"})] * len(redos)
         data = b"".join(body)
-        fd, tmp = tempfile.mkstemp(prefix=f"{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        try:
-            try:
-                write_all(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
-        except BaseException:
-            remove_file(Path(tmp))
-            raise
+        replace_sidecar(self.path, data)
         self.size = len(data)

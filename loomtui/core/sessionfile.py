@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SessionFileError
-from .sessioncheck import fail, gc_paused, one_line
+from .sessioncheck import check_tree, fail, gc_paused, one_line
 from .sessionread import _build_session
 from .sessionwrite import VocabWriter, first_loaded_vocab, node_to_dict, preorder
 from .strictjson import StrictJSONError, loads_strict
@@ -128,6 +128,17 @@ def dumps_session(session: Session) -> bytes:
     except (ValueError, TypeError, RecursionError) as exc:
         # e.g. NaN in meta, or a non-JSON object in settings: refuse to write a bad file.
         raise SessionFileError(one_line(f"cannot save session: {exc}")) from None
+
+
+def validated_bytes(session: Session, source: str) -> tuple[bytes, Session]:
+    """A session (a replayed one) as the bytes a save writes, and the session those bytes
+    load as: the loader's checks (tree links, types, numbers) run before anything is written.
+    SessionFileError when the session is broken."""
+    # The tree as it is in memory first: a file holds only what the root reaches, so a
+    # node the journal hung under a missing parent (or in a cycle) would vanish unseen.
+    check_tree(session.nodes, session.root_id, session.current_id, source)
+    data = dumps_session(session)
+    return data, loads_session(data, source)
 
 
 def save_session(session: Session, path: str | os.PathLike[str]) -> None:

@@ -41,7 +41,6 @@ Usage::
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -51,7 +50,7 @@ from .errors import LoomError, SessionFileError
 from .fsafe import digest as _digest
 from .fsafe import move_aside as _move_aside
 from .fsafe import os_problem as _os_problem
-from .fsafe import refuse_not_regular, remove_stale_temps, session_target
+from .fsafe import refuse_not_regular, remove_stale_temps, replace_sidecar, session_target
 from .fsafe import refuse_read_only_file as _refuse_read_only_file
 from .fsafe import remove_file as _remove
 from .journal import (  # noqa: F401 - re-exported: the journal's codec is part of the store
@@ -66,7 +65,6 @@ from .journal import (  # noqa: F401 - re-exported: the journal's codec is part 
     mark_interrupted,
     pending_journal_records,
     read_journal,
-    read_records,
     token_from_record,
     token_record,
     write_all,
@@ -93,20 +91,6 @@ def _save(session: Session, path: Path) -> None:
     from .sessionfile import save_session
 
     save_session(session, path)
-
-
-def _validated(session: Session, source: str) -> tuple[bytes, Session]:
-    """A replayed session as the bytes a save writes, and the session those bytes load as:
-    the loader's checks (tree links, types, numbers) run before anything is written.
-    SessionFileError when the replay broke the session."""
-    from .sessioncheck import check_tree
-    from .sessionfile import dumps_session, loads_session
-
-    # The tree as it is in memory first: a file holds only what the root reaches, so a
-    # node the journal hung under a missing parent (or in a cycle) would vanish unseen.
-    check_tree(session.nodes, session.root_id, session.current_id, source)
-    data = dumps_session(session)
-    return data, loads_session(data, source)
 
 
 def _write_file(data: bytes, path: Path) -> None:
@@ -261,7 +245,9 @@ class SessionStore:
         Returns the validated session's file bytes (None when the journal was refused)."""
         try:
             apply_records(self.session, records)
-            data, checked = _validated(self.session, self.journal.name)
+            from .sessionfile import validated_bytes
+
+            data, checked = validated_bytes(self.session, self.journal.name)
         except (JournalDamage, SessionFileError) as exc:
             self._keep_aside(str(exc), applied=False)
             self.session = _load(self.path)  # as it was: the file was not touched
@@ -412,19 +398,7 @@ class SessionStore:
         self._close_fd()
         header = {"op": "base", "v": JOURNAL_VERSION, "sha256": _digest(self.path)}
         data = record_line(header)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f"{self.journal.name}.", suffix=".tmp", dir=self.journal.parent
-        )
-        try:
-            try:
-                write_all(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.journal)
-        except BaseException:
-            _remove(Path(tmp))
-            raise
+        replace_sidecar(self.journal, data)
         self._fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
         self._journal_end = len(data)
         self._journal_bytes = 0
