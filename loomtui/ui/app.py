@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
@@ -41,7 +40,7 @@ from ..engine import Engine
 from .bindings import DEFAULT_KEYS, KEYS, binding, keyed_bindings
 from .commands import loom_commands
 from .editing import Editing
-from .finding import FindingKeys
+from .finding import Finding
 from .generation import Generation
 from .keys import Key, shown_keys
 from .messages import GenerationFinished, LoadProgress, ModelLoaded, TokensArrived
@@ -69,7 +68,7 @@ BackendFactory = Callable[[ProgressCallback], Backend]
 LOAD_DELAY_S = 0.3
 
 
-class LoomApp(FindingKeys, App[None]):
+class LoomApp(App[None]):
     """A session tree, a document view of the current branch, and a model to grow it."""
 
     CSS_PATH = "loomtui.tcss"
@@ -133,8 +132,9 @@ class LoomApp(FindingKeys, App[None]):
         self.turns = Turns(self)  # chat: the next user message, answered at once
         self.picking = Picking(self)  # the top-k menu and picks
         self.scoring = Scoring(self)  # scoring the text a person wrote
-        self.siblings = Siblings(self)  # sort, dedup, hide alternates; show hidden or not
         self.surgery = Surgery(self)  # split, merge, hoist, delete, copy; undo and redo
+        self.finding = Finding(self)  # search and jump, ratings, bookmark jumps
+        self.siblings = Siblings(self)  # sort, dedup, hide alternates; show hidden or not
         self.note = ""  # the status line's note (e.g. the model failed to load)
         self.instruments = dict(INSTRUMENTS)
         self.models = Models(self.config.model.also, open_model, self.session)  # and colours
@@ -326,9 +326,7 @@ class LoomApp(FindingKeys, App[None]):
         unit = self.view.current_unit()
         node_id = unit.node_id if unit else self.session.current_id
         if node_id in self.session:
-            self.query_one(BranchPanel).show_point(
-                self.session, node_id, self.siblings.show_hidden
-            )
+            self.query_one(BranchPanel).show_point(self.session, node_id, self.siblings.show_hidden)
 
     def on_branch_panel_chosen(self, message: BranchPanel.Chosen) -> None:
         self.navigation.go_to(message.node_id, descend=True)
@@ -345,29 +343,13 @@ class LoomApp(FindingKeys, App[None]):
         self.refresh_status()
 
     def refresh_info(self) -> None:
-        from .widgets.status import describe_unit
+        from .widgets.status import info_for
 
+        backend = self.engine.backend
+        vocab = backend.info().vocab_size if backend is not None else None
+        hint = f"empty document: type a prompt, then {self.keys_of('generate')} to generate"
         unit = self.view.current_unit()
-        error = None
-        if unit is not None and unit.node_id in self.session:
-            error = self.session.node(unit.node_id).error
-        elif self.session.current.error:
-            error = self.session.current.error
-        if unit is None:  # the hint names the key as the keymap has it
-            info = Text(
-                f"empty document: type a prompt, then {self.keys_of('generate')} to generate",
-                style="dim",
-            )
-        else:
-            backend = self.engine.backend
-            node = self.session.node(unit.node_id) if unit.node_id in self.session else None
-            info = describe_unit(
-                unit,
-                error,
-                vocab_size=backend.info().vocab_size if backend is not None else None,
-                settings=node.settings if node is not None else None,
-            )
-        self.query_one(InfoLine).update(info)
+        self.query_one(InfoLine).update(info_for(unit, self.session, vocab, hint))
         self.call_after_refresh(self._place_toasts)
 
     def refresh_status(self) -> None:
@@ -488,11 +470,20 @@ class LoomApp(FindingKeys, App[None]):
     def action_label(self) -> None:
         self.navigation.label()
 
+    def action_siblings(self, what: str) -> None:
+        self.siblings.act(what)
+
     def action_surgery(self, what: str) -> None:
         self.surgery.act(what)
 
-    def action_siblings(self, what: str) -> None:
-        self.siblings.act(what)
+    def action_finding(self, what: str) -> None:
+        self.finding.act(what)
+
+    def on_token_view_clear_found(self) -> None:
+        self.finding.clear()
+
+    def tree_panel(self) -> TreePanel:
+        return self.query_one(TreePanel)
 
     def action_score(self) -> None:
         self.scoring.start()

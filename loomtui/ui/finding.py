@@ -11,7 +11,6 @@ applied on the app's thread; a ratings change goes through the
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.text import Text
@@ -244,23 +243,3 @@ class Finding:
                 self.host.navigation.go_to(nid, descend=False)
 
         self.host.push_screen(BookmarkScreen(shown, session.current_id), done)
-
-
-class FindingKeys:
-    """The app's side: ``finding('...')`` keys go to one :class:`Finding`, made on first
-    use. A mixin, so the app gains the action without another line in its body."""
-
-    @cached_property
-    def finding(self) -> Finding:
-        return Finding(self)  # type: ignore[arg-type]  # the app is the host
-
-    def action_finding(self, what: str) -> None:
-        self.finding.act(what)
-
-    def on_token_view_clear_found(self, message: Any) -> None:
-        self.finding.clear()
-
-    def tree_panel(self) -> TreePanel:
-        from .widgets.tree_panel import TreePanel
-
-        return self.query_one(TreePanel)  # type: ignore[attr-defined]

@@ -13,8 +13,24 @@ from textual.widgets import Static
 from ...backends.base import GenerationSettings
 from ...core.display import visible, visible_token
 from ...core.metrics import confidence, token_entropy
+from ...core.tree import Session
 from ...render.tokens import dist_name, sampler_label
 from ..document import Unit
+
+
+def info_for(unit: Unit | None, session: Session, vocab_size: int | None, empty: str) -> Text:
+    """The info line for the unit under the cursor (``empty``: the hint when the document
+    is empty), with its node's error and sampler settings."""
+    if unit is None:
+        return Text(empty, style="dim")
+    node = session.nodes.get(unit.node_id)
+    error = node.error if node is not None else session.current.error
+    return describe_unit(
+        unit,
+        error,
+        vocab_size=vocab_size,
+        settings=node.settings if node is not None else None,
+    )
 
 
 def describe_unit(
