@@ -181,3 +181,26 @@ async def test_api_tokens_from_a_scripted_server_show_an_entropy_range(scripted)
             assert f"H {b.lower:.2f}–{b.upper:.2f} nats (bounds: top-3 only)" in shown
     finally:
         backend.close()
+
+
+def test_a_servers_post_sampling_value_is_shown_once_and_labelled():
+    """llama-server's post_sampling_probs come as the token's logprob and its
+    sampling_logprob at once (dist "sampling"): the info line says it once, as the sampling
+    distribution's, not as a raw probability beside the same number "sampled"."""
+    from loomtui.core.tokens import DIST_SAMPLING
+    from loomtui.ui.docwrap import Unit
+    from loomtui.ui.widgets.status import describe_unit
+
+    lp = math.log(0.62)
+    tok = Token(
+        text=" the",
+        bytes=b" the",
+        token_id=1,
+        logprob=lp,
+        sampling_logprob=lp,
+        top=[Alt(" the", b" the", 1, lp), Alt(" a", b" a", 2, math.log(0.38))],
+        dist=DIST_SAMPLING,
+    )
+    line = describe_unit(Unit(node_id="n", offset=0, end=1, text=" the", token=tok)).plain
+    assert "p=0.6200" in line and "(sampling dist)" in line
+    assert "sampled" not in line and line.count("0.6200") == 1

@@ -13,6 +13,7 @@ from textual.widgets import Static
 from ...backends.base import GenerationSettings
 from ...core.display import visible, visible_token
 from ...core.metrics import confidence, token_entropy
+from ...core.tokens import DIST_SAMPLING
 from ...core.tree import Session
 from ...render.tokens import dist_name, sampler_label
 from ..document import Unit
@@ -58,7 +59,11 @@ def describe_unit(
         return out
     out = Text()
     out.append("‹" + visible_token(tok.text, tok.bytes) + "›", style="bold")
-    both = tok.logprob is not None and tok.sampling_logprob is not None
+    # Both numbers when they are of two distributions; a server's post-sampling value is
+    # the token's logprob already (labelled "sampling dist" below), never shown twice.
+    both = (
+        tok.logprob is not None and tok.sampling_logprob is not None and tok.dist != DIST_SAMPLING
+    )
     if tok.logprob is None:
         out.append("  no logprob (first token, nothing before it)", style="dim")
     else:
