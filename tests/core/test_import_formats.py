@@ -16,6 +16,7 @@ import pytest
 from diff_match_patch import diff_match_patch
 
 from loomtui.core.sessionfile import dumps_session, loads_session
+from loomtui.core.siblings import is_shown
 
 #: Text that trips importers: astral characters (two UTF-16 units in JavaScript), markup,
 #: Obsidian's escapes, combining marks, control characters, CJK.
@@ -335,7 +336,7 @@ def test_exoloom_keeps_authors_bookmarks_prunes_times_and_title() -> None:
     assert s.node("1").origin == "model" and s.node("1").model == "exo-model"
     assert s.node("2").origin == "prompt" and s.node("2").model is None
     assert [n.id for n in s.bookmarks()] == ["2"]
-    assert s.node("3").meta == {"hidden": True}
+    assert s.node("3").hidden and s.node("3").meta == {}  # pruned: soft-hidden, kept
     assert s.node("2").created == 1735898400.0  # 2025-01-03T10:00:00Z
     # No active node in exoloom: the session opens on a leaf, never the bare root.
     assert not s.current.children
@@ -388,7 +389,9 @@ def test_miniloom_keeps_ratings_summaries_models_times_and_reads() -> None:
         assert node.label == raw["summary"]
         assert node.created == raw["timestamp"] / 1000
         assert node.visited is raw["read"]
-        assert node.meta.get("rating") == raw["rating"]
+        # thumbs up/down are our +1/-1 (out of meta: one place holds a rating)
+        assert node.rating == {True: 1, False: -1, None: None}[raw["rating"]]
+        assert "rating" not in node.meta
         assert node.model == raw["model"]
         assert node.finish_reason == raw["finishReason"]
     assert s.meta["imported_from"] == "JD-P/miniloom"
@@ -400,7 +403,7 @@ def test_tinyloom_diffs_rebuild_every_text(seed: int) -> None:
     tree = random_tree(seed)
     s = load(tinyloom_file(tree))
     assert_texts(s, full_texts(tree))
-    assert s.node("n1").bookmark and s.node("n2").meta["hidden"] is True
+    assert s.node("n1").bookmark and s.node("n2").hidden and "hidden" not in s.node("n2").meta
     assert s.node("n1").model == "tiny-model" and s.root.model is None
     assert_saves(s)
 
@@ -424,7 +427,10 @@ def test_basemode_every_node_spells_its_text(seed: int) -> None:
     s = load(basemode_file(tree))
     assert_texts(s, full_texts(tree))
     assert [n.id for n in s.bookmarks()] == ["n1"]
-    assert s.node("n2").meta["hidden"] is True and s.node("n2").meta["rating"] == 4
+    # hidden: soft-hidden; a 4 is not on our -1/0/+1 scale, so it stays as written
+    assert s.node("n2").hidden and s.node("n2").meta["rating"] == 4
+    assert "hidden" not in s.node("n2").meta
+    assert s.node("n2").rating is None
     assert s.node("n1").model == "base-model"
     assert s.node("n1").created == 1746100800.0
     assert_saves(s)
@@ -441,6 +447,14 @@ def test_basemode_several_roots_hang_under_one_empty_root() -> None:
     assert s.branch_text("m1") == "Other tree"
 
 
+def shown_part(s: Any, node_id: str) -> str:
+    """``node_id``, or its nearest ancestor that no hidden node is above (or is)."""
+    path = s.path(node_id)
+    while not is_shown(s, path[-1].id):
+        path.pop()
+    return path[-1].id
+
+
 # --------------------------------------------------------------------------- bonsai
 @pytest.mark.parametrize("seed", range(4))
 def test_bonsai_first_parent_is_the_tree_parent_the_others_links(seed: int) -> None:
@@ -450,9 +464,9 @@ def test_bonsai_first_parent_is_the_tree_parent_the_others_links(seed: int) -> N
     assert_texts(s, full_texts(tree))
     assert s.node("n5").parent == dict((n, p) for n, p, _ in tree)["n5"]
     assert s.node("n5").meta["links"] == ["n1"]
-    assert s.node("n3").meta["hidden"] is True
+    assert s.node("n3").hidden
     assert s.root.label == "the start"
-    assert s.current_id == tree[-1][0]
+    assert s.current_id == shown_part(s, tree[-1][0])  # never left on a hidden node
     assert_saves(s)
 
 

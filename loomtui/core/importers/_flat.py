@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..ratings import RATINGS
 from ..sessioncheck import fail
+from ..siblings import set_hidden
 from ..tree import Node, Session, new_id
 
 #: Timestamps loomtui's reader accepts (seconds since 1970, either side): see sessionread.
@@ -153,7 +155,11 @@ def assemble(
     Several roots hang under one new empty root. ``current`` is the format's active node;
     when it names none, the session opens on the most recently created leaf."""
     nodes: dict[str, Node] = {}
+    hidden: list[str] = []
     for flat in ordered:
+        own = dict(flat.meta)
+        if own.pop("hidden", None) is True:
+            hidden.append(flat.id)
         node = Node(
             id=flat.id,
             parent=flat.parent,
@@ -166,7 +172,8 @@ def assemble(
             visited=flat.visited,
             error=flat.error,
             finish_reason=flat.finish_reason,
-            meta=flat.meta,
+            rating=_own_rating(own),
+            meta=own,
         )
         nodes[node.id] = node
         if node.parent is not None:
@@ -184,7 +191,25 @@ def assemble(
         session.current_id = current
     else:
         session.current_id = session.descend(root_id).id
+    # The format's pruned nodes are loomtui's soft-hidden ones (out of the views, kept in
+    # the file, shown again with "show hidden"); the current node is never left on one.
+    set_hidden(session, [nid for nid in hidden if nid != root_id], True)
     return session
+
+
+def _own_rating(meta: dict[str, Any]) -> int | None:
+    """A format's rating as loomtui's own (taken out of ``meta``) where it says the same
+    thing: thumbs up/down (True/False) are +1/-1, and -1, 0, +1 are themselves. Other scales
+    (a 4 of 5) stay in ``meta`` as the format wrote them: mapping them would invent a
+    judgement."""
+    value = meta.get("rating")
+    if isinstance(value, bool):
+        del meta["rating"]
+        return 1 if value else -1
+    if type(value) is int and value in RATINGS:
+        del meta["rating"]
+        return value
+    return None
 
 
 def object_of(data: Any, key: str, source: str, what: str) -> dict[str, Any]:

@@ -4,7 +4,8 @@ rating, generation_id}}]}``.
 
 A node's full text is its ancestors' ``text`` joined. Several roots (one per ``root_id``)
 hang under one empty root. The sampling fields (``strategy``, ``max_tokens``,
-``temperature``) become the node's settings; ``hidden`` and ``rating`` its meta.
+``temperature``) become the node's settings; ``hidden`` hides it (soft); ``rating`` is
+its rating where it is thumbs or -1/0/+1, else kept in meta.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ createdAt, lastVisited, lastUpdated (ms), logprobs, generationSettings, label}],
 
 bonsai allows several parents (a graph, not a tree): the first of ``parentIds`` is the tree
 parent and the others are kept as links in the node's meta (``links``). A node's full text
-is its ancestors' ``text`` joined. ``visible: false`` and ``hidden`` become ``hidden`` in the
-node's meta; ``generationSettings`` (it may hold an endpoint or a key) is never read, nor
+is its ancestors' ``text`` joined. ``visible: false`` and ``hidden`` soft-hide the node
+(``Node.hidden``); ``generationSettings`` (it may hold an endpoint or a key) is never read, nor
 ``logprobs`` (no writer is known to fill it).
 """
 

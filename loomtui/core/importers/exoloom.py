@@ -11,7 +11,7 @@ exoloom is closed source; the schema is the one Tapestry-Loom's migration assist
 A node's full text is its ancestors' ``content`` joined. Who wrote each node is recorded
 (``USER`` -> a prompt node, ``LLM`` -> a model node named by ``authorName``). exoloom records
 no active node: the session opens on the most recently created leaf. Pruned nodes are kept,
-marked ``hidden`` in their meta.
+soft-hidden (``Node.hidden``: out of the views until shown again).
 """
 
 from __future__ import annotations

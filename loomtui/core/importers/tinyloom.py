@@ -4,7 +4,7 @@ bookmarked, hidden}}}``.
 
 Text is stored as diff-match-patch patches from the parent's text, as in MiniLoom
 (:mod:`._patches`); a node that has ``text`` instead adds it to its parent's text. ``type``
-names the model (``"root"`` names none); ``hidden`` is kept in the node's meta.
+names the model (``"root"`` names none); ``hidden`` soft-hides it.
 """
 
 from __future__ import annotations
