@@ -134,6 +134,8 @@ BASELINES = {
     "ui_page_scroll_1m_ms": "a page-down on the 20,000-token branch: {b:.2f} ms",
     "probe_100_batch_ratio": "one bare forward pass: the prompt once, then the "
     "{d[answers]} answers right-padded as one batch on its KV cache: {b:.3f} s",
+    "search_50k_ratio": "walking the {d[nodes]}-node tree, joining its texts and one regex "
+    "pass over them: {b:.4f} s",
     "undo_1m_ratio": "making the same changes (undo capture and autosave included): "
     "{b:.2f} ms",
     "llamacpp_decode_ratio": "llama-cpp-python's plain greedy create_completion on the same "
