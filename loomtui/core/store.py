@@ -30,12 +30,9 @@ Its helpers live beside it, one job each: :mod:`fsafe` (reading only regular fil
 files, links), :mod:`journal` (the records and the journal file), :mod:`lock`,
 :mod:`verbsave` (the verbs' locked saves) and :mod:`worktarget` (another loom's file).
 
-Usage::
-
-    store = SessionStore.open(path)               # lock, load, replay journal
-    engine = Engine.over(store, backend)           # (loomtui.engine) journal + autosave
-    engine.generate(store.session.current_id, None, settings)
-    store.close()                                  # final save, drop journal, release lock
+Usage: ``SessionStore.open(path)`` (lock, load, replay the journal), ``Engine.over(store,
+backend)`` (loomtui.engine: journal + autosave), ``store.close()`` (final save, drop the
+journal, release the lock).
 """
 
 from __future__ import annotations
@@ -124,6 +121,9 @@ class SessionStore:
     journal_compact_bytes = 8 << 20
     #: seconds between attempts to restart a journal that could not be written
     retry_interval = 1.0
+    #: the app's: a slow session's compacting save waits for compact_if_due (an idle moment)
+    defer_compaction = False
+    compaction_due = False
 
     def __init__(self, path: Path, session: Session, *, readonly: bool) -> None:
         self.path = path
@@ -300,7 +300,7 @@ class SessionStore:
         self._saved(time.perf_counter() - start)
 
     def _saved(self, elapsed: float) -> None:
-        self.last_save_s = elapsed
+        self.last_save_s, self.compaction_due = elapsed, False
         self._remember_all()  # the file holds everything now
         self._behind = False
         self._dirty = True  # the file now differs from what open() created
@@ -332,28 +332,32 @@ class SessionStore:
         return SaveFailed(message)
 
     def autosave(self, session: Session | None = None) -> None:
-        """Make every change so far survive a crash, cheaply.
-
-        Small sessions are written whole; large ones (a save slower than
-        ``full_save_budget_s``) get a journal checkpoint, and a full save once the journal
-        is big. What :meth:`loomtui.engine.Engine.over` calls after every change. Raises
-        :class:`SaveFailed` when the change could not be written anywhere but memory, or the
-        file could not be saved.
-        """
+        """Make every change so far survive a crash, cheaply (what :meth:`Engine.over
+        <loomtui.engine.Engine.over>` calls after every change). Small sessions are written
+        whole; large ones (a save slower than ``full_save_budget_s``) get a journal
+        checkpoint, and a full save once the journal is big (with ``defer_compaction``: at
+        :meth:`compact_if_due`). Raises :class:`SaveFailed` when the change could not be
+        written anywhere but memory, or the file could not be saved."""
         if self.readonly:
             return
-        if (
-            self.last_save_s < self.full_save_budget_s
-            # A slow save compacts the journal proportionally less often (4 s: every 128 MB).
-            or self._journal_bytes > self.journal_compact_bytes * self._slowness()
-            or self._needs_save
-        ):
+        # A slow save compacts the journal proportionally less often (4 s: every 128 MB).
+        big = self._journal_bytes > self.journal_compact_bytes * self._slowness()
+        fast = self.last_save_s < self.full_save_budget_s
+        if fast or self._needs_save or (big and not self.defer_compaction):
             self.save()
-        else:
-            self.checkpoint()
-            self._sync()
-            if self._behind and self.problem:
-                raise SaveFailed(self.problem)
+            return
+        self.compaction_due = big
+        self.checkpoint()
+        self._sync()
+        if self._behind and self.problem:
+            raise SaveFailed(self.problem)
+
+    def compact_if_due(self) -> bool:
+        """Run the save autosave put off (``defer_compaction``); whether it ran. SaveFailed."""
+        if not self.compaction_due or self.readonly:
+            return False
+        self.save()
+        return True
 
     def _slowness(self) -> float:
         budget = self.full_save_budget_s

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
@@ -112,6 +114,7 @@ class LoomApp(App[None]):
             self.engine: Engine = Engine.over(store, backend)
             self.engine.on_change = self.saving.autosave
             store.on_problem = self.saving.store_problem  # a failed write is told at once
+            store.defer_compaction = True  # a big session's full save waits for a pause
         else:
             self.engine = Engine(self.session, backend, on_change=self.saving.autosave)
             self.engine.keep_history()  # undo in memory: no file to keep it beside
@@ -220,6 +223,7 @@ class LoomApp(App[None]):
         self.query_one(Legend).show_theme(self.scale_theme, self.scale_mode)
         self.models.attach(self.query_one(TreePanel), self.query_one(BranchPanel))
         self.editor.display = False
+        self.set_interval(1.0, self.saving.when_idle)
         if self.backend_factory is not None:
             # Importing torch holds the GIL for stretches of up to ~0.3 s on 2 cores: start the
             # load just after the first frame, so the first key press is never stuck behind it.
@@ -242,6 +246,11 @@ class LoomApp(App[None]):
             self.view.focus()
             if self.engine.backend is None and self.backend_factory is None:
                 self.notify("replay: no model attached; everything is navigable", timeout=4)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self.saving.last_key = time.monotonic()  # a big save waits for a pause
+        await super().on_event(event)
 
     # ------------------------------------------------------------------ workers
     def _start_loading(self) -> None:

@@ -7,6 +7,7 @@ The app owns one :class:`Saving`; it is the engine's ``on_change`` and the store
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,6 +22,11 @@ from .host import Notifier
 
 if TYPE_CHECKING:
     from ..core.store import SessionStore
+
+
+#: Seconds with no key pressed (and nothing generating) before a big session's put-off
+#: compacting save runs: never while a person types or tokens stream.
+IDLE_S = 3.0
 
 
 class StoreProblem(Message):
@@ -56,6 +62,7 @@ class Saving:
         self.host = host
         self.error: str | None = None  # the last save's failure (None: it worked)
         self.problem: str | None = None  # what the status line says is not saved
+        self.last_key = time.monotonic()  # when a key was last pressed (the app sets it)
 
     # ------------------------------------------------------------------ autosave
     def autosave(self, session: Any) -> None:
@@ -77,6 +84,21 @@ class Saving:
             self.error = str(exc)
             if host.store is None and first:
                 host.post_message(StoreProblem(f"could not save: {exc}"))
+
+    def when_idle(self) -> None:
+        """The app's timer: the full save that compacts a big session's journal, which the
+        store puts off while the person works (``defer_compaction``: ~2 s for a million
+        tokens), runs once no key came for :data:`IDLE_S` and nothing is generating."""
+        store = self.host.store
+        if store is None or not store.compaction_due or self.host.generation.running:
+            return
+        if time.monotonic() - self.last_key < IDLE_S:
+            return
+        try:
+            store.compact_if_due()
+            self.error = None
+        except (LoomError, OSError) as exc:  # the store has told on_problem already
+            self.error = str(exc)
 
     def store_problem(self, problem: str | None) -> None:
         """``SessionStore.on_problem`` (called on any thread): shown by the app's thread."""
