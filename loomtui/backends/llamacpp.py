@@ -40,14 +40,13 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from array import array
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import llama_cpp as lc
 import numpy as np
 
-from ..core.tokens import DIST_RAW, U32, PackedTop, Token, decode
+from ..core.tokens import DIST_RAW, PackedTop, Token, decode, packed_tops
 from .base import (
     FULL_BATCH,
     Backend,
@@ -206,12 +205,7 @@ class LlamaCppBackend(Backend, FullDistribution):
         )  # fmt: skip
 
     def _tops(self, top_v: np.ndarray, top_i: np.ndarray) -> list[PackedTop]:
-        ids = top_i.astype(np.uint32)
-        lps = top_v.astype(np.float32)
-        return [
-            PackedTop(self._rows, array(U32, ids[r].tobytes()), array("f", lps[r].tobytes()))
-            for r in range(ids.shape[0])
-        ]
+        return packed_tops(self._rows, top_i, top_v)
 
     # ------------------------------------------------------------------ llama.cpp calls
     def _decode(self, items: Sequence[tuple[int, int, int, bool]], keep: set[int]) -> np.ndarray:

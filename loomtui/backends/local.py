@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
-from ..core.tokens import DIST_RAW, PackedTop, Token, decode
+from ..core.tokens import DIST_RAW, PackedTop, Token, decode, packed_tops
 from .base import (
     FULL_BATCH,
     Backend,
@@ -45,7 +45,7 @@ from .contextids import context_ids, score_prefix_ids
 from .kvcache import DEFAULT_BUDGET_BYTES, PrefixCache, can_slice, expand_cache
 from .model_spec import load_pretrained, resolve_spec
 from .sampling import StopFilter, check_settings, draw, raw_numbers
-from .stepcopy import packed_tops, step_numbers
+from .stepcopy import step_numbers
 from .tokenbytes import token_bytes_table
 
 if TYPE_CHECKING:

@@ -10,33 +10,13 @@ device computed) and copies them once.
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..core.tokens import U32, PackedTop
-
-
-def packed_tops(table: Sequence[Any], ids: np.ndarray, lps: np.ndarray) -> list[PackedTop]:
-    """Each row's top-k list from host arrays (``ids`` int32, ``lps`` float32, shaped
-    (rows, k)), packed as indexes into the vocabulary ``table``."""
-    rows, k = ids.shape
-    if k == 0:
-        return [PackedTop(table, array(U32), array("f")) for _ in range(rows)]
-    id_bytes = np.ascontiguousarray(ids, dtype=np.int32).tobytes()
-    lp_bytes = np.ascontiguousarray(lps, dtype=np.float32).tobytes()
-    step = 4 * k
-    return [
-        PackedTop(
-            table,
-            array(U32, id_bytes[r * step : (r + 1) * step]),
-            array("f", lp_bytes[r * step : (r + 1) * step]),
-        )
-        for r in range(rows)
-    ]
+from ..core.tokens import PackedTop, packed_tops
 
 
 def step_numbers(

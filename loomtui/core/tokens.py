@@ -12,7 +12,7 @@ import threading
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 #: ``Token.dist`` values: which distribution the logprobs were taken from.
 DIST_RAW = "raw"  # the model's own softmax, before temperature/top-p/top-k
@@ -255,3 +255,25 @@ def decode(data: bytes) -> str:
     exported text, where the byte-exact form is the bytes themselves.
     """
     return data.decode("utf-8", errors="replace")
+
+
+def packed_tops(table: Sequence[Any], ids: Any, lps: Any) -> list[PackedTop]:
+    """Each row's top-k list from host arrays (numpy: ``ids`` integer, ``lps`` float32,
+    shaped (rows, k)), packed as indexes into the vocabulary ``table``: the float32 values as
+    given, bit for bit (both local engines build their lists here)."""
+    import numpy as np  # core imports numpy only when it is used
+
+    rows, k = ids.shape
+    if k == 0:
+        return [PackedTop(table, array(U32), array("f")) for _ in range(rows)]
+    id_bytes = np.ascontiguousarray(ids, dtype=np.int32).tobytes()
+    lp_bytes = np.ascontiguousarray(lps, dtype=np.float32).tobytes()
+    step = 4 * k
+    return [
+        PackedTop(
+            table,
+            array(U32, id_bytes[r * step : (r + 1) * step]),
+            array("f", lp_bytes[r * step : (r + 1) * step]),
+        )
+        for r in range(rows)
+    ]
