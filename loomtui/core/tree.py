@@ -425,56 +425,12 @@ class Session:
         return copy
 
     def split(self, node_id: str, offset: int) -> Node:
-        """Make ``offset`` a node boundary and return the node that ends there.
+        """Make ``offset`` a node boundary and return the node that ends there (see
+        :func:`loomtui.core.surgery.split_node`: the tail takes the children and the
+        remembered child)."""
+        from .surgery import split_node
 
-        The head keeps the id, the parent and everything said about the node; a new tail node
-        takes the rest of the segment and the old children. Offset 0 returns the parent (the
-        root gets a new empty parent); offset == len(node) returns the node unchanged.
-        """
-        node = self.node(node_id)
-        if not 0 <= offset <= len(node):
-            raise TreeError(f"offset {offset} outside node {node_id} of length {len(node)}")
-        if offset == len(node):
-            return node
-        if offset == 0:
-            if node.parent is not None:
-                return self.nodes[node.parent]
-            new_root = Node(id=new_id(self.nodes), origin="prompt", children=[node.id])
-            self.nodes[new_root.id] = new_root
-            node.parent = new_root.id
-            self.root_id = new_root.id
-            return new_root
-        tail = Node(
-            id=new_id(self.nodes),
-            parent=node.id,
-            children=node.children,
-            origin=node.origin,
-            settings=dict(node.settings) if node.settings else None,
-            model=node.model,
-            backend=node.backend,
-            created=node.created,
-            visited=node.visited,
-            finish_reason=node.finish_reason,
-            error=node.error,
-            meta={"split_from": node.id},
-            role=node.role,
-        )
-        if node.tokens is not None:
-            tail.tokens = node.tokens[offset:]
-            node.tokens = node.tokens[:offset]
-        else:
-            tail.plain = node.plain[offset:]
-            node.plain = node.plain[:offset]
-        for cid in tail.children:
-            self.nodes[cid].parent = tail.id
-        node.children = [tail.id]
-        node.finish_reason = None
-        node.error = None
-        self.nodes[tail.id] = tail
-        if self.current_id == node.id:
-            self.current_id = tail.id
-        self._touch(node)
-        return node
+        return split_node(self, node_id, offset)
 
     def add_generation(
         self,
