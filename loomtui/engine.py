@@ -184,6 +184,9 @@ class Engine(HistoryMethods):
         self.on_finish = on_finish
         #: undo/redo of every change (see loomtui.engine_history); None: not recorded
         self.history: History | None = None
+        #: called after each change to the tree, after ``on_change`` and from the thread that
+        #: made it (moving around, a hoist: not called); e.g. the app's search runs again
+        self.watchers: list[Callable[[Session], None]] = []
 
     @classmethod
     def over(cls, store: SessionStore, backend: Backend | None) -> Engine:
@@ -211,13 +214,17 @@ class Engine(HistoryMethods):
             )
         return self.backend
 
-    def _changed(self) -> None:
+    def _changed(self, tree: bool = True) -> None:
+        """The one notification a change ends in (autosave + journal); ``tree``: the tree
+        changed, not only the view (the watchers are told)."""
         if self.on_change is not None:
             self.on_change(self.session)
+        for watch in list(self.watchers) if tree else ():
+            watch(self.session)
 
     def save(self) -> None:
         """Save now (ctrl+s): the same notification every change ends in."""
-        self._changed()
+        self._changed(tree=False)
 
     def generate(
         self,
@@ -518,7 +525,7 @@ class Engine(HistoryMethods):
         before = [n.checked for n in path]
         self.session.goto(node_id)
         if [n.checked for n in path] != before:
-            self._changed()
+            self._changed(tree=False)
 
     def sort_children(self, node_id: str, key: str, descending: bool | None = None) -> None:
         """Order the children of ``node_id`` by a sort key (core/siblings.SORT_KEYS). Saved."""

@@ -26,7 +26,7 @@ class HistoryMethods:
     session: Session
     history: History | None
 
-    def _changed(self) -> None:  # pragma: no cover - the Engine's
+    def _changed(self, tree: bool = True) -> None:  # pragma: no cover - the Engine's
         raise NotImplementedError
 
     def _streaming(self) -> None:
@@ -71,7 +71,7 @@ class HistoryMethods:
         else:
             self.session.node(node_id)
             self.session.meta["hoist"] = node_id
-        self._changed()
+        self._changed(tree=False)
 
     def undo(self, steps: int = 1) -> list[str]:
         """Undo the last ``steps`` changes (fewer when the history has fewer); returns what

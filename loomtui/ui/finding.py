@@ -4,7 +4,11 @@ filter the tree panel by rating, step through the bookmarks.
 The app owns one :class:`Finding` (made on first use by :class:`FindingKeys`, the mixin that
 routes the keys ``finding('...')`` to it). A search runs in a thread worker (the ``regex``
 module releases the GIL while it matches, and stops at a deadline), and its result is
-applied on the app's thread; a ratings change goes through the
+applied on the app's thread. After every change to the tree (an edit, a delete, a
+generation, an undo: the engine's watchers) a search shown runs again the same way, so the
+marks, the highlights and "3 of 17" stay true; the match jumped to stays the current one
+while it still exists (found again by its text and where it starts in its branch's text),
+and the cursor is not moved; a ratings change goes through the
 :class:`~loomtui.engine.Engine` (which saves), then ``refresh_all`` brings the views in line.
 """
 
@@ -17,7 +21,15 @@ from rich.text import Text
 
 from ..core.display import visible
 from ..core.ratings import RATINGS, rating_mark
-from ..core.search import Match, SearchError, SearchResult, compile_pattern, search
+from ..core.search import (
+    Match,
+    SearchError,
+    SearchResult,
+    compile_pattern,
+    node_text,
+    search,
+)
+from ..core.tree import Session
 from .host import DialogHost
 from .screens.search import BookmarkScreen, Query, SearchScreen
 
@@ -47,6 +59,13 @@ class FindingHost(DialogHost, Protocol):
 
     def call_from_thread(self, callback: Callable[..., Any], *args: Any) -> Any: ...
 
+    def call_later(self, callback: Callable[..., Any], *args: Any) -> bool: ...
+
+
+#: Where a match jumped to is: its text, where it starts in its branch's text (characters
+#: from the root) and the node it ends in; how a search run again finds it after a change.
+Anchor = tuple[str, int, str]
+
 
 class Finding:
     """Search and jump, ratings and the rating filter, bookmark jumps."""
@@ -59,6 +78,10 @@ class Finding:
         self.at_least: int | None = None  # the tree panel's rating filter
         self._texts: dict[str, Any] = {}  # node texts kept between searches
         self._serial = 0  # the latest search started (an older one's result is dropped)
+        self._here: Anchor | None = None  # the match jumped to, found again after a change
+        self._running: Query | None = None  # a first search not yet answered
+        self._rerun_due = False  # a run again is queued on the app's thread
+        host.engine.watchers.append(self._tree_changed)
 
     def act(self, what: str) -> None:
         """One key's work (see ui/keys.py: ``finding('...')``)."""
@@ -93,6 +116,12 @@ class Finding:
             self.host.notify(str(exc), severity="error", timeout=6)
             return
         self.query = query
+        self._running = query
+        self._run(query, again=False)
+
+    def _run(self, query: Query, *, again: bool) -> None:
+        """``query`` searched in a worker (with the search's deadline); ``again``: a search
+        shown, run again after a change (the match jumped to kept, the cursor left)."""
         self._serial += 1
         serial, session, texts = self._serial, self.host.session, self._texts
 
@@ -103,28 +132,109 @@ class Finding:
                 )
             except Exception as exc:  # told, never a crash (the tree may change meanwhile)
                 found = exc
-            self.host.call_from_thread(self.found, serial, found)
+            self.host.call_from_thread(self.found, serial, found, again)
 
         self.host.run_worker(work, thread=True, group="search", exit_on_error=False)
 
-    def found(self, serial: int, result: SearchResult | Exception) -> None:
-        """A search's result, on the app's thread: mark, highlight, jump to the first."""
+    def _tree_changed(self, session: Session) -> None:
+        """The engine's watcher, on the thread that changed the tree: a search shown (or
+        under way) runs again on the app's thread, once for changes close together."""
+        if (self.result is None and self._running is None) or self._rerun_due:
+            return
+        self._rerun_due = True
+        self.host.call_later(self._search_again)
+
+    def _search_again(self) -> None:
+        self._rerun_due = False
+        if self._running is not None:
+            self._run(self._running, again=False)  # not answered yet: asked again, as new
+        elif self.result is not None and self.query is not None:
+            self._run(self.query, again=True)
+
+    def found(self, serial: int, result: SearchResult | Exception, again: bool = False) -> None:
+        """A search's result, on the app's thread: mark, highlight, jump to the first (run
+        again after a change: the same match kept current when it is still there)."""
         if serial != self._serial:
             return  # a newer search was started
+        self._running = None
         if isinstance(result, Exception):
             self.host.notify(f"search failed: {result}", severity="error", timeout=6)
             return
+        old = self.index
         self.result, self.index = result, -1
         panel = self.host.tree_panel()
         panel.mark_found(set(result.by_node()))
         said = visible(result.pattern, keep_newlines=False)[:40]
         if not result.matches:
+            self._here = None
             self._show_found(None)
             panel.border_subtitle = Text(f"/{said}: no match")  # the pattern is data
             stopped = " (stopped: too slow)" if result.timed_out else ""
-            self.host.notify(f"no match for {said!r}{stopped}", severity="warning", timeout=3)
+            left = " left" if again else ""
+            self.host.notify(f"no match{left} for {said!r}{stopped}", severity="warning", timeout=3)
             return
-        self.jump(1)
+        if not again:
+            self.jump(1)
+            return
+        at = self._find_again(result)
+        if at is not None:
+            self.index = at
+            self._here = self._anchor(result.matches[at])
+            self._show_found(result.matches[at])
+            self._subtitle(f"{at + 1} of {result.count_text}")
+            return
+        # The match shown is gone: the next key goes to the one now in its place.
+        self.index = min(old, len(result.matches)) - 1 if old >= 0 else -1
+        self._show_found(None)
+        count = result.count_text
+        self._subtitle(f"{count} match" if count == "1" else f"{count} matches")
+        if self._here is not None:
+            keys = self.host.keys_of("search-next")
+            self.host.notify(f"the match shown changed: {count} now ({keys}: the next)", timeout=3)
+        self._here = None
+
+    def _subtitle(self, where: str) -> None:
+        pattern = self.result.pattern if self.result is not None else ""
+        self.host.tree_panel().border_subtitle = Text(  # Text: the pattern is never markup
+            f"/{visible(pattern, keep_newlines=False)[:24]}: {where}"
+        )
+
+    def _anchor(self, match: Match) -> Anchor | None:
+        """Where ``match`` is (see :data:`Anchor`); None when its node is gone."""
+        session = self.host.session
+        node_id, offset = match.start
+        if node_id not in session or match.node_id not in session:
+            return None
+        path = session.path(node_id)
+        chars = sum(len(node_text(n, self._texts)) for n in path[:-1])
+        node = path[-1]
+        if node.tokens is None:
+            chars += offset
+        else:
+            head = b"".join([t.bytes for t in node.tokens[:offset]])
+            chars += len(head.decode("utf-8", "replace"))
+        return (match.text, chars, match.node_id)
+
+    def _find_again(self, result: SearchResult) -> int | None:
+        """The index of the match jumped to in ``result`` (a run after a change), if any:
+        the same text starting at the same place in the text of a branch through the node
+        it ended in (a split or a merge renames nodes, an edit above moves it)."""
+        here = self._here
+        if here is None:
+            return None
+        text, chars, ended = here
+        session = self.host.session
+        for i, m in enumerate(result.matches):
+            where = self._anchor(m) if m.text == text else None
+            if where is None or where[1] != chars:
+                continue
+            if ended not in session:  # merged away: the place and the text say enough
+                return i
+            if ended in (n.id for n in session.path(m.node_id)):
+                return i
+            if m.node_id in (n.id for n in session.path(ended)):
+                return i
+        return None
 
     def jump(self, step: int) -> None:
         """To the next (1) or previous (-1) match: its branch shown, the cursor on it."""
@@ -135,19 +245,19 @@ class Finding:
             return
         if self.host.busy():
             return
-        self.index = (self.index + step) % len(result.matches)
+        count = len(result.matches)
+        self.index = (self.index + step) % count if self.index >= 0 or step > 0 else count - 1
         match = result.matches[self.index]
         if match.node_id not in self.host.session:
             self.host.notify("that match's node is gone: search again", severity="warning")
             return
+        self._here = self._anchor(match)
         self._show_found(match)
         nav = self.host.navigation
         nav.go_to(match.node_id, descend=True)
         nav.show_point(*match.start)
         where = f"{self.index + 1} of {result.count_text}"
-        self.host.tree_panel().border_subtitle = Text(  # Text: the pattern is never markup
-            f"/{visible(result.pattern, keep_newlines=False)[:24]}: {where}"
-        )
+        self._subtitle(where)
         self.host.notify(where, timeout=2)
 
     def _show_found(self, here: Match | None) -> None:
@@ -166,7 +276,7 @@ class Finding:
         highlights. With none shown it is not the document's key (the app's cancel)."""
         if self.result is None:
             return
-        self.result, self.index = None, -1
+        self.result, self.index, self._here, self._running = None, -1, None, None
         self._serial += 1  # a search still running is dropped too
         self.host.view.set_found({})
         panel = self.host.tree_panel()
