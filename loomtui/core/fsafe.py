@@ -16,6 +16,7 @@ import re
 import stat
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .atomicfile import write_all
@@ -153,12 +154,15 @@ def refuse_read_only_file(
         raise SessionFileError(f"{path} is read-only (mode {stat.S_IMODE(st.st_mode):o}): {hint}")
 
 
-def replace_sidecar(path: Path, data: bytes) -> None:
+def replace_sidecar(
+    path: Path, data: bytes, before_rename: Callable[[], None] | None = None
+) -> None:
     """Make a file loomtui keeps beside a session (its journal, its undo history) hold
     exactly ``data``: written to a temp file ``NAME.XXXXXXXX.tmp`` created exclusively
     (never through a link planted at its name), fsynced, then renamed over ``path`` (whatever
     is there, a planted link included, is replaced, never followed). On any failure the temp
-    file is removed and ``path`` is as it was. Raises ``OSError``."""
+    file is removed and ``path`` is as it was. Raises ``OSError``. ``before_rename``: called
+    between the two (the kill tests stop there)."""
     fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         try:
@@ -166,6 +170,8 @@ def replace_sidecar(path: Path, data: bytes) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+        if before_rename is not None:
+            before_rename()
         os.replace(tmp, path)
     except BaseException:
         remove_file(Path(tmp))

@@ -381,9 +381,53 @@ def read_journal(path: Path) -> tuple[list[dict[str, Any]], str | None]:
         return [], None
     if header.get("op") != "base" or header.get("v") != JOURNAL_VERSION:
         return [], None
-    if header.get("sha256") != digest(path):
+    base = digest(path)
+    if header.get("sha256") == base:
+        records, problem = read_records(lines[1:], journal.name)
+    elif (at := saved_at(raw, base)) is not None:
+        # A background save renamed its file in but was stopped before it trimmed the
+        # journal: the records after the point it saved apply to the new file.
+        records, problem = read_records(raw[at:].split(b"\n"), journal.name)
+    else:
         return [], None  # written before the last save: already in the file
-    return read_records(lines[1:], journal.name)
+    return [r for r in records if r.get("op") != "saved"], problem
+
+
+#: how a save mark's line starts (``line`` keeps the keys in the order they were given)
+_MARK = b'\n{"op":"saved",'
+
+
+def saved_mark(sha256: str, at: int) -> bytes:
+    """The record a background save appends, fsynced, before it renames its file in: the
+    file whose digest is ``sha256`` holds everything the journal's first ``at`` bytes do."""
+    return line({"op": "saved", "sha256": sha256, "at": at})
+
+
+def saved_at(raw: bytes, base: str | None) -> int | None:
+    """Where the records the file ``base`` does not hold yet begin in a journal ``raw`` (the
+    last whole save mark naming ``base``, see :func:`saved_mark`), None when no mark names it."""
+    from .errors import SessionFileError
+    from .sessionfile import parse_json
+
+    if base is None:
+        return None
+    end = len(raw)
+    while (pos := raw.rfind(_MARK, 0, end)) >= 0:
+        end = pos
+        stop = raw.find(b"\n", pos + 1)
+        if stop < 0:
+            continue  # cut short by a kill: never a mark
+        try:
+            rec = parse_json(raw[pos + 1 : stop], "journal mark")
+        except SessionFileError:
+            continue
+        if not isinstance(rec, dict):
+            continue
+        at = rec.get("at")
+        if rec.get("sha256") == base and type(at) is int and 0 < at <= pos + 1:
+            if raw[at - 1 : at] == b"\n":
+                return at
+    return None
 
 
 def pending_journal_records(path: str | os.PathLike[str]) -> int:

@@ -107,6 +107,12 @@ def _dump(value: Any) -> str:
 
 def dumps_dict(data: dict[str, Any]) -> bytes:
     """Serialise a session dict: header fields, then vocab and one node per line."""
+    return b"".join(dumps_parts(data))
+
+
+def dumps_parts(data: dict[str, Any]) -> list[bytes]:
+    """The pieces :func:`dumps_dict` joins, in order (the background save writes them one by
+    one: no 200 MB join holding the interpreter while the app waits for a key)."""
     head = {k: v for k, v in data.items() if k not in ("vocab", "nodes")}
     parts = [_dump(head)[:-1].encode("ascii")]
     parts.append((',\n"vocab":' + _dump(data["vocab"]) + ',\n"nodes":[\n').encode("ascii"))
@@ -118,13 +124,18 @@ def dumps_dict(data: dict[str, Any]) -> bytes:
             parts.append(b",\n")
         parts.append(_dump(node).encode("ascii"))
     parts.append(b"\n]}\n")
-    return b"".join(parts)
+    return parts
 
 
 def dumps_session(session: Session) -> bytes:
     """The exact bytes :func:`save_session` writes."""
+    return b"".join(session_parts(session))
+
+
+def session_parts(session: Session) -> list[bytes]:
+    """:func:`dumps_session`'s bytes in pieces, in order (joined, they are the file)."""
     try:
-        return dumps_dict(session_to_dict(session))
+        return dumps_parts(session_to_dict(session))
     except (ValueError, TypeError, RecursionError) as exc:
         # e.g. NaN in meta, or a non-JSON object in settings: refuse to write a bad file.
         raise SessionFileError(one_line(f"cannot save session: {exc}")) from None

@@ -27,7 +27,9 @@ store says so at once (:attr:`SessionStore.problem`, :attr:`SessionStore.on_prob
 opens as the file has it.
 
 Its helpers live beside it, one job each: :mod:`fsafe` (reading only regular files, temp
-files, links), :mod:`journal` (the records and the journal file), :mod:`lock`,
+files, links), :mod:`journal` (the records and the journal file), :mod:`storejournal` (writing
+it: the store's journal half), :mod:`compaction` (a big session's full save on a thread of its
+own), :mod:`lock`,
 :mod:`verbsave` (the verbs' locked saves) and :mod:`worktarget` (another loom's file).
 
 Usage: ``SessionStore.open(path)`` (lock, load, replay the journal), ``Engine.over(store,
@@ -39,15 +41,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import LoomError, SessionFileError
-from .fsafe import digest as _digest
 from .fsafe import move_aside as _move_aside
 from .fsafe import os_problem as _os_problem
-from .fsafe import refuse_not_regular, remove_stale_temps, replace_sidecar, session_target
+from .fsafe import refuse_not_regular, remove_stale_temps, session_target
 from .fsafe import refuse_read_only_file as _refuse_read_only_file
 from .fsafe import remove_file as _remove
 from .journal import (  # noqa: F401 - re-exported: the journal's codec is part of the store
@@ -66,13 +66,13 @@ from .journal import (  # noqa: F401 - re-exported: the journal's codec is part 
     token_record,
     write_all,
 )
-from .journal import (
-    line as record_line,
-)
 from .lock import SessionLock, lock_path  # noqa: F401 - lock_path is public here too
 from .resources import is_example
-from .tokens import Token
-from .tree import Node, Session
+from .storejournal import JournalWriter, ProblemCallback, SaveFailed  # noqa: F401 - public here
+from .tree import Session
+
+if TYPE_CHECKING:
+    from .compaction import BackgroundSave
 from .verbsave import output_lock, save_locked  # noqa: F401 - the verbs import them from here
 from .worktarget import IMPORTED_SUFFIX, _work_target, work_path_for  # noqa: F401 - public here
 
@@ -101,29 +101,18 @@ class ReadOnlyError(LoomError):
     """A write to a session opened read-only."""
 
 
-class SaveFailed(LoomError):
-    """A save the system refused (disk full, a read-only file...); the message says where
-    the work is kept."""
-
-
-#: what ``SessionStore.on_problem`` is called with: a one-line problem, or None when solved
-ProblemCallback = Callable[[str | None], None]
-
-
-class SessionStore:
+class SessionStore(JournalWriter):
     """An open session: the tree in memory, its file, journal and lock on disk."""
 
-    #: seconds between fsyncs of the journal while tokens stream (writes are immediate)
-    fsync_interval = 0.05
     #: autosave writes the whole file when the last full save took less than this...
     full_save_budget_s = 0.25
     #: ...and otherwise only when the journal has grown past this many bytes
     journal_compact_bytes = 8 << 20
-    #: seconds between attempts to restart a journal that could not be written
-    retry_interval = 1.0
     #: the app's: a slow session's compacting save waits for compact_if_due (an idle moment)
     defer_compaction = False
     compaction_due = False
+    #: seconds before a background save that failed is tried again
+    compaction_retry_s = 30.0
 
     def __init__(self, path: Path, session: Session, *, readonly: bool) -> None:
         self.path = path
@@ -135,24 +124,16 @@ class SessionStore:
         self.journal = journal_path(path)
         self.replayed = 0  # journal records applied when opening
         self.last_save_s = 0.0
-        self._fd: int | None = None
-        self._journal_bytes = 0
-        self._last_fsync = 0.0
-        self._fps: dict[str, tuple[Any, ...]] = {}
-        self._ntok: dict[str, int | None] = {}
-        self._sess_fp: tuple[Any, ...] = ()
+        self._init_journal()
         self._created_file = False
-        self._dirty = False
         #: what is not written right now (one line), None when everything is on disk
         self.problem: str | None = None
         #: called (from any thread) when a problem starts, with it, and with None when solved
         self.on_problem: ProblemCallback | None = None
         #: one-line notes about the opening for the user (a journal kept aside)
         self.warnings: list[str] = []
-        self._journal_end = 0  # bytes of whole records in the journal
-        self._behind = False  # changes a failed journal write did not record yet
-        self._needs_save = False  # the journal cannot take records: a full save restarts it
-        self._last_retry = 0.0
+        self._compaction: BackgroundSave | None = None  # the full save on its own thread
+        self._compact_after = 0.0  # a failed one is tried again from then (monotonic)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -284,6 +265,7 @@ class SessionStore:
         Raises :class:`SaveFailed` when the system refuses the write: the old file stays, and
         what changed since is journaled (the message says whether that worked)."""
         self._check_writable()
+        self.wait_compaction()  # one writer of the file at a time
         start = time.perf_counter()
         try:
             _save(self.session, self.path)
@@ -319,17 +301,28 @@ class SessionStore:
 
     def _save_failed(self, exc: OSError | SessionFileError) -> SaveFailed:
         """Journal what the failed save held; the one line that says so."""
-        why = _os_problem(exc) if isinstance(exc, OSError) else str(exc)
         if self._fd is not None:
             self.checkpoint()
             self._sync()
+        message = self._failure_line(exc)
+        self._set_problem(message)
+        return SaveFailed(message)
+
+    def _failure_line(self, exc: BaseException) -> str:
+        """The one line that says a save failed, why, and where the work is kept."""
+        why = _os_problem(exc) if isinstance(exc, OSError) else str(exc) or type(exc).__name__
         if self._fd is not None and not self._behind:
             where = f"the work is kept in the journal {self.journal.name}"
         else:
             where = "the latest changes are only in memory (keep loomtui open, free space, ctrl+s)"
-        message = f"could not save {self.path.name} ({why}); {where}"
+        return f"could not save {self.path.name} ({why}); {where}"
+
+    def _compaction_failed(self, exc: BaseException) -> str:
+        """A background save failed (its thread): said in one line, tried again later."""
+        self._compact_after = time.monotonic() + self.compaction_retry_s
+        message = self._failure_line(exc)
         self._set_problem(message)
-        return SaveFailed(message)
+        return message
 
     def autosave(self, session: Session | None = None) -> None:
         """Make every change so far survive a crash, cheaply (what :meth:`Engine.over
@@ -353,11 +346,32 @@ class SessionStore:
             raise SaveFailed(self.problem)
 
     def compact_if_due(self) -> bool:
-        """Run the save autosave put off (``defer_compaction``); whether it ran. SaveFailed."""
-        if not self.compaction_due or self.readonly:
+        """Start the full save autosave put off (``defer_compaction``) on a thread of its own
+        (:mod:`compaction`); whether one started. Every change is journaled meanwhile;
+        :meth:`save` and :meth:`close` wait for it, and a failure is said (``problem``) and
+        tried again after ``compaction_retry_s``. A journal that cannot take records gets
+        the full save here instead (which raises SaveFailed)."""
+        if not self.compaction_due or self.readonly or self.compacting:
             return False
-        self.save()
-        return True
+        if time.monotonic() < self._compact_after:
+            return False
+        if self._fd is None or self._needs_save:
+            self.save()
+            return True
+        from .compaction import BackgroundSave
+
+        self._compaction = BackgroundSave.start(self)
+        return self._compaction is not None
+
+    @property
+    def compacting(self) -> bool:
+        """Whether a background save (:meth:`compact_if_due`) is running."""
+        return self._compaction is not None and self._compaction.running
+
+    def wait_compaction(self, timeout: float | None = None) -> None:
+        """Wait for a running background save to end (a full save, closing)."""
+        if self._compaction is not None:
+            self._compaction.wait(timeout)
 
     def _slowness(self) -> float:
         budget = self.full_save_budget_s
@@ -369,6 +383,7 @@ class SessionStore:
         A save that fails raises :class:`SaveFailed` and keeps the journal: the next open
         recovers from it."""
         try:
+            self.wait_compaction()  # quitting during a background save: it finishes first
             if not self.readonly and self.lock.held:
                 if self._created_file and not self._dirty and self._is_blank():
                     _remove(self.path)  # opened a new path and did nothing: leave no file
@@ -392,209 +407,3 @@ class SessionStore:
     def _check_writable(self) -> None:
         if self.readonly:
             raise ReadOnlyError(f"{self.path} is open read-only; nothing was written")
-
-    # ------------------------------------------------------------------ journal
-    def _new_journal(self) -> None:
-        """Truncate the journal to one header naming the file it applies to.
-
-        The header goes to a temporary file created exclusively (never through a link
-        planted at its name), which then replaces the journal."""
-        self._close_fd()
-        header = {"op": "base", "v": JOURNAL_VERSION, "sha256": _digest(self.path)}
-        data = record_line(header)
-        replace_sidecar(self.journal, data)
-        self._fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
-        self._journal_end = len(data)
-        self._journal_bytes = 0
-
-    def _close_fd(self) -> None:
-        if self._fd is not None:
-            try:
-                os.fsync(self._fd)
-            except OSError:
-                pass
-            os.close(self._fd)
-            self._fd = None
-
-    def _set_problem(self, problem: str | None) -> None:
-        """Record what is not written (None: everything is) and tell ``on_problem`` when it
-        changes, once per change (a full disk does not make a message per token)."""
-        if problem == self.problem:
-            return
-        self.problem = problem
-        if self.on_problem is not None:
-            try:
-                self.on_problem(problem)
-            except Exception:  # noqa: BLE001 - telling must never stop the writing
-                pass
-
-    def _retry_journal(self) -> bool:
-        """Restart a journal that could not be started (with a full save, which it needs to
-        name its base), at most every ``retry_interval`` seconds. True when it works again."""
-        now = time.monotonic()
-        if now - self._last_retry < self.retry_interval:
-            return False
-        self._last_retry = now
-        try:
-            self.save()
-        except SaveFailed:
-            return False
-        return self._fd is not None
-
-    def _write(self, records: list[dict[str, Any]]) -> bool:
-        """Append ``records`` to the journal in one write; True when they are on disk.
-
-        A write the system refuses or cuts short is cut back to the last whole record (no
-        half record ever stays for later ones to be appended to) and reported; the caller
-        keeps the changes as not yet written, so the next write carries them."""
-        if self.readonly or not records:
-            return False
-        if self._fd is None:
-            # A full save wrote everything, these records included.
-            return self._needs_save and self._retry_journal()
-        try:
-            data = frame(records)
-        except ValueError as exc:  # e.g. NaN in a node's meta: never written, said once
-            self._behind = True
-            self._set_problem(f"a change to {self.path.name} cannot be written ({exc})")
-            return False
-        try:
-            write_all(self._fd, data)
-        except OSError as exc:
-            self._behind = True
-            self._cut_back()
-            self._set_problem(
-                f"could not write the journal of {self.path.name} ({_os_problem(exc)}); "
-                "the latest changes are only in memory until it can be (retried with each change)"
-            )
-            return False
-        self._journal_end += len(data)
-        self._journal_bytes += len(data)
-        self._dirty = True
-        return True
-
-    def _cut_back(self) -> None:
-        """Cut the journal back to its last whole record after a failed write."""
-        assert self._fd is not None
-        try:
-            os.ftruncate(self._fd, self._journal_end)
-        except OSError:
-            # A half record may stay: no record may follow it. Only a full save (which
-            # starts a new journal) goes on from here.
-            try:
-                os.close(self._fd)
-            finally:
-                self._fd = None
-                self._needs_save = True
-
-    def _sync(self, force: bool = True) -> None:
-        if self._fd is None:
-            return
-        now = time.monotonic()
-        if force or now - self._last_fsync >= self.fsync_interval:
-            try:
-                os.fsync(self._fd)
-            except OSError as exc:
-                self._set_problem(
-                    f"could not flush the journal of {self.path.name} to disk ({_os_problem(exc)})"
-                )
-            self._last_fsync = now
-
-    def _remember_all(self) -> None:
-        self._fps = {nid: _fingerprint(n) for nid, n in self.session.nodes.items()}
-        self._ntok = {
-            nid: (len(n.tokens) if n.tokens is not None else None)
-            for nid, n in self.session.nodes.items()
-        }
-        self._sess_fp = self._session_fp()
-
-    def _session_fp(self) -> tuple[Any, ...]:
-        s = self.session
-        return (s.root_id, s.current_id, _dict_fp(s.meta))
-
-    def checkpoint(self) -> int:
-        """Journal every node that changed since the last save or checkpoint.
-
-        Returns the number of records written. O(nodes); tokens already journaled are not
-        written again.
-        """
-        if self.readonly or (self._fd is None and not self._needs_save):
-            return 0
-        s = self.session
-        records: list[dict[str, Any]] = []
-        # What the records say is remembered only once they are on disk: a failed write
-        # leaves them to be written again by the next checkpoint.
-        gone = [nid for nid in self._fps if nid not in s.nodes]
-        if gone:
-            records.append({"op": "del", "ids": gone})
-        fps: dict[str, tuple[Any, ...]] = {}
-        ntoks: dict[str, int | None] = {}
-        for nid, node in s.nodes.items():
-            fp = _fingerprint(node)
-            ntok = len(node.tokens) if node.tokens is not None else None
-            if self._fps.get(nid) == fp and self._ntok.get(nid, -1) == ntok:
-                continue
-            records.append(self._node_record(node, known=nid in self._fps))
-            fps[nid] = fp
-            ntoks[nid] = ntok
-        sfp = self._session_fp()
-        if sfp != self._sess_fp:
-            records.append(
-                {"op": "sess", "root": s.root_id, "current": s.current_id, "meta": s.meta}
-            )
-        if not records:
-            return 0
-        if self._fd is None:  # a journal to restart: the full save writes it all
-            self._write(records)
-            return len(records)
-        if not self._write(records):
-            return 0
-        for nid in gone:
-            self._fps.pop(nid, None)
-            self._ntok.pop(nid, None)
-        self._fps.update(fps)
-        self._ntok.update(ntoks)
-        self._sess_fp = sfp
-        if self._behind:
-            self._behind = False
-            self._set_problem(None)  # everything in memory is in the journal again
-        return len(records)
-
-    def _node_record(self, node: Node, known: bool) -> dict[str, Any]:
-        rec: dict[str, Any] = {"op": "node", "id": node.id}
-        for name in _NODE_FIELDS:
-            rec[name] = getattr(node, name)
-        if node.tokens is None:
-            rec["tokens"] = None
-        else:
-            # Tokens only grow or get cut at a split: keep the prefix both sides agree on.
-            old = self._ntok.get(node.id) if known else None
-            keep = min(old or 0, len(node.tokens))
-            rec["keep"] = keep
-            rec["tokens"] = [token_record(t) for t in node.tokens[keep:]]
-        return rec
-
-    # ------------------------------------------------------------------ engine hooks
-    def on_token(self, node: Node, token: Token) -> None:
-        """Journal one token just appended to ``node`` (one write, fsync batched)."""
-        if self.readonly or (self._fd is None and not self._needs_save):
-            return
-        if node.id not in self._fps or self._behind or self._fd is None:
-            self.checkpoint()  # the node (and the split that made room for it) first
-            self._sync(force=False)
-            return
-        assert node.tokens is not None
-        index = len(node.tokens) - 1
-        if self._ntok.get(node.id) != index:
-            self.checkpoint()
-            return
-        if self._write([{"op": "tok", "n": node.id, "i": index, "t": token_record(token)}]):
-            self._ntok[node.id] = index + 1
-        self._sync(force=False)
-
-    def on_finish(self, node: Node) -> None:
-        """Journal a finished continuation and fsync."""
-        if self.readonly:
-            return
-        self.checkpoint()
-        self._sync()

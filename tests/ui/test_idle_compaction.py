@@ -44,7 +44,8 @@ def test_a_deferring_store_journals_the_change_and_saves_only_when_asked(tmp_pat
     assert store.compaction_due
     assert store.journal.stat().st_size > 0  # ...the change is in the journal
     assert load_session(path).current.label is None
-    assert store.compact_if_due()
+    assert store.compact_if_due()  # started on a thread of its own
+    store.wait_compaction()
     assert not store.compaction_due and not store.compact_if_due()
     assert load_session(path).node(store.session.current_id).label == "kept"
     store.close()
