@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -86,7 +85,7 @@ def test_a_kill_at_each_step_of_the_background_save_loses_no_change(tmp_path, st
     session = tmp_path / "big.json"
     expected: set[str] = set()
     labels: dict[str, str] = {}
-    for run in range(2):  # the second run starts from what the first kill left
+    for _ in range(2):  # the second run starts from what the first kill left
         lines = _run_until(session, stop, after=3)
         assert f"AT {stop}" in lines
         after_stop = lines[lines.index(f"AT {stop}") :]
