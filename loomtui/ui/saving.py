@@ -88,9 +88,14 @@ class Saving:
     def when_idle(self) -> None:
         """The app's timer: the full save that compacts a big session's journal, which the
         store puts off while the person works (``defer_compaction``: ~2 s for a million
-        tokens), runs once no key came for :data:`IDLE_S` and nothing is generating."""
+        tokens), starts once no key came for :data:`IDLE_S` and nothing is generating. It
+        runs on a thread of its own (``SessionStore.compact_if_due``): a key pressed
+        meanwhile is handled at once, and journaled as always; a failure is told by the
+        store (:meth:`store_problem`); quitting waits for it (``SessionStore.close``)."""
         store = self.host.store
-        if store is None or not store.compaction_due or self.host.generation.running:
+        if store is None or not store.compaction_due or store.compacting:
+            return
+        if self.host.generation.running:
             return
         if time.monotonic() - self.last_key < IDLE_S:
             return

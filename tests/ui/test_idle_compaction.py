@@ -81,3 +81,49 @@ async def test_the_app_saves_whole_only_after_a_pause_in_the_keys(tmp_path, monk
         saved = load_session(path).node(app.session.current_id)
         assert saved.bookmark and saved.rating == 1
     store.close()
+
+
+async def test_keys_are_handled_while_the_compacting_save_runs(tmp_path, monkeypatch):
+    """The full save runs on a thread of its own: held at one of its steps (as a slow disk
+    would), the app still takes keys, journals them, and the save ends with nothing lost."""
+    import threading
+
+    from loomtui.core import compaction
+
+    monkeypatch.setattr(saving, "IDLE_S", 0.3)
+    at, go = threading.Event(), threading.Event()
+
+    def hold(name: str) -> None:
+        if name == "written":
+            at.set()
+            go.wait(30)
+
+    monkeypatch.setattr(compaction, "on_step", hold)
+    path, store = slow_store(tmp_path)
+    store.journal_compact_bytes = -1  # the first change makes the save due
+    app = make_app(store=store, backend=WordsBackend(), new_session=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("plus")  # a change: the compacting save is due
+        await pilot.pause()
+        assert store.compaction_due
+        for _ in range(40):  # the 1 s timer starts it after the pause
+            await asyncio.sleep(0.1)
+            if at.is_set():
+                break
+        assert at.is_set() and store.compacting
+        await pilot.press("b")  # handled while the save is held: the app is not blocked
+        await pilot.pause()
+        node = app.session.current_id
+        assert app.session.current.bookmark and store.compacting
+        assert b'"bookmark":true' in store.journal.read_bytes()
+        go.set()
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if not store.compacting:
+                break
+        assert not store.compacting and store.problem is None
+        assert load_session(path).node(node).rating == 1  # the file holds the snapshot
+    store.close()
+    saved = load_session(path).node(node)
+    assert saved.bookmark and saved.rating == 1
