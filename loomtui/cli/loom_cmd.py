@@ -9,7 +9,8 @@ over its tokens, ``parent`` null for a node hanging at the prompt
 (or at ``--node``), nodes parents first. ``start_reason`` says why the
 first nodes hang at the prompt when the point itself was a branch point (else null).
 ``-o SESSION`` saves the tree in a session file
-(added to it when it exists); the ids are the session's.
+(added to it when it exists); the ids are the session's. It is written as the app writes
+(:mod:`loomtui.cli.verbstore`): the grown tree is an undo step there.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from typing import Any
 import click
 
 from ..core.errors import LoomError
-from ..core.store import SessionLock, output_lock, save_locked
+from ..core.tree import Session
 from ..engine import Engine
 from ..instruments.adaptive import AdaptiveResult, AdaptiveSettings, commit, loom
 from ..render.text import one_line
 from ._instr import session_branch
 from .common import backend_from_args, model_options, stderr_progress
 from .params import Args, node_option
+from .verbstore import VerbOutput, pick_node, verb_output
 
 PARAMS: list[click.Parameter] = [
     *model_options(),
@@ -109,29 +111,35 @@ def run(args: Args) -> int:
     if args.node is not None and args.session is None:
         raise LoomError("--node needs --session")
     settings = settings_from(args)
-    # The output's lock is held from before anything is read until it is written (the
-    # output may be the --session file itself).
-    with output_lock(args.output) as lock:
-        return _loom(args, settings, lock)
+    # The output is locked before the model works and written through the store (the
+    # grown tree an undo step); it may be the --session file itself.
+    out = verb_output(args.output, args.session)
+    if out is None:
+        return _loom(args, settings, None)
+    with out:
+        return _loom(args, settings, out)
 
 
 def _progress(done: int, total: int) -> None:
     stderr_progress(f"loom: {done} of at most {total} nodes", None)
 
 
-def _loom(args: Args, settings: AdaptiveSettings, lock: SessionLock | None) -> int:
-    from .generate import open_session, prompt_node
+def _loom(args: Args, settings: AdaptiveSettings, out: VerbOutput | None) -> int:
+    from .generate import prompt_node
 
     backend = backend_from_args(args)
     info = backend.info()
-    if args.session is not None:
+    if out is not None:
+        session = out.session
+        if args.session is not None:
+            nid = pick_node(session, args.session, args.node)
+        engine = out.engine(backend)
+    elif args.session is not None:
         session, nid = session_branch(args.session, args.node)
+        engine = Engine(session, backend)
     else:
-        session = open_session(args.output)
-    output = args.output
-    engine = Engine(
-        session, backend, on_change=(lambda s: save_locked(s, output, lock)) if output else None
-    )
+        session = Session.new()
+        engine = Engine(session, backend)
     if args.session is None:
         nid = prompt_node(engine, args.prompt).id
     prompt = args.prompt if args.prompt is not None else session.branch_text(nid)

@@ -12,11 +12,10 @@ import click
 from ..core.display import safe_line
 from ..core.errors import LoomError
 from ..core.metrics import joint_logprob, perplexity
-from ..core.store import SessionLock, output_lock, save_locked
-from ..engine import Engine
 from .common import backend_from_args, model_options
-from .generate import open_session, print_tokens, read_text
+from .generate import print_tokens, read_text
 from .params import Args
+from .verbstore import VerbOutput
 
 PARAMS: list[click.Parameter] = [
     *model_options(),
@@ -34,7 +33,7 @@ PARAMS: list[click.Parameter] = [
         ["-o", "--output"],
         metavar="SESSION",
         default=None,
-        help="add the scored text to this session file (created if needed)",
+        help="add the scored text to this session file (created if needed; one undo step)",
     ),
     click.Option(["--json"], is_flag=True, help="print one JSON object"),
 ]
@@ -45,23 +44,25 @@ def run(args: Args) -> int:
     text = read_text(args.text, args.file, "text")
     if args.top_k < 0:
         raise LoomError("--top-k must be 0 or more")
-    # The output's lock is held from before it is read until it is written.
-    with output_lock(args.output) as lock:
-        return _score(args, text, lock)
+    if args.output is None:
+        return _score(args, text, None)
+    # The output is opened (and locked) before the model works, and written through the
+    # store: the scored text is an undo step in its history, as in the app.
+    with VerbOutput(args.output) as out:
+        return _score(args, text, out)
 
 
-def _score(args: Args, text: str, lock: SessionLock | None) -> int:
+def _score(args: Args, text: str, out: VerbOutput | None) -> int:
     from .jsonout import dumps, score_json
 
-    session = open_session(args.output)
     backend = backend_from_args(args)
     info = backend.info()
     result = backend.score(text, top_k=args.top_k)
     if result.note and not result.tokens:
         raise LoomError(result.note)
-    if args.output:
-        output = args.output
-        engine = Engine(session, None, on_change=lambda s: save_locked(s, output, lock))
+    if out is not None:
+        engine = out.engine(None)
+        session = engine.session
         engine.add(
             session.root_id,
             tokens=result.tokens,

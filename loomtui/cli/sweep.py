@@ -6,7 +6,6 @@ import click
 
 from ..backends.base import Context, GenerationSettings
 from ..core.errors import LoomError
-from ..core.store import SessionLock, output_lock, save_locked
 from ..core.tree import Session
 from ..engine import Engine
 from ..instruments.sweep import sweep
@@ -14,6 +13,7 @@ from ..render.text import one_line
 from ._instr import print_json, session_branch
 from .common import backend_from_args, model_options, none_if_empty
 from .params import Args, node_option
+from .verbstore import VerbOutput, pick_node, verb_output
 
 PARAMS: list[click.Parameter] = [
     *model_options(),
@@ -38,7 +38,11 @@ PARAMS: list[click.Parameter] = [
         help="an edit to try instead of the alternatives (repeatable)",
     ),
     click.Option(["--max-tokens"], type=int, default=48, help="tokens per continuation"),
-    click.Option(["-o", "--output"], default=None, help="save the session with the sweep"),
+    click.Option(
+        ["-o", "--output"],
+        default=None,
+        help="save the session with the sweep (its variants one undo step there)",
+    ),
     click.Option(["--json"], is_flag=True, help="print JSON"),
 ]
 
@@ -46,24 +50,32 @@ PARAMS: list[click.Parameter] = [
 def run(args: Args) -> int:
     if (args.prompt is None) == (args.session is None):
         raise LoomError("give either --prompt (and maybe --text) or --session")
-    # The output's lock is held from before anything is read until it is written (the
-    # output may be the --session file itself).
-    with output_lock(args.output) as lock:
-        return _sweep(args, lock)
+    # The output is locked before the model works and written through the store, each
+    # change an undo step (it may be the --session file itself; with --prompt it holds a
+    # new session).
+    fresh = Session.new(args.prompt) if args.session is None else None
+    out = verb_output(args.output, args.session, fresh)
+    if out is None:
+        return _sweep(args, None, fresh)
+    with out:
+        return _sweep(args, out, fresh)
 
 
-def _sweep(args: Args, lock: SessionLock | None) -> int:
+def _sweep(args: Args, out: VerbOutput | None, fresh: Session | None) -> int:
     backend = backend_from_args(args)
     info = backend.info()
-    if args.session is not None:
+    if out is not None:
+        session = out.session
+        if args.session is not None:
+            nid = pick_node(session, args.session, args.node)
+        engine = out.engine(backend)
+    elif args.session is not None:
         session, nid = session_branch(args.session, args.node)
+        engine = Engine(session, backend)
     else:
-        session = Session.new(args.prompt)
-    output = args.output
-    # Every change is saved to -o as it is made (the engine's one save path).
-    engine = Engine(
-        session, backend, on_change=(lambda s: save_locked(s, output, lock)) if output else None
-    )
+        assert fresh is not None
+        session = fresh
+        engine = Engine(session, backend)
     if args.session is None:
         if args.text is not None:
             scored = backend.score(
@@ -75,6 +87,9 @@ def _sweep(args: Args, lock: SessionLock | None) -> int:
                 origin="model",
                 model=info.name,
                 backend=info.backend,
+                # Given text, scored: it ended where the text did (with no finish reason
+                # every opening would take it for a generation a crash cut short).
+                finish_reason="scored",
             )
         else:
             settings = GenerationSettings(max_tokens=args.max_tokens, temperature=0.0)
