@@ -27,8 +27,6 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
-import regex
-
 from .errors import LoomError
 from .tree import Node, Session
 
@@ -94,6 +92,8 @@ def compile_pattern(pattern: str, *, is_regex: bool = False, case: bool = False)
     """The compiled pattern; a one-line :class:`SearchError` for an invalid regex."""
     if not pattern:
         raise SearchError("nothing to search for")
+    import regex  # here, not at the top: the app's start imports this module (~7 ms)
+
     flags = regex.V0 | (0 if case else regex.IGNORECASE)
     try:
         return regex.compile(pattern if is_regex else regex.escape(pattern), flags)

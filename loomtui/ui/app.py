@@ -33,7 +33,7 @@ from textual.widgets import Footer, TextArea
 from textual.worker import Worker, WorkerState
 
 from ..backends.base import Backend, GenerationSettings, ProgressCallback
-from ..config import Config, as_config, restore_settings
+from ..config import as_config, restore_settings
 from ..core.display import visible
 from ..core.errors import LoomError
 from ..core.scale import ThemeError, list_themes, load_theme
@@ -62,6 +62,7 @@ from .widgets.token_view import TokenView
 from .widgets.tree_panel import TreePanel
 
 if TYPE_CHECKING:
+    from ..config import Config  # with nothing configured the app never imports pydantic
     from ..core.store import SessionStore  # imported by the CLI when it opens a file
 
 BackendFactory = Callable[[ProgressCallback], Backend]
@@ -226,8 +227,9 @@ class LoomApp(App[None]):
         self.set_interval(1.0, self.saving.when_idle)
         if self.backend_factory is not None:
             # Importing torch holds the GIL for stretches of up to ~0.3 s on 2 cores: start the
-            # load just after the first frame, so the first key press is never stuck behind it.
-            self.set_timer(LOAD_DELAY_S, self._start_loading)
+            # load a moment after the first frame is drawn (not after mounting: on a loaded
+            # machine drawing takes longer than that), so a first key is never stuck behind it.
+            self.call_after_refresh(self.set_timer, LOAD_DELAY_S, self._start_loading)
         self.refresh_all()
         for clash in self.key_clashes:
             self.notify(clash, severity="warning", timeout=8)
