@@ -107,16 +107,20 @@ def model_legend(colours: ModelColours, width: int = 28, max_lines: int = 4) -> 
     return text
 
 
-def other_model_sibling(session: Session, node_id: str) -> tuple[str, str] | None:
-    """Two sibling nodes written by different models near ``node_id``: the nearest node
-    from ``node_id`` up that has a sibling from another model, and the first such sibling
-    (``(node, sibling)`` ids); None when there is none."""
+def other_model_siblings(session: Session, node_id: str) -> tuple[str, list[str]] | None:
+    """The nearest node from ``node_id`` up that has siblings written by another model, and
+    every such sibling in order (the model diff's choices: ``(node, siblings)`` ids); None
+    when there is none. Hidden siblings are left out, as the views leave them out."""
     probe = session.nodes.get(node_id)
     while probe is not None and probe.parent is not None:
         if probe.model:
-            for sib in session.siblings(probe.id):
-                if sib.id != probe.id and sib.model and sib.model != probe.model:
-                    return probe.id, sib.id
+            others = [
+                sib.id
+                for sib in session.siblings(probe.id)
+                if sib.id != probe.id and sib.model and sib.model != probe.model and not sib.hidden
+            ]
+            if others:
+                return probe.id, others
         probe = session.nodes.get(probe.parent)
     return None
 

@@ -186,7 +186,9 @@ async def test_the_model_diff_opens_on_two_siblings_of_different_models_in_their
         assert [n.model for n in (a0, a1, b0, b1)] == ["model-a"] * 2 + ["model-b"] * 2
         app.navigation.go_to(a1.id, descend=True)
         await pilot.pause()
-        await pilot.press("d")  # the model diff, on a1 and its first sibling from model-b
+        await pilot.press("d")  # the model diff, on a1: two siblings from model-b, asked
+        await pilot.pause(0.3)
+        await pilot.press("enter")  # the first, highlighted
         await pilot.pause(0.3)
         text = screen_text(app)
         assert f"A {MODEL_MARK} model-a" in text and f"B {MODEL_MARK} model-b" in text

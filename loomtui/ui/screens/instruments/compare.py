@@ -13,7 +13,7 @@ from ....backends.base import Backend
 from ....instruments import compare
 from ....instruments.progress import Progress, check
 from ....render.instruments import diff_text
-from ....render.models import ModelColours, other_model_sibling, session_models, sibling_diff
+from ....render.models import ModelColours, other_model_siblings, session_models, sibling_diff
 from ...widgets.branches import chain
 from .base import InstrumentInputs, InstrumentScreen
 
@@ -33,9 +33,21 @@ class CompareScreen(InstrumentScreen):
         if self.other is not None:
             self.run_compare()
             return
-        pair = other_model_sibling(self.session, self.inputs.point[0])
-        if pair is not None:
-            self.show_siblings(*pair)
+        found = other_model_siblings(self.session, self.inputs.point[0])
+        if found is None:
+            return
+        node_id, others = found
+        if len(others) == 1:
+            self.show_siblings(node_id, others[0])
+            return
+        # Several siblings from other models: the person picks the one to diff against.
+        from ...screens.pick_sibling import SiblingPickScreen
+
+        def picked(other: str | None) -> None:
+            if other is not None and other in self.session and node_id in self.session:
+                self.show_siblings(node_id, other)
+
+        self.app.push_screen(SiblingPickScreen(self.session, node_id, others), picked)
 
     def show_siblings(self, a_id: str, b_id: str) -> None:
         """Two siblings of different models (and what each goes on to), diffed by word."""
