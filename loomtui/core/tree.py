@@ -472,6 +472,7 @@ class Session:
         role = self.role(node_id) if self.is_chat() else None
         head = self.split(node_id, offset)
         node = self.add_child(head.id, plain=new_text, origin=origin, role=role)
+        head.checked = node.id  # the person is on the edit (the split made it the tail)
         self.current_id = node.id
         return node
 

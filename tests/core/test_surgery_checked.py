@@ -123,3 +123,14 @@ def test_split_undone_after_a_save_and_reopen_restores_the_remembered_child(tmp_
     again.redo()
     assert dumps_session(again.session) == split_bytes
     reopened.close()
+
+
+def test_an_edit_inside_a_node_is_where_going_back_down_returns():
+    """The split an edit makes gives the head the tail, but the person is on the edit."""
+    engine, _ = _remembering()
+    s = engine.session
+    edited = engine.edit_branch("gen1", s.branch_text("gen1")[:22] + " and then")
+    head = s.node(edited.parent)
+    assert len(head.children) == 2 and head.checked == edited.id
+    assert s.descend(head.id).id == edited.id
+    assert s.descend("root").id == edited.id
