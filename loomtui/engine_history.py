@@ -25,15 +25,19 @@ class HistoryMethods:
 
     session: Session
     history: History | None
+    watchers: list[Callable[[Session], None]]
 
     def _changed(self, tree: bool = True) -> None:  # pragma: no cover - the Engine's
         raise NotImplementedError
 
     def _streaming(self) -> None:
         """A generation's nodes are made and its tokens are about to stream: its undo step
-        is written as it stands (pending), so a kill while it streams keeps it undoable."""
+        is written as it stands (pending), so a kill while it streams keeps it undoable, and
+        the watchers are told (the point may have split a node)."""
         if self.history is not None:
             self.history.mark_pending()
+        for watch in list(self.watchers):  # the tree changed (a split, new nodes): told now
+            watch(self.session)
 
     def keep_history(self, history: History | None = None) -> History:
         """Record every change from now on as an undo step (in memory unless ``history``

@@ -7,7 +7,12 @@ is not moved), and when it is gone the next key goes to the match now in its pla
 from __future__ import annotations
 
 from loomtests.story import FOUND, HERE, bg, make, reopen, search_for, styles_of, toasts
+from loomtests.ui import wait_idle
+from loomtests.words import WordsBackend
 
+from loomtui.backends.base import GenerationSettings
+from loomtui.core.store import SessionStore
+from loomtui.ui.app import make_app
 from loomtui.ui.widgets.tree_panel import TreePanel
 
 SIZE = (100, 30)
@@ -125,4 +130,34 @@ async def test_escape_then_a_change_brings_no_search_back(tmp_path):
         await settle(app, pilot)
         assert marks(app) == set() and subtitle(app) == ""
         assert not any(bg(s) in (FOUND, HERE) for s in styles_of(app, " cat"))
+    store.close()
+
+
+async def test_a_generation_inside_a_match_node_moves_the_marks_as_it_starts(tmp_path):
+    """Generating from inside "dog" splits it: while the tokens still stream the marks and
+    the highlight already sit on the tail that now holds the match, and at the end the new
+    text's matches are counted, the match shown still the current one."""
+    store = SessionStore.open(make(tmp_path))
+    app = make_app(store=store, backend=WordsBackend(delay=0.25), new_session=False)
+    app.settings = GenerationSettings(max_tokens=6, n=1)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await search_for(app, pilot, "cat")
+        await pilot.press("n")  # 2 of 2: " cat" in "dog", token 5
+        await pilot.pause()
+        app.generation.start("dog", 2)  # as ctrl+g with the cursor after " dog"
+        tail = None
+        for _ in range(40):
+            await pilot.pause(0.05)
+            kids = app.session.node("dog").children
+            if kids and marks(app) == {"cat", kids[0]}:
+                tail = kids[0]
+                break
+        assert tail is not None and app.generation.running  # moved while it streams
+        assert "2 of 2" in subtitle(app) and app.view._found_here == {tail: [(3, 4)]}
+        await wait_idle(app, pilot)
+        await settle(app, pilot)
+        new = [c for c in app.session.node("dog").children if c != tail][0]
+        assert marks(app) == {"cat", tail, new}  # the fake model wrote " the cat sat..."
+        assert "2 of 3" in subtitle(app)
     store.close()
