@@ -25,6 +25,16 @@
   earlier text (what paging past the laid-out part costs once per ~30,000 tokens). Goals: the 20,000-token ones (<= 0.5 s, <= 16 ms); baseline:
   the same measure on the 20,000-token branch, in the same run.
 
+- ``session_compact_key_ms``: the worst wait of a key while the compacting full save runs
+  (issue 19: autosave never blocks typing), in the app (Pilot, 80x24) holding the million-token
+  session through its store: a key (``b``, a bookmark toggled: a change, journaled) is sent to
+  the app's driver as a terminal would, every ``KEY_PERIOD_S`` (or when the one before was
+  handled, if later) from the moment the save starts until it has ended; each one's wait is
+  from when it was sent until the app's action for it has run. Goal <= 100.
+  Baseline: the same keys while the save runs on the app's thread (``store.save()``: what the
+  app did before the save moved to a thread of its own). ``detail``: both runs' waits, the
+  saves' durations, the load average.
+
 ``--quick`` runs all of it on 20,000 tokens (the numbers then mean nothing).
 """
 
@@ -49,6 +59,8 @@ try:  # registered with benchmarks/run.py when it imports this module
 except ImportError:  # pragma: no cover - imported some other way
     measure = None
 
+KEY_PERIOD_S = 0.05
+IDLE_KEYS_S = 2.0
 TOKENS = 1_000_000
 QUICK_TOKENS = 20_000
 REPEATS = 3
@@ -212,6 +224,135 @@ def file_measures_1m(tokens: int, repeats: int) -> dict[str, dict[str, Any]]:
     }
 
 
+async def _keys_while(app: Any, start: Any, running: Any) -> list[float]:
+    """Send ``b`` (toggle a bookmark: a change, journaled) to the app's driver, as a terminal
+    would, every KEY_PERIOD_S (or as soon as the last one was handled, if that is later) from
+    ``start()`` until ``running()`` is false; the wait of each (ms), from when it was sent until
+    the app's action for it has run. (Pilot's ``press`` waits for the whole process to be idle,
+    which it never is while the save's thread works.)"""
+    from textual import events
+
+    handled: list[float] = []
+    action = app.action_bookmark
+
+    def timed() -> None:
+        action()
+        handled.append(time.perf_counter())
+
+    app.action_bookmark = timed
+    waits: list[float] = []
+    t0 = time.perf_counter()
+    start()
+    try:
+        while running() or len(waits) < 3:
+            due = t0 + len(waits) * KEY_PERIOD_S
+            now = time.perf_counter()
+            if now < due:
+                await asyncio.sleep(due - now)
+            sent = time.perf_counter()
+            app._driver.send_message(events.Key("b", "b"))
+            deadline = sent + 60
+            while len(handled) <= len(waits):
+                if time.perf_counter() > deadline:
+                    raise RuntimeError("a key was never handled")
+                await asyncio.sleep(0.001)
+            waits.append((handled[-1] - sent) * 1000)
+    finally:
+        app.action_bookmark = action
+    return waits
+
+
+async def _save_rounds(app: Any, pilot: Any, store: Any, out: dict[str, Any]) -> None:
+    """One round: the full save on the app's thread (before), then on its own (now)."""
+    done: dict[str, float | None] = {"s": None}
+
+    def blocking() -> None:  # a message on the app's loop, as the idle timer ran it
+        t = time.perf_counter()
+        store.save()
+        done["s"] = time.perf_counter() - t
+
+    waits = await _keys_while(app, lambda: app.call_later(blocking), lambda: done["s"] is None)
+    out["app_thread"].append(waits)
+    out["app_thread_s"].append(done["s"])
+    await pilot.pause(0.5)
+    store.compaction_due = True  # what the app's idle timer finds after a big journal
+    t = time.perf_counter()
+
+    def start_thread() -> None:
+        if not store.compact_if_due():
+            raise RuntimeError("the background save did not start")
+
+    waits = await _keys_while(app, start_thread, lambda: store.compacting)
+    out["thread_s"].append(time.perf_counter() - t)
+    out["thread"].append(waits)
+    if store.problem is not None:
+        raise RuntimeError(store.problem)
+    await pilot.pause(0.5)
+
+
+async def _compact_keys(path: Path, rounds: int) -> dict[str, Any]:
+    from loomtui.core.store import SessionStore
+    from loomtui.ui.app import make_app
+
+    store = SessionStore.open(path)
+    store.full_save_budget_s = 0.0  # what a million tokens are anyway: changes are journaled
+    out: dict[str, Any] = {"thread": [], "app_thread": [], "thread_s": [], "app_thread_s": []}
+    try:
+        app = make_app(store=store, backend=None, new_session=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            # The same keys with nothing else running: what the app itself takes per key.
+            until = time.perf_counter() + IDLE_KEYS_S
+            out["idle"] = await _keys_while(app, lambda: None, lambda: time.perf_counter() < until)
+            for _ in range(rounds):
+                await _save_rounds(app, pilot, store, out)
+    finally:
+        store.close()
+    return out
+
+
+def compact_key_1m(tokens: int, rounds: int) -> dict[str, dict[str, Any]]:
+    """``session_compact_key_ms`` (see the module docstring)."""
+    from loomtui.core.sessionfile import save_session
+
+    session = synthetic_session(tokens)
+    gc.collect()
+    with tempfile.TemporaryDirectory(prefix="loomtui-bench-compact-") as tmp:
+        path = Path(tmp) / "million.json"
+        save_session(session, path)
+        del session
+        gc.collect()
+        load_before = os.getloadavg()
+        runs = asyncio.run(_compact_keys(path, rounds))
+        load_after = os.getloadavg()
+    worst = max(max(w) for w in runs["thread"])
+    worst_before = max(max(w) for w in runs["app_thread"])
+    detail = {
+        "tokens": tokens,
+        "key_period_s": KEY_PERIOD_S,
+        "switch_interval_s": sys.getswitchinterval(),
+        "worst_per_run_ms": [round(max(w), 1) for w in runs["thread"]],
+        "median_ms": round(statistics.median(x for w in runs["thread"] for x in w), 1),
+        "keys": [len(w) for w in runs["thread"]],
+        "save_on_thread_s": [round(x, 3) for x in runs["thread_s"]],
+        "baseline_worst_per_run_ms": [round(max(w), 1) for w in runs["app_thread"]],
+        "baseline_keys": [len(w) for w in runs["app_thread"]],
+        "save_on_app_thread_s": [round(x, 3) for x in runs["app_thread_s"]],
+        "idle_worst_ms": round(max(runs["idle"]), 1),
+        "idle_median_ms": round(statistics.median(runs["idle"]), 1),
+        "load_average_1m": [round(load_before[0], 2), round(load_after[0], 2)],
+    }
+    return {
+        "session_compact_key_ms": {
+            "value": round(worst, 1),
+            "unit": "ms",
+            "goal": "<= 100",
+            "baseline": round(worst_before, 1),
+            "detail": detail,
+        }
+    }
+
+
 def ui_measures_1m(tokens: int, runs: int) -> dict[str, dict[str, Any]]:
     import ui_measures
 
@@ -286,6 +427,12 @@ if measure is not None:
     measure("session_change_1m_ms")(lambda ctx: dict(_file_once(ctx)["session_change_1m_ms"]))
     for _name in ("ui_first_paint_1m_s", "ui_page_scroll_1m_ms"):
         measure(_name)(lambda ctx, _n=_name: dict(_ui_once(ctx)[_n]))
+    measure("session_compact_key_ms")(
+        lambda ctx: compact_key_1m(
+            QUICK_TOKENS if getattr(ctx, "quick", False) else TOKENS,
+            1 if getattr(ctx, "quick", False) else 2,
+        )["session_compact_key_ms"]
+    )
 
 
 if __name__ == "__main__":
@@ -295,4 +442,6 @@ if __name__ == "__main__":
     out = file_measures_1m(n, 1 if quick else REPEATS)
     if "--ui" in sys.argv:
         out.update(ui_measures_1m(n, 1 if quick else 3))
+    if "--compact" in sys.argv:
+        out = compact_key_1m(n, 1 if quick else 2)
     print(json.dumps(out, indent=1))

@@ -130,6 +130,8 @@ BASELINES = {
     "{b:.0f} MB",
     "session_change_1m_ms": "one full save of the same session (what an autosave writing the "
     "whole file would block for): {b:.3f} s",
+    "session_compact_key_ms": "the same keys while the same save runs on the app's thread "
+    "(as before): the worst waited {b:.0f} ms",
     "ui_first_paint_1m_s": "the first paint of the 20,000-token branch: {b:.3f} s",
     "ui_page_scroll_1m_ms": "a page-down on the 20,000-token branch: {b:.2f} ms",
     "probe_100_batch_ratio": "one bare forward pass: the prompt once, then the "

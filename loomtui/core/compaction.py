@@ -38,6 +38,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import fields
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,24 +64,46 @@ def step(name: str) -> None:
         hook(name)
 
 
+_ALL = attrgetter(*_FIELDS)
+
+
 def _copy_node(node: Node) -> Node:
-    copy = object.__new__(Node)
-    for name in _FIELDS:
-        setattr(copy, name, getattr(node, name))
+    copy = Node(*_ALL(node))
     copy.children = list(node.children)
-    if node.tokens is not None:
-        copy.tokens = list(node.tokens)
     copy.meta = dict(node.meta) if node.meta else {}
     if node.settings is not None:
         copy.settings = dict(node.settings)
     return copy
 
 
-def snapshot(session: Session) -> Session:
-    """A copy of ``session`` that later changes to it do not reach: nodes, their children and
-    token lists, their dicts; the tokens themselves are shared (never changed in the tree)."""
-    nodes = {nid: _copy_node(node) for nid, node in session.nodes.items()}
-    return Session(nodes, session.root_id, session.current_id, dict(session.meta))
+class Snapshot:
+    """The tree as it is at one moment, taken cheaply on the caller's thread: each node
+    copied with its own children list and dicts, and the number of tokens it holds. The
+    token lists themselves (a million references) are sliced later, on the save's thread,
+    by :meth:`settle`: a list in the tree only grows at its end or is replaced, or cut at a
+    split, and its first tokens never change (what the journal's records build on too), so
+    its first N tokens then are its first N now."""
+
+    def __init__(self, session: Session) -> None:
+        self.nodes = {nid: _copy_node(node) for nid, node in session.nodes.items()}
+        self.counts = {
+            nid: len(node.tokens) for nid, node in self.nodes.items() if node.tokens is not None
+        }
+        self.root_id, self.current_id = session.root_id, session.current_id
+        self.meta = dict(session.meta)
+
+    def settle(self) -> Session:
+        """The snapshot as a session of its own: each token list cut to its length then."""
+        for nid, count in self.counts.items():
+            node = self.nodes[nid]
+            node.tokens = node.tokens[:count]  # type: ignore[index]
+        return Session(self.nodes, self.root_id, self.current_id, self.meta)
+
+
+def snapshot(session: Session) -> Snapshot:
+    """:class:`Snapshot` of ``session``; later changes to it do not reach the snapshot's
+    :meth:`~Snapshot.settle`-d session."""
+    return Snapshot(session)
 
 
 def write_pieces(pieces: list[bytes], path: Path) -> tuple[Path, str]:
@@ -122,9 +145,9 @@ def _remove(path: Path) -> None:
 class BackgroundSave:
     """One compacting save of a store's session, running on its own thread."""
 
-    def __init__(self, store: SessionStore, session: Session, at: int) -> None:
+    def __init__(self, store: SessionStore, snap: Snapshot, at: int) -> None:
         self.store = store
-        self.session: Session | None = session
+        self.snap: Snapshot | None = snap
         self.at = at
         self.error: str | None = None  # why it failed (None: it worked, or still runs)
         self.thread = threading.Thread(target=self._run, name="loomtui-compaction", daemon=True)
@@ -157,9 +180,9 @@ class BackgroundSave:
         tmp: Path | None = None
         try:
             step("snapshot")
-            assert self.session is not None
-            pieces = session_parts(self.session)
-            self.session = None  # the copy's lists can go as soon as they are encoded
+            assert self.snap is not None
+            pieces = session_parts(self.snap.settle())
+            self.snap = None  # the copy's lists can go as soon as they are encoded
             tmp, sha = write_pieces(pieces, path)
             del pieces
             step("written")

@@ -14,6 +14,7 @@ import pytest
 from loomtui.core import compaction
 from loomtui.core.sessionfile import load_session, save_session
 from loomtui.core.store import SessionStore, journal_path, lock_path
+from loomtui.core.tokens import Token
 from loomtui.core.tree import Session
 from loomtui.engine import Engine
 
@@ -150,12 +151,17 @@ def test_the_snapshot_is_not_reached_by_later_changes(tmp_path):
     _, store, engine = big_store(tmp_path)
     session = store.session
     node = session.node(session.current_id)
+    words = [Token(text=w, bytes=w.encode()) for w in (" a", " b", " c")]
+    grown = engine.add(node.id, None, tokens=words[:2], origin="model")
     children = list(node.children)
-    copy = compaction.snapshot(session)
+    snap = compaction.snapshot(session)
     engine.set_label(node.id, "later")
     engine.add(node.id, None, plain=" later", origin="edit")
+    session.append_tokens(grown.id, words[2:])  # a generation goes on growing a node
     session.meta["later"] = True
+    copy = snap.settle()
     assert copy.node(node.id).label is None
     assert copy.node(node.id).children == children and "later" not in copy.meta
     assert len(copy.nodes) == len(session.nodes) - 1
+    assert copy.node(grown.id).text == " a b" and session.node(grown.id).text == " a b c"
     store.close()
