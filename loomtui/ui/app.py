@@ -56,6 +56,7 @@ from .siblings import Siblings
 from .surgery import Surgery
 from .turns import Turns
 from .widgets.branches import BranchPanel
+from .widgets.footer import LoomFooter
 from .widgets.legend import Legend
 from .widgets.status import InfoLine, StatusBar, short_path
 from .widgets.token_view import TokenView
@@ -207,7 +208,7 @@ class LoomApp(App[None]):
         yield InfoLine(id="info")
         yield Legend(id="legend")
         yield StatusBar(id="status")
-        yield Footer()
+        yield LoomFooter()  # Textual's, recomposed once per burst of binding changes
 
     @property
     def view(self) -> TokenView:

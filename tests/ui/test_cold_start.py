@@ -10,6 +10,11 @@ import os
 import subprocess
 import sys
 
+from loomtests.ui import demo_session, screen_text
+from textual.widgets import Footer
+
+from loomtui.ui.app import make_app
+
 HEAVY = ("pydantic", "pydantic_core", "regex", "torch", "transformers", "numpy", "llama_cpp")
 
 SCRIPT = """
@@ -78,3 +83,31 @@ def test_the_first_frame_is_drawn_before_pydantic_regex_or_the_model_libraries(t
     # is shown in the status line.
     assert seen["painted_before_load"] and seen["load_thread"], seen
     assert seen["note"] == "no model (load failed)", seen
+
+
+async def test_a_burst_of_binding_changes_rebuilds_the_footer_once_showing_the_last_keys():
+    # Opening the editor changes the bindings (focus moves, the editor's keys replace the
+    # view's), as the app's start does a dozen times: the footer shows the editor's keys
+    # after one rebuild per refresh, not one per change (the start's largest CPU cost).
+    app = make_app(session=demo_session(), new_session=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        footer = app.query_one(Footer)
+        rebuilt = []
+        real = footer.recompose
+
+        async def counted() -> None:
+            rebuilt.append(1)
+            await real()
+
+        footer.recompose = counted  # type: ignore[method-assign]
+        app.editing.open()  # focus moves, the editor's keys replace the view's
+        for _ in range(5):
+            app.screen.refresh_bindings()
+        await pilot.pause()
+        await pilot.pause()
+        bottom = screen_text(app).splitlines()[-1]
+        assert app.editing.active and "Save edit" in bottom, bottom
+        # One rebuild for the burst, one for the focus change that arrives as an event in
+        # the next cycle (Textual's own footer rebuilt itself 8 times here).
+        assert len(rebuilt) <= 2, rebuilt
