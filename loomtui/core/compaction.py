@@ -56,6 +56,12 @@ on_step: Callable[[str], None] | None = None
 
 _FIELDS = tuple(f.name for f in fields(Node))
 
+#: While the person types (``store.typing_until``), the save's thread sleeps ``YIELD_S``
+#: after each ``WORK_S`` of its work: the interpreter runs one thread at a time, and a key's
+#: few milliseconds of handling would otherwise wait for the save's turn again and again.
+WORK_S = 0.002
+YIELD_S = 0.008
+
 
 def step(name: str) -> None:
     """Tell :data:`on_step` (tests) that a background save reached ``name``."""
@@ -76,6 +82,25 @@ def _copy_node(node: Node) -> Node:
     return copy
 
 
+class Pacer:
+    """Called between two small pieces of the save's work (a node encoded, a piece written):
+    gives the interpreter to the app's thread while keys come (see :data:`YIELD_S`)."""
+
+    def __init__(self, store: SessionStore) -> None:
+        self.store = store
+        self.mark = time.perf_counter()
+        self.slept = 0.0  # seconds spent waiting for the person (reported by the benchmark)
+
+    def __call__(self) -> None:
+        now = time.perf_counter()
+        if now - self.mark < WORK_S:
+            return
+        if time.monotonic() < self.store.typing_until:
+            time.sleep(YIELD_S)
+            self.slept += YIELD_S
+        self.mark = time.perf_counter()
+
+
 class Snapshot:
     """The tree as it is at one moment, taken cheaply on the caller's thread: each node
     copied with its own children list and dicts, and the number of tokens it holds. The
@@ -92,11 +117,13 @@ class Snapshot:
         self.root_id, self.current_id = session.root_id, session.current_id
         self.meta = dict(session.meta)
 
-    def settle(self) -> Session:
+    def settle(self, between: Callable[[], None] | None = None) -> Session:
         """The snapshot as a session of its own: each token list cut to its length then."""
         for nid, count in self.counts.items():
             node = self.nodes[nid]
             node.tokens = node.tokens[:count]  # type: ignore[index]
+            if between is not None:
+                between()
         return Session(self.nodes, self.root_id, self.current_id, self.meta)
 
 
@@ -106,7 +133,9 @@ def snapshot(session: Session) -> Snapshot:
     return Snapshot(session)
 
 
-def write_pieces(pieces: list[bytes], path: Path) -> tuple[Path, str]:
+def write_pieces(
+    pieces: list[bytes], path: Path, between: Callable[[], None] | None = None
+) -> tuple[Path, str]:
     """Write ``pieces`` to a new temp file beside ``path`` (exclusive, never through a link,
     the mode of the file it will replace), fsynced; returns it and the sha256 of the bytes.
     Each ``os.write`` and the hashing of a piece let other threads run. OSError (the temp
@@ -126,6 +155,8 @@ def write_pieces(pieces: list[bytes], path: Path) -> tuple[Path, str]:
             for piece in pieces:
                 sha.update(piece)
                 write_all(fd, piece)
+                if between is not None:
+                    between()
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -150,6 +181,7 @@ class BackgroundSave:
         self.snap: Snapshot | None = snap
         self.at = at
         self.error: str | None = None  # why it failed (None: it worked, or still runs)
+        self.pacer = Pacer(store)
         self.thread = threading.Thread(target=self._run, name="loomtui-compaction", daemon=True)
 
     @classmethod
@@ -181,9 +213,10 @@ class BackgroundSave:
         try:
             step("snapshot")
             assert self.snap is not None
-            pieces = session_parts(self.snap.settle())
+            pace = self.pacer
+            pieces = session_parts(self.snap.settle(pace), pace)
             self.snap = None  # the copy's lists can go as soon as they are encoded
-            tmp, sha = write_pieces(pieces, path)
+            tmp, sha = write_pieces(pieces, path, pace)
             del pieces
             step("written")
             store._mark_saved(sha, self.at)

@@ -81,14 +81,21 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
 # --------------------------------------------------------------------------- to dict
-def session_to_dict(session: Session) -> dict[str, Any]:
-    """The session as the JSON-ready dict that :func:`dumps_session` writes."""
+def session_to_dict(session: Session, between: Callable[[], None] | None = None) -> dict[str, Any]:
+    """The session as the JSON-ready dict that :func:`dumps_session` writes. ``between`` is
+    called after each node (the background save lets the app's thread run there)."""
     vocab = VocabWriter()
     with gc_paused():
         loaded = first_loaded_vocab(session)
         if loaded is not None:
             vocab.seed(loaded)
-        nodes = [node_to_dict(n, vocab) for n in preorder(session)]
+        if between is None:
+            nodes = [node_to_dict(n, vocab) for n in preorder(session)]
+        else:
+            nodes = []
+            for n in preorder(session):
+                nodes.append(node_to_dict(n, vocab))
+                between()
     return {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
@@ -110,7 +117,7 @@ def dumps_dict(data: dict[str, Any]) -> bytes:
     return b"".join(dumps_parts(data))
 
 
-def dumps_parts(data: dict[str, Any]) -> list[bytes]:
+def dumps_parts(data: dict[str, Any], between: Callable[[], None] | None = None) -> list[bytes]:
     """The pieces :func:`dumps_dict` joins, in order (the background save writes them one by
     one: no 200 MB join holding the interpreter while the app waits for a key)."""
     head = {k: v for k, v in data.items() if k not in ("vocab", "nodes")}
@@ -123,6 +130,8 @@ def dumps_parts(data: dict[str, Any]) -> list[bytes]:
         if i:
             parts.append(b",\n")
         parts.append(_dump(node).encode("ascii"))
+        if between is not None:
+            between()
     parts.append(b"\n]}\n")
     return parts
 
@@ -132,10 +141,11 @@ def dumps_session(session: Session) -> bytes:
     return b"".join(session_parts(session))
 
 
-def session_parts(session: Session) -> list[bytes]:
-    """:func:`dumps_session`'s bytes in pieces, in order (joined, they are the file)."""
+def session_parts(session: Session, between: Callable[[], None] | None = None) -> list[bytes]:
+    """:func:`dumps_session`'s bytes in pieces, in order (joined, they are the file);
+    ``between`` is called after each node's work."""
     try:
-        return dumps_parts(session_to_dict(session))
+        return dumps_parts(session_to_dict(session, between), between)
     except (ValueError, TypeError, RecursionError) as exc:
         # e.g. NaN in meta, or a non-JSON object in settings: refuse to write a bad file.
         raise SessionFileError(one_line(f"cannot save session: {exc}")) from None

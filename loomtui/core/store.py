@@ -11,7 +11,9 @@ SIGKILL loses at most the token in flight (the OS keeps what was written even if
 dies); ``fsync`` runs at most every ``fsync_interval`` seconds and at every finish, which guards
 the rest against a power cut. Opening a session replays its journal over the last saved file,
 saves, and truncates the journal. A journal whose first line names a different base file (the
-save happened but the truncation did not) is already included and is dropped.
+save happened but the truncation did not) is already included and is dropped, but for the
+records after a save mark naming the file (a background save, :mod:`compaction`, renamed its
+file in while changes went on being journaled).
 
 A second process is refused with :class:`SessionLockedError` (naming the pid) and may open the
 session read-only: it sees the journal too, and never writes. A lock left by a dead process is
@@ -113,6 +115,9 @@ class SessionStore(JournalWriter):
     compaction_due = False
     #: seconds before a background save that failed is tried again
     compaction_retry_s = 30.0
+    #: until when (monotonic) a person is typing: the app sets it at each key, and a
+    #: background save then leaves the interpreter to the app's thread most of the time
+    typing_until = 0.0
 
     def __init__(self, path: Path, session: Session, *, readonly: bool) -> None:
         self.path = path

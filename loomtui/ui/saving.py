@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 #: Seconds with no key pressed (and nothing generating) before a big session's put-off
 #: compacting save runs: never while a person types or tokens stream.
 IDLE_S = 3.0
+#: Seconds after a key during which a running compacting save (on its own thread) mostly
+#: sleeps, so that the keys that follow are handled at once (``SessionStore.typing_until``).
+TYPING_S = 1.0
 
 
 class StoreProblem(Message):
@@ -62,7 +65,19 @@ class Saving:
         self.host = host
         self.error: str | None = None  # the last save's failure (None: it worked)
         self.problem: str | None = None  # what the status line says is not saved
-        self.last_key = time.monotonic()  # when a key was last pressed (the app sets it)
+        self._last_key = time.monotonic()
+
+    @property
+    def last_key(self) -> float:
+        """When a key was last pressed (monotonic; the app sets it at every key)."""
+        return self._last_key
+
+    @last_key.setter
+    def last_key(self, when: float) -> None:
+        self._last_key = when
+        store = self.host.store
+        if store is not None:
+            store.typing_until = when + TYPING_S  # a save running now leaves room for keys
 
     # ------------------------------------------------------------------ autosave
     def autosave(self, session: Any) -> None:

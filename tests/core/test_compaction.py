@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -164,4 +165,21 @@ def test_the_snapshot_is_not_reached_by_later_changes(tmp_path):
     assert copy.node(node.id).children == children and "later" not in copy.meta
     assert len(copy.nodes) == len(session.nodes) - 1
     assert copy.node(grown.id).text == " a b" and session.node(grown.id).text == " a b c"
+    store.close()
+
+
+@pytest.mark.parametrize("typing", [False, True])
+def test_the_save_leaves_the_interpreter_to_keys_only_while_they_come(
+    tmp_path, monkeypatch, typing
+):
+    path, store, engine = big_store(tmp_path)
+    monkeypatch.setattr(compaction, "WORK_S", 0.0)  # a pause after every piece of work
+    engine.set_label(store.session.current_id, "x")
+    if typing:
+        store.typing_until = time.monotonic() + 60  # the app sets it at every key
+    assert store.compact_if_due()
+    save = store._compaction
+    store.wait_compaction()
+    assert (save.pacer.slept > 0) is typing  # it slept only for the person's keys
+    assert load_session(path).node(store.session.current_id).label == "x"
     store.close()
