@@ -205,8 +205,9 @@ def copy_branch(session: Session, node_id: str, *, below: bool = True) -> Node:
 
     parent_id = session.root_id
     top: Node | None = None
+    copies: dict[str, Node] = {}  # original id -> its copy
     for node in path[1:]:
-        top = clone(node, parent_id)
+        top = copies[node.id] = clone(node, parent_id)
         parent_id = top.id
     assert top is not None
     if below:
@@ -214,5 +215,9 @@ def copy_branch(session: Session, node_id: str, *, below: bool = True) -> Node:
         while stack:
             src, dst = stack.pop()
             for cid in session.node(src).children:
-                stack.append((cid, clone(session.node(cid), dst).id))
+                copies[cid] = clone(session.node(cid), dst)
+                stack.append((cid, copies[cid].id))
+    for copy in copies.values():  # each copy remembers the copy of the child gone to
+        kept = copies.get(copy.checked or "")
+        copy.checked = kept.id if kept is not None and kept.parent == copy.id else None
     return top

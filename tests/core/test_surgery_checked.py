@@ -134,3 +134,18 @@ def test_an_edit_inside_a_node_is_where_going_back_down_returns():
     assert len(head.children) == 2 and head.checked == edited.id
     assert s.descend(head.id).id == edited.id
     assert s.descend("root").id == edited.id
+
+
+def test_a_copied_branch_remembers_the_copies_of_the_children_gone_to():
+    engine, _ = _remembering()
+    s = engine.session
+    a = engine.add("gen1", None, plain=" a", origin="edit", goto=False)
+    b = engine.add("gen1", None, plain=" b", origin="edit", goto=False)
+    a.created, b.created = 50.0, 60.0
+    s.goto(a.id)  # gen1 remembers a (not the newest)
+    copy = engine.copy_branch("gen1")
+    kids = s.children(copy.id)
+    assert [k.plain for k in kids] == [" a", " b"]
+    assert copy.checked == kids[0].id  # the copy of a, not a itself (not a child here)
+    assert s.descend(copy.id).id == kids[0].id
+    assert all(n.checked is None or n.checked in n.children for n in s.nodes.values())
