@@ -26,7 +26,6 @@ from ..core.search import (
     SearchError,
     SearchResult,
     compile_pattern,
-    node_text,
     search,
 )
 from ..core.tree import Session
@@ -62,9 +61,55 @@ class FindingHost(DialogHost, Protocol):
     def call_later(self, callback: Callable[..., Any], *args: Any) -> bool: ...
 
 
-#: Where a match jumped to is: its text, where it starts in its branch's text (characters
-#: from the root) and the node it ends in; how a search run again finds it after a change.
+#: Where a match jumped to is: its text, where it starts on its branch (units from the
+#: root: tokens, or characters of plain text; a split or a merge keeps it) and the node it
+#: ends in; how a search run again finds it after a change.
 Anchor = tuple[str, int, str]
+
+
+class _Places:
+    """Where matches start on their branches, each node's place computed once (a pass over
+    the matches of a 50,000-node tree stays linear)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.before: dict[str, int] = {}  # node id -> units on the branch above it
+        self.under: dict[str, bool] = {}  # node id -> whether ``ended`` is it or above it
+
+    def _start(self, node_id: str) -> int | None:
+        nodes, chain = self.session.nodes, []
+        nid: str | None = node_id
+        while nid is not None and nid not in self.before:
+            node = nodes.get(nid)
+            if node is None:
+                return None
+            chain.append(node)
+            nid = node.parent
+        units = self.before[nid] + len(nodes[nid]) if nid is not None else 0
+        for node in reversed(chain):
+            self.before[node.id] = units
+            units += len(node)
+        return self.before[node_id]
+
+    def anchor(self, match: Match) -> Anchor | None:
+        """Where ``match`` is (see :data:`Anchor`); None when its nodes are gone."""
+        node_id, offset = match.start
+        at = self._start(node_id) if match.node_id in self.session else None
+        return None if at is None else (match.text, at + offset, match.node_id)
+
+    def below(self, node_id: str, ended: str) -> bool:
+        """Whether ``ended`` is ``node_id`` or above it (one ``ended`` per instance)."""
+        nodes, chain, under = self.session.nodes, [], self.under
+        under.setdefault(ended, True)
+        nid: str | None = node_id
+        while nid is not None and nid not in under:
+            chain.append(nid)
+            node = nodes.get(nid)
+            nid = node.parent if node is not None else None
+        found = under[nid] if nid is not None else False
+        for c in chain:
+            under[c] = found
+        return found
 
 
 class Finding:
@@ -179,7 +224,7 @@ class Finding:
         at = self._find_again(result)
         if at is not None:
             self.index = at
-            self._here = self._anchor(result.matches[at])
+            self._here = _Places(self.host.session).anchor(result.matches[at])
             self._show_found(result.matches[at])
             self._subtitle(f"{at + 1} of {result.count_text}")
             return
@@ -199,22 +244,6 @@ class Finding:
             f"/{visible(pattern, keep_newlines=False)[:24]}: {where}"
         )
 
-    def _anchor(self, match: Match) -> Anchor | None:
-        """Where ``match`` is (see :data:`Anchor`); None when its node is gone."""
-        session = self.host.session
-        node_id, offset = match.start
-        if node_id not in session or match.node_id not in session:
-            return None
-        path = session.path(node_id)
-        chars = sum(len(node_text(n, self._texts)) for n in path[:-1])
-        node = path[-1]
-        if node.tokens is None:
-            chars += offset
-        else:
-            head = b"".join([t.bytes for t in node.tokens[:offset]])
-            chars += len(head.decode("utf-8", "replace"))
-        return (match.text, chars, match.node_id)
-
     def _find_again(self, result: SearchResult) -> int | None:
         """The index of the match jumped to in ``result`` (a run after a change), if any:
         the same text starting at the same place in the text of a branch through the node
@@ -222,17 +251,16 @@ class Finding:
         here = self._here
         if here is None:
             return None
-        text, chars, ended = here
+        text, at, ended = here
         session = self.host.session
+        places = _Places(session)
+        # Merged away: the place and the text say enough; else a branch through it.
+        above = {n.id for n in session.path(ended)} if ended in session else None
         for i, m in enumerate(result.matches):
-            where = self._anchor(m) if m.text == text else None
-            if where is None or where[1] != chars:
+            where = places.anchor(m) if m.text == text else None
+            if where is None or where[1] != at:
                 continue
-            if ended not in session:  # merged away: the place and the text say enough
-                return i
-            if ended in (n.id for n in session.path(m.node_id)):
-                return i
-            if m.node_id in (n.id for n in session.path(ended)):
+            if above is None or m.node_id in above or places.below(m.node_id, ended):
                 return i
         return None
 
@@ -251,7 +279,7 @@ class Finding:
         if match.node_id not in self.host.session:
             self.host.notify("that match's node is gone: search again", severity="warning")
             return
-        self._here = self._anchor(match)
+        self._here = _Places(self.host.session).anchor(match)
         self._show_found(match)
         nav = self.host.navigation
         nav.go_to(match.node_id, descend=True)

@@ -6,13 +6,15 @@ is not moved), and when it is gone the next key goes to the match now in its pla
 
 from __future__ import annotations
 
-from loomtests.story import FOUND, HERE, bg, make, reopen, search_for, styles_of, toasts
+from loomtests.story import FOUND, HERE, bg, make, reopen, search_for, story, styles_of, toasts
 from loomtests.ui import wait_idle
 from loomtests.words import WordsBackend
 
 from loomtui.backends.base import GenerationSettings
+from loomtui.core.search import search
 from loomtui.core.store import SessionStore
 from loomtui.ui.app import make_app
+from loomtui.ui.finding import _Places
 from loomtui.ui.widgets.tree_panel import TreePanel
 
 SIZE = (100, 30)
@@ -161,3 +163,24 @@ async def test_a_generation_inside_a_match_node_moves_the_marks_as_it_starts(tmp
         assert marks(app) == {"cat", tail, new}  # the fake model wrote " the cat sat..."
         assert "2 of 3" in subtitle(app)
     store.close()
+
+
+def test_a_matchs_place_is_its_units_from_the_root_on_its_branch_and_a_split_keeps_it():
+    s = story()
+
+    def places() -> dict[str, int]:
+        p = _Places(s)  # one instance for every match: each node's place computed once
+        return {m.node_id: p.anchor(m)[1] for m in search(s, "cat").matches}
+
+    def brute() -> dict[str, int]:
+        return {
+            m.node_id: sum(len(n) for n in s.path(m.start[0])[:-1]) + m.start[1]
+            for m in search(s, "cat").matches
+        }
+
+    before = places()
+    assert before == brute() == {"cat": 17, "dog": 21}  # "Once upon a time" is 16 units
+    s.split("dog", 2)
+    s.split("prompt", 4)
+    after = places()
+    assert after == brute() and sorted(after.values()) == [17, 21]
