@@ -40,15 +40,38 @@ from collections.abc import Callable
 from dataclasses import fields
 from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .atomicfile import _fsync_dir, create_exclusive
 from .errors import SessionFileError
 from .journal import write_all
 from .tree import Node, Session
 
-if TYPE_CHECKING:
-    from .store import SessionStore
+
+class CompactingStore(Protocol):
+    """What a background save uses of its store (a :class:`~loomtui.core.store.SessionStore`;
+    typed here so that this module does not import the store that imports it)."""
+
+    path: Path
+    session: Session
+    typing_until: float
+    compaction_retry_s: float
+    _compact_after: float
+    _io: threading.RLock
+    _fd: int | None
+    _behind: bool
+    _journal_end: int
+
+    def checkpoint(self) -> int: ...
+
+    def _mark_saved(self, sha256: str, at: int) -> None: ...
+
+    def _trim_journal(
+        self, sha256: str, at: int, elapsed: float, before_rename: Callable[[], None]
+    ) -> bool: ...
+
+    def _compaction_failed(self, exc: BaseException) -> str: ...
+
 
 #: called with the name of each step a background save reaches ("snapshot", "written",
 #: "marked", "renamed", "trim-written", "trimmed"): the kill tests stop there
@@ -86,7 +109,7 @@ class Pacer:
     """Called between two small pieces of the save's work (a node encoded, a piece written):
     gives the interpreter to the app's thread while keys come (see :data:`YIELD_S`)."""
 
-    def __init__(self, store: SessionStore) -> None:
+    def __init__(self, store: CompactingStore) -> None:
         self.store = store
         self.mark = time.perf_counter()
         self.slept = 0.0  # seconds spent waiting for the person (reported by the benchmark)
@@ -176,7 +199,7 @@ def _remove(path: Path) -> None:
 class BackgroundSave:
     """One compacting save of a store's session, running on its own thread."""
 
-    def __init__(self, store: SessionStore, snap: Snapshot, at: int) -> None:
+    def __init__(self, store: CompactingStore, snap: Snapshot, at: int) -> None:
         self.store = store
         self.snap: Snapshot | None = snap
         self.at = at
@@ -185,7 +208,7 @@ class BackgroundSave:
         self.thread = threading.Thread(target=self._run, name="loomtui-compaction", daemon=True)
 
     @classmethod
-    def start(cls, store: SessionStore) -> BackgroundSave | None:
+    def start(cls, store: CompactingStore) -> BackgroundSave | None:
         """Checkpoint, snapshot and start; None when the journal could not take the
         checkpoint (a failing disk: the store has said so; nothing is started)."""
         with store._io:
@@ -225,7 +248,8 @@ class BackgroundSave:
             tmp = None
             _fsync_dir(path.parent if str(path.parent) else Path("."))
             step("renamed")
-            if not store._trim_journal(sha, self.at, time.perf_counter() - start):
+            elapsed = time.perf_counter() - start
+            if not store._trim_journal(sha, self.at, elapsed, lambda: step("trim-written")):
                 store._compact_after = time.monotonic() + store.compaction_retry_s
             step("trimmed")
         except Exception as exc:  # noqa: BLE001 - any failure: said once, nothing lost

@@ -41,12 +41,6 @@ def _no_follow(path: str, flags: int) -> int:
     return os.open(path, flags | os.O_NOFOLLOW)
 
 
-def step(name: str) -> None:
-    from .compaction import step as _step
-
-    _step(name)
-
-
 class SaveFailed(LoomError):
     """A save the system refused (disk full, a read-only file...); the message says where
     the work is kept."""
@@ -119,7 +113,13 @@ class JournalWriter:
                 raise
             self._journal_end += len(data)
 
-    def _trim_journal(self, sha256: str, at: int, elapsed: float) -> bool:
+    def _trim_journal(
+        self,
+        sha256: str,
+        at: int,
+        elapsed: float,
+        before_rename: Callable[[], None] | None = None,
+    ) -> bool:
         """After a background save renamed the file ``sha256`` in: the journal becomes a
         header naming it and the records written since ``at`` (atomically; the records are
         copied under the lock, so none is lost). A trim that fails leaves the journal as it
@@ -132,7 +132,7 @@ class JournalWriter:
                         tail = fh.read(self._journal_end - at)
                     header = record_line({"op": "base", "v": JOURNAL_VERSION, "sha256": sha256})
                     data = header + tail
-                    replace_sidecar(self.journal, data, lambda: step("trim-written"))
+                    replace_sidecar(self.journal, data, before_rename)
                     fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
                 except OSError:
                     return False  # the file is saved; the next compaction trims the journal
