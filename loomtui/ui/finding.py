@@ -169,15 +169,19 @@ class Finding:
         shown, run again after a change (the match jumped to kept, the cursor left)."""
         self._serial += 1
         serial, session, texts = self._serial, self.host.session, self._texts
+        here = self._here if again else None
 
         def work() -> None:
+            at: int | None = None
             try:
                 found: SearchResult | Exception = search(
                     session, query.pattern, is_regex=query.is_regex, case=query.case, cache=texts
                 )
+                if here is not None:  # the match shown, looked for here too (off the app)
+                    at = find_again(session, found, here)
             except Exception as exc:  # told, never a crash (the tree may change meanwhile)
                 found = exc
-            self.host.call_from_thread(self.found, serial, found, again)
+            self.host.call_from_thread(self.found, serial, found, again, (here, at))
 
         self.host.run_worker(work, thread=True, group="search", exit_on_error=False)
 
@@ -196,16 +200,23 @@ class Finding:
         elif self.result is not None and self.query is not None:
             self._run(self.query, again=True)
 
-    def found(self, serial: int, result: SearchResult | Exception, again: bool = False) -> None:
+    def found(
+        self,
+        serial: int,
+        result: SearchResult | Exception,
+        again: bool = False,
+        kept: tuple[Anchor | None, int | None] = (None, None),
+    ) -> None:
         """A search's result, on the app's thread: mark, highlight, jump to the first (run
-        again after a change: the same match kept current when it is still there)."""
+        again after a change: the match shown kept current; ``kept``: the one the worker
+        looked for, and where it found it)."""
         if serial != self._serial:
             return  # a newer search was started
         self._running = None
         if isinstance(result, Exception):
             self.host.notify(f"search failed: {result}", severity="error", timeout=6)
             return
-        old = self.index
+        old, had = self.index, self.result is not None and bool(self.result.matches)
         self.result, self.index = result, -1
         panel = self.host.tree_panel()
         panel.mark_found(set(result.by_node()))
@@ -214,6 +225,8 @@ class Finding:
             self._here = None
             self._show_found(None)
             panel.border_subtitle = Text(f"/{said}: no match")  # the pattern is data
+            if again and not had:
+                return  # said already (each change after is not told again)
             stopped = " (stopped: too slow)" if result.timed_out else ""
             left = " left" if again else ""
             self.host.notify(f"no match{left} for {said!r}{stopped}", severity="warning", timeout=3)
@@ -221,8 +234,10 @@ class Finding:
         if not again:
             self.jump(1)
             return
-        at = self._find_again(result)
-        if at is not None:
+        looked, at = kept
+        if looked is not self._here and self._here is not None:  # jumped meanwhile
+            at = find_again(self.host.session, result, self._here)
+        if at is not None and at < len(result.matches):
             self.index = at
             self._here = _Places(self.host.session).anchor(result.matches[at])
             self._show_found(result.matches[at])
@@ -243,26 +258,6 @@ class Finding:
         self.host.tree_panel().border_subtitle = Text(  # Text: the pattern is never markup
             f"/{visible(pattern, keep_newlines=False)[:24]}: {where}"
         )
-
-    def _find_again(self, result: SearchResult) -> int | None:
-        """The index of the match jumped to in ``result`` (a run after a change), if any:
-        the same text starting at the same place in the text of a branch through the node
-        it ended in (a split or a merge renames nodes, an edit above moves it)."""
-        here = self._here
-        if here is None:
-            return None
-        text, at, ended = here
-        session = self.host.session
-        places = _Places(session)
-        # Merged away: the place and the text say enough; else a branch through it.
-        above = {n.id for n in session.path(ended)} if ended in session else None
-        for i, m in enumerate(result.matches):
-            where = places.anchor(m) if m.text == text else None
-            if where is None or where[1] != at:
-                continue
-            if above is None or m.node_id in above or places.below(m.node_id, ended):
-                return i
-        return None
 
     def jump(self, step: int) -> None:
         """To the next (1) or previous (-1) match: its branch shown, the cursor on it."""
@@ -381,3 +376,21 @@ class Finding:
                 self.host.navigation.go_to(nid, descend=False)
 
         self.host.push_screen(BookmarkScreen(shown, session.current_id), done)
+
+
+def find_again(session: Session, result: SearchResult, here: Anchor) -> int | None:
+    """The index of the match ``here`` in ``result`` (a search run after a change), if it
+    is still there: the same text starting at the same place on a branch through the node
+    it ended in (a split or a merge renames nodes; the place counts units from the root).
+    Linear in the matches (each node's place computed once)."""
+    text, at, ended = here
+    places = _Places(session)
+    # Merged away: the place and the text say enough; else a branch through it.
+    above = {n.id for n in session.path(ended)} if ended in session else None
+    for i, m in enumerate(result.matches):
+        where = places.anchor(m) if m.text == text else None
+        if where is None or where[1] != at:
+            continue
+        if above is None or m.node_id in above or places.below(m.node_id, ended):
+            return i
+    return None

@@ -53,6 +53,11 @@ async def test_deleting_the_match_shown_recounts_and_n_goes_to_the_one_left(tmp_
         assert "1 of 1" in toasts(app)
         unit = app.view.current_unit()
         assert (unit.node_id, unit.offset) == ("dog", 5)
+        await pilot.press("delete")  # the last match goes too
+        await settle(app, pilot)
+        assert marks(app) == set() and subtitle(app).endswith(": no match")
+        assert "no match left for 'cat'" in toasts(app)
+        assert not any(bg(s) in (FOUND, HERE) for s in styles_of(app, " cat"))
     store.close()
 
 
@@ -109,6 +114,10 @@ async def test_a_generation_is_searched_when_it_ends(tmp_path):
         await pilot.pause()
         await search_for(app, pilot, "mat")  # nowhere yet
         assert subtitle(app).endswith(": no match")
+        app.engine.set_rating("owl", 1)  # a change that brings none: not told again
+        await settle(app, pilot)
+        assert toasts(app).count("no match for 'mat'") == 1
+        assert not any("no match left" in t for t in toasts(app))
         await pilot.press("ctrl+g")  # the fake model writes " the cat sat on a mat..."
         await app.workers.wait_for_complete()
         await settle(app, pilot)
