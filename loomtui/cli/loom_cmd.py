@@ -133,22 +133,22 @@ def _loom(args: Args, settings: AdaptiveSettings, out: VerbOutput | None) -> int
         session = out.session
         if args.session is not None:
             nid = pick_node(session, args.session, args.node)
-        engine = out.engine(backend)
     elif args.session is not None:
         session, nid = session_branch(args.session, args.node)
-        engine = Engine(session, backend)
     else:
         session = Session.new()
-        engine = Engine(session, backend)
+    # Growing changes nothing: the output's engine (its store) is taken for the changes.
+    grower = Engine(session, backend)
+    engine = out.engine(backend) if out is not None and args.session is None else grower
     if args.session is None:
         nid = prompt_node(engine, args.prompt).id
     prompt = args.prompt if args.prompt is not None else session.branch_text(nid)
     try:
-        result = loom(engine, nid, None, settings, progress=_progress)
+        result = loom(grower, nid, None, settings, progress=_progress)
     finally:
         if sys.stderr.isatty():
             print("\r\x1b[2K", end="", file=sys.stderr, flush=True)
-    commit(engine, nid, None, result)
+    commit(out.engine(backend) if out is not None else grower, nid, None, result)
     if args.json:
         from .jsonout import dumps
 

@@ -68,20 +68,23 @@ def _sweep(args: Args, out: VerbOutput | None, fresh: Session | None) -> int:
         session = out.session
         if args.session is not None:
             nid = pick_node(session, args.session, args.node)
-        engine = out.engine(backend)
     elif args.session is not None:
         session, nid = session_branch(args.session, args.node)
-        engine = Engine(session, backend)
     else:
         assert fresh is not None
         session = fresh
-        engine = Engine(session, backend)
+    plain = Engine(session, backend) if out is None else None
+
+    def engine_() -> Engine:
+        """Taken where the tree first changes (a refusal before leaves -o as it was)."""
+        return out.engine(backend) if out is not None else plain  # type: ignore[return-value]
+
     if args.session is None:
         if args.text is not None:
             scored = backend.score(
                 args.text, prefix=Context(text=args.prompt, token_ids=backend.tokenize(args.prompt))
             )
-            node = engine.add(
+            node = engine_().add(
                 session.current_id,
                 tokens=scored.tokens,
                 origin="model",
@@ -93,13 +96,13 @@ def _sweep(args: Args, out: VerbOutput | None, fresh: Session | None) -> int:
             )
         else:
             settings = GenerationSettings(max_tokens=args.max_tokens, temperature=0.0)
-            node = engine.generate(session.current_id, None, settings).nodes[0]
+            node = engine_().generate(session.current_id, None, settings).nodes[0]
         nid = node.id
     node = session.node(nid)
     if node.tokens is None or not 0 <= args.position < len(node.tokens):
         raise LoomError(f"no model token at position {args.position} of node {nid}")
     res = sweep(
-        engine,
+        engine_(),
         nid,
         args.position,
         top_k=args.top_k,

@@ -64,6 +64,7 @@ class VerbOutput:
         self.create = create  # the output's own session: made when missing
         self.store: SessionStore | None = None
         self._lock: SessionLock | None = None
+        self._engine: Engine | None = None
 
     def __enter__(self) -> VerbOutput:
         from ..core.lock import SessionLock
@@ -97,10 +98,14 @@ class VerbOutput:
 
     def engine(self, backend: Backend | None) -> Engine:
         """The engine over the output's store (the file replaced by the base first, when
-        there is one): every change from here is journaled and an undo step."""
+        there is one): every change from here is journaled and an undo step. Asked for
+        where the verb first changes the tree (a verb that fails before leaves the output
+        as it was); the same engine each time."""
         from ..core.store import SessionStore
         from ..engine import Engine
 
+        if self._engine is not None:
+            return self._engine
         if self.store is None:
             assert self.base is not None and self._lock is not None
             # The lock passes to the store (one process: released, then taken again at
@@ -109,7 +114,7 @@ class VerbOutput:
             self._lock = None
             self.store = SessionStore.create(self.path, self.base)
             remove_file(history_path(self.store.path))  # it described the tree replaced
-        engine = Engine.over(self.store, backend)
+        engine = self._engine = Engine.over(self.store, backend)
         self._tell(engine.history.warnings if engine.history is not None else [])
         return engine
 

@@ -152,6 +152,13 @@ def test_refusals_are_as_before_and_write_nothing(use_fake, tmp_path, capsys):
     assert main(argv) == 2
     assert "nosuch" in capsys.readouterr().err
     assert path.read_bytes() == data
+    # Refused after the model loaded, before any change: another -o is not made either.
+    other = tmp_path / "other.json"
+    gen = [n.id for n in load_session(path).nodes.values() if n.origin == "model"][0]
+    argv = ["sweep", "--session", str(path), "--node", gen, "--position", "99", "-o", str(other)]
+    assert main(argv) == 2
+    assert "no model token at position 99" in capsys.readouterr().err
+    assert not other.exists() and not history_path(other).exists()
 
 
 def test_a_read_only_output_is_refused_before_the_model_works(use_fake, tmp_path, capsys):
