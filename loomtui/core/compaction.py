@@ -36,15 +36,17 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
+from itertools import islice
 from operator import attrgetter
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .atomicfile import _fsync_dir, create_exclusive
 from .errors import SessionFileError
 from .journal import write_all
+from .tokens import Token
 from .tree import Node, Session
 
 
@@ -124,13 +126,33 @@ class Pacer:
         self.mark = time.perf_counter()
 
 
+class _First(Sequence[Token]):
+    """The first ``n`` tokens of a token list in the tree, read only when the save encodes
+    their node: no list of a million references is made for the cyclic GC to walk (on
+    whichever thread it runs, the app's included) while the save runs."""
+
+    __slots__ = ("tokens", "n")
+
+    def __init__(self, tokens: list[Token], n: int) -> None:
+        self.tokens, self.n = tokens, n
+
+    def __len__(self) -> int:
+        return min(self.n, len(self.tokens))
+
+    def __iter__(self) -> Iterator[Token]:
+        return islice(self.tokens, self.n)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.tokens[: self.n][index]
+
+
 class Snapshot:
     """The tree as it is at one moment, taken cheaply on the caller's thread: each node
     copied with its own children list and dicts, and the number of tokens it holds. The
-    token lists themselves (a million references) are sliced later, on the save's thread,
-    by :meth:`settle`: a list in the tree only grows at its end or is replaced, or cut at a
-    split, and its first tokens never change (what the journal's records build on too), so
-    its first N tokens then are its first N now."""
+    token lists themselves (a million references) are read later, on the save's thread, as
+    each node is encoded (:meth:`settle`): a list in the tree only grows at its end or is
+    replaced, or cut at a split, and its first tokens never change (what the journal's
+    records build on too), so its first N tokens then are its first N now."""
 
     def __init__(self, session: Session) -> None:
         self.nodes = {nid: _copy_node(node) for nid, node in session.nodes.items()}
@@ -140,13 +162,11 @@ class Snapshot:
         self.root_id, self.current_id = session.root_id, session.current_id
         self.meta = dict(session.meta)
 
-    def settle(self, between: Callable[[], None] | None = None) -> Session:
-        """The snapshot as a session of its own: each token list cut to its length then."""
+    def settle(self) -> Session:
+        """The snapshot as a session of its own: each node's tokens, its first N then."""
         for nid, count in self.counts.items():
             node = self.nodes[nid]
-            node.tokens = node.tokens[:count]  # type: ignore[index]
-            if between is not None:
-                between()
+            node.tokens = _First(node.tokens, count)  # type: ignore[arg-type]
         return Session(self.nodes, self.root_id, self.current_id, self.meta)
 
 
@@ -237,7 +257,7 @@ class BackgroundSave:
             step("snapshot")
             assert self.snap is not None
             pace = self.pacer
-            pieces = session_parts(self.snap.settle(pace), pace)
+            pieces = session_parts(self.snap.settle(), pace)
             self.snap = None  # the copy's lists can go as soon as they are encoded
             tmp, sha = write_pieces(pieces, path, pace)
             del pieces

@@ -28,7 +28,7 @@ import stat
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -81,30 +81,26 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
 # --------------------------------------------------------------------------- to dict
-def session_to_dict(session: Session, between: Callable[[], None] | None = None) -> dict[str, Any]:
-    """The session as the JSON-ready dict that :func:`dumps_session` writes. ``between`` is
-    called after each node (the background save lets the app's thread run there)."""
-    vocab = VocabWriter()
-    with gc_paused():
-        loaded = first_loaded_vocab(session)
-        if loaded is not None:
-            vocab.seed(loaded)
-        if between is None:
-            nodes = [node_to_dict(n, vocab) for n in preorder(session)]
-        else:
-            nodes = []
-            for n in preorder(session):
-                nodes.append(node_to_dict(n, vocab))
-                between()
+def _head(session: Session) -> dict[str, Any]:
+    """A session file's fields before its vocab and nodes, in the file's order."""
     return {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
         "root": session.root_id,
         "current": session.current_id,
         "meta": session.meta,
-        "vocab": vocab.entries,
-        "nodes": nodes,
     }
+
+
+def session_to_dict(session: Session) -> dict[str, Any]:
+    """The session as the JSON-ready dict that :func:`dumps_session` writes."""
+    vocab = VocabWriter()
+    with gc_paused():
+        loaded = first_loaded_vocab(session)
+        if loaded is not None:
+            vocab.seed(loaded)
+        nodes = [node_to_dict(n, vocab) for n in preorder(session)]
+    return {**_head(session), "vocab": vocab.entries, "nodes": nodes}
 
 
 def _dump(value: Any) -> str:
@@ -114,40 +110,52 @@ def _dump(value: Any) -> str:
 
 def dumps_dict(data: dict[str, Any]) -> bytes:
     """Serialise a session dict: header fields, then vocab and one node per line."""
-    return b"".join(dumps_parts(data))
-
-
-def dumps_parts(data: dict[str, Any], between: Callable[[], None] | None = None) -> list[bytes]:
-    """The pieces :func:`dumps_dict` joins, in order (the background save writes them one by
-    one: no 200 MB join holding the interpreter while the app waits for a key)."""
     head = {k: v for k, v in data.items() if k not in ("vocab", "nodes")}
-    parts = [_dump(head)[:-1].encode("ascii")]
-    parts.append((',\n"vocab":' + _dump(data["vocab"]) + ',\n"nodes":[\n').encode("ascii"))
     # Each node encoded on its own and all joined once: one copy of a 200 MB file, not a
     # joined string, then the whole again as bytes.
-    nodes = data["nodes"]
+    nodes = (_dump(node).encode("ascii") for node in data["nodes"])
+    return b"".join(_layout(head, data["vocab"], nodes))
+
+
+def _layout(head: dict[str, Any], vocab: list[Any], nodes: Iterable[bytes]) -> list[bytes]:
+    """The file's pieces in order: the head's fields, the vocab, each node's line."""
+    parts = [_dump(head)[:-1].encode("ascii")]
+    parts.append((',\n"vocab":' + _dump(vocab) + ',\n"nodes":[\n').encode("ascii"))
     for i, node in enumerate(nodes):
         if i:
             parts.append(b",\n")
-        parts.append(_dump(node).encode("ascii"))
-        if between is not None:
-            between()
+        parts.append(node)
     parts.append(b"\n]}\n")
     return parts
 
 
 def dumps_session(session: Session) -> bytes:
     """The exact bytes :func:`save_session` writes."""
-    return b"".join(session_parts(session))
+    try:
+        return dumps_dict(session_to_dict(session))
+    except (ValueError, TypeError, RecursionError) as exc:
+        # e.g. NaN in meta, or a non-JSON object in settings: refuse to write a bad file.
+        raise SessionFileError(one_line(f"cannot save session: {exc}")) from None
 
 
 def session_parts(session: Session, between: Callable[[], None] | None = None) -> list[bytes]:
-    """:func:`dumps_session`'s bytes in pieces, in order (joined, they are the file);
-    ``between`` is called after each node's work."""
+    """:func:`dumps_session`'s bytes in pieces, in order (joined, they are the same bytes),
+    for the background save: each node is encoded to its line at once (no dict of lists of
+    a million numbers stays for the cyclic GC to walk again and again, on whichever thread
+    it runs, the app's included), the GC is left on, and ``between`` is called after each
+    node (where the save's thread lets the app's run)."""
     try:
-        return dumps_parts(session_to_dict(session, between), between)
+        vocab = VocabWriter()
+        loaded = first_loaded_vocab(session)
+        if loaded is not None:
+            vocab.seed(loaded)
+        nodes: list[bytes] = []
+        for node in preorder(session):
+            nodes.append(_dump(node_to_dict(node, vocab)).encode("ascii"))
+            if between is not None:
+                between()
+        return _layout(_head(session), vocab.entries, nodes)
     except (ValueError, TypeError, RecursionError) as exc:
-        # e.g. NaN in meta, or a non-JSON object in settings: refuse to write a bad file.
         raise SessionFileError(one_line(f"cannot save session: {exc}")) from None
 
 

@@ -183,3 +183,30 @@ def test_the_save_leaves_the_interpreter_to_keys_only_while_they_come(
     assert (save.pacer.slept > 0) is typing  # it slept only for the person's keys
     assert load_session(path).node(store.session.current_id).label == "x"
     store.close()
+
+
+def test_the_background_encoder_writes_the_bytes_a_save_writes(tmp_path, driver):
+    """The save's thread encodes node by node (session_parts); joined, its pieces are the
+    exact bytes of an ordinary save, for generated, picked, plain, scored and loaded nodes."""
+    from loomtui.backends.base import GenerationSettings
+    from loomtui.core.sessionfile import dumps_session, session_parts
+
+    path, store, engine = big_store(tmp_path)
+    engine.backend = driver.ScriptedBackend()
+    session = store.session
+    result = engine.generate(session.current_id, None, GenerationSettings(max_tokens=6, n=3))
+    node = result.nodes[0]
+    engine.pick(node.id, 2, node.tokens[2].top[-1])
+    engine.set_label(node.id, "[b]x\x1b")
+    session.meta["note"] = {"nested": [1, 2.5, None]}
+    hand = [Token(text="é", bytes="é".encode(), token_id=7, logprob=-0.1, entropy=0.3)]
+    engine.add(result.nodes[1].id, None, tokens=hand, origin="model")
+    for s in (session, load_session(path), _saved_and_loaded(session, tmp_path)):
+        assert b"".join(session_parts(s)) == dumps_session(s)
+    store.close()
+
+
+def _saved_and_loaded(session: Session, tmp_path: Path) -> Session:
+    other = tmp_path / "other.json"
+    save_session(session, other)
+    return load_session(other)
