@@ -1,11 +1,11 @@
-"""Tree surgery on a session: splitting a node, merging a node into its parent, copying a
-branch.
+"""Tree surgery on a session: merging a node into its parent, copying a branch (splitting
+is ``Session.split`` in :mod:`loomtui.core.tree`, which every generation point uses).
 
 Pure functions on :class:`~loomtui.core.tree.Session` (the Engine calls them, saves and
 records the undo step). Neither changes what any branch reads: a merge joins two segments
 that were always read one after the other, and a copy is new nodes with the same text.
 
-**Split** makes a point a node boundary: the head keeps the id and everything said about
+A **split** makes a point a node boundary: the head keeps the id and everything said about
 the node, a new tail takes the rest of the segment, the children and the child the node
 remembered (``Node.checked``: going back down still returns where the person was); the
 head remembers the tail.
@@ -30,7 +30,6 @@ Token objects are shared, never copied.
 from __future__ import annotations
 
 import dataclasses
-import time
 
 from .tree import Node, Session, TreeError, new_id
 
@@ -78,62 +77,6 @@ def _prefixed(session: Session, parent: Node, sibling: Node) -> None:
         sibling.tokens = None if not sibling.tokens else sibling.tokens
     sibling.meta = {**sibling.meta, "prefixed_from": parent.id}
     sibling.parent = parent.parent
-
-
-def split_node(session: Session, node_id: str, offset: int) -> Node:
-    """Make ``offset`` a node boundary and return the node that ends there.
-
-    The head keeps the id, the parent and everything said about the node; a new tail node
-    takes the rest of the segment, the old children and the child the node remembered
-    (``checked``), and the head remembers the tail. Offset 0 returns the parent (the root
-    gets a new empty parent); offset == len(node) returns the node unchanged.
-    """
-    node = session.node(node_id)
-    if not 0 <= offset <= len(node):
-        raise TreeError(f"offset {offset} outside node {node_id} of length {len(node)}")
-    if offset == len(node):
-        return node
-    if offset == 0:
-        if node.parent is not None:
-            return session.nodes[node.parent]
-        new_root = Node(id=new_id(session.nodes), origin="prompt", children=[node.id])
-        session.nodes[new_root.id] = new_root
-        node.parent = new_root.id
-        session.root_id = new_root.id
-        return new_root
-    tail = Node(
-        id=new_id(session.nodes),
-        parent=node.id,
-        children=node.children,
-        origin=node.origin,
-        settings=dict(node.settings) if node.settings else None,
-        model=node.model,
-        backend=node.backend,
-        created=node.created,
-        visited=node.visited,
-        finish_reason=node.finish_reason,
-        error=node.error,
-        meta={"split_from": node.id},
-        role=node.role,
-        checked=node.checked,  # the children moved, and the way down among them with them
-    )
-    if node.tokens is not None:
-        tail.tokens = node.tokens[offset:]
-        node.tokens = node.tokens[:offset]
-    else:
-        tail.plain = node.plain[offset:]
-        node.plain = node.plain[:offset]
-    for cid in tail.children:
-        session.nodes[cid].parent = tail.id
-    node.children = [tail.id]
-    node.checked = tail.id
-    node.finish_reason = None
-    node.error = None
-    session.nodes[tail.id] = tail
-    if session.current_id == node.id:
-        session.current_id = tail.id
-    node.modified = time.time()
-    return node
 
 
 def merge(session: Session, node_id: str, *, siblings: bool = False) -> Node:

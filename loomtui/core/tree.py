@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .branchwalk import branches_bytes
 from .errors import LoomError
 from .metrics import joint_logprob
 from .tokens import Token, decode, join_bytes
@@ -227,41 +228,9 @@ class Session:
         return decode(self.branch_bytes(node_id))
 
     def branches_bytes(self, node_ids: Sequence[str]) -> list[bytes]:
-        """:meth:`branch_bytes` of each of ``node_ids``, in their order, from one walk.
-
-        Branches share their prefixes: each node's bytes are appended to its parent's prefix
-        once (in C), instead of re-walking from the root for every branch, which costs
-        O(branches x depth) Python steps (half a second over the 27,000 leaves of a
-        50,000-node tree). Only nodes on the asked branches are visited.
-        """
-        nodes = self.nodes
-        wanted = {self.node(nid).id for nid in node_ids}
-        need: set[str] = set()
-        tops: list[str] = []
-        for nid in wanted:
-            while nid not in need:
-                need.add(nid)
-                parent = nodes[nid].parent
-                if parent is None:
-                    tops.append(nid)
-                if parent not in nodes:
-                    break
-                nid = parent
-        found: dict[str, bytes] = {}
-        stack = [(nodes[top], b"") for top in tops]
-        pop, push = stack.pop, stack.append
-        while stack:
-            node, prefix = pop()
-            nid = node.id
-            data = prefix + node.data
-            if nid in wanted:
-                found[nid] = data
-            for cid in node.children:
-                # Through parent links, as :meth:`path` goes (a child list could disagree).
-                if cid in need and nodes[cid].parent == nid:
-                    push((nodes[cid], data))
-        # A branch the walk did not reach (a cycle, a missing parent) fails as it always has.
-        return [found[nid] if nid in found else self.branch_bytes(nid) for nid in node_ids]
+        """:meth:`branch_bytes` of each of ``node_ids``, in their order, from one walk
+        (:func:`loomtui.core.branchwalk.branches_bytes`)."""
+        return branches_bytes(self, node_ids)
 
     # ------------------------------------------------------------------ chat turns
     def is_chat(self) -> bool:
@@ -425,12 +394,60 @@ class Session:
         return copy
 
     def split(self, node_id: str, offset: int) -> Node:
-        """Make ``offset`` a node boundary and return the node that ends there (see
-        :func:`loomtui.core.surgery.split_node`: the tail takes the children and the
-        remembered child)."""
-        from .surgery import split_node
+        """Make ``offset`` a node boundary and return the node that ends there.
 
-        return split_node(self, node_id, offset)
+        The head keeps the id, the parent and everything said about the node; a new tail
+        node takes the rest of the segment, the old children and the child the node
+        remembered (``checked``), and the head remembers the tail. Offset 0 returns the
+        parent (the root gets a new empty parent); offset == len(node) returns the node
+        unchanged.
+        """
+        node = self.node(node_id)
+        if not 0 <= offset <= len(node):
+            raise TreeError(f"offset {offset} outside node {node_id} of length {len(node)}")
+        if offset == len(node):
+            return node
+        if offset == 0:
+            if node.parent is not None:
+                return self.nodes[node.parent]
+            new_root = Node(id=new_id(self.nodes), origin="prompt", children=[node.id])
+            self.nodes[new_root.id] = new_root
+            node.parent = new_root.id
+            self.root_id = new_root.id
+            return new_root
+        tail = Node(
+            id=new_id(self.nodes),
+            parent=node.id,
+            children=node.children,
+            origin=node.origin,
+            settings=dict(node.settings) if node.settings else None,
+            model=node.model,
+            backend=node.backend,
+            created=node.created,
+            visited=node.visited,
+            finish_reason=node.finish_reason,
+            error=node.error,
+            meta={"split_from": node.id},
+            role=node.role,
+            checked=node.checked,  # the children moved, and the way down among them with them
+        )
+        if node.tokens is not None:
+            tail.tokens = node.tokens[offset:]
+            node.tokens = node.tokens[:offset]
+        else:
+            tail.plain = node.plain[offset:]
+            node.plain = node.plain[:offset]
+        for cid in tail.children:
+            self.nodes[cid].parent = tail.id
+        node.children = [tail.id]
+        node.checked = tail.id
+        node.finish_reason = None
+        node.error = None
+        self.nodes[tail.id] = tail
+        if self.current_id == node.id:
+            self.current_id = tail.id
+        node.modified = time.time()
+        return node
 
     def add_generation(
         self,
