@@ -59,11 +59,17 @@ def key_table(rows: list[tuple[str, Text, str]], width: int, console: Console) -
         for j, line in enumerate(lines):
             if i or j:
                 out.append("\n")
-            out.append(f"{keys if j == 0 else '':<{key_w}}  ", style="bold")
             line.pad_right(what_w - line.cell_len)
-            out.append_text(line.copy() if i else Text(line.plain, style="bold"))
+            if i == 0:  # the header: bold throughout
+                out.append(f"{keys:<{key_w}}  {line.plain}  {bid:<{id_w}}", style="bold")
+                continue
+            # Styled as the table was: bold keys, the keymap id dim, the padding between.
+            out.append(f"{keys if j == 0 else '':<{key_w}} ", style="bold" if j == 0 else "")
+            out.append(" ")
+            out.append_text(line)
             if j == 0:
-                out.append(f"  {bid}", style="bold" if i == 0 else "dim")
+                out.append(" ")
+                out.append(f" {bid:<{id_w}}", style="dim")
     return out
 
 
