@@ -14,6 +14,7 @@ busy machine slows both sides alike).
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from typing import Any
@@ -30,6 +31,11 @@ STORY = (
     "as his father had taught him. At the top he trimmed the wick, polished the great lens "
     "and watched the fishing boats return through the narrowing light. "
 )
+
+
+def _load() -> float:
+    """The 1-minute load average, kept beside a ratio (what "a loaded machine" meant)."""
+    return round(os.getloadavg()[0], 2)
 
 
 def _paired_steps(backend: Any, ids: list[int], tokens: int) -> tuple[float, float]:
@@ -76,6 +82,7 @@ def _paired_steps(backend: Any, ids: list[int], tokens: int) -> tuple[float, flo
 def topk_overhead(ctx: BenchContext) -> dict[str, Any]:
     backend = ctx.local
     ids = backend.tokenize(STORY)
+    load = [_load()]
     _paired_steps(backend, ids, 4)  # warm up
     bare, full = [], []
     for _ in range(REPEATS):
@@ -94,6 +101,7 @@ def topk_overhead(ctx: BenchContext) -> dict[str, Any]:
             "top20_tok_s": full_tps,
             "bare_s": bare,
             "top20_s": full,
+            "load_1m": [*load, _load()],
         },
     }
 
@@ -113,7 +121,7 @@ def cursor_regen_speedup(ctx: BenchContext) -> dict[str, Any]:
     story = backend.tokenize(STORY * 30)
     branch = story[:999]
     cursor = branch[:900]
-    reread, reuse = [], []
+    reread, reuse, load = [], [], [_load()]
     for _ in range(REPEATS):
         # Re-reading: nothing stored, the 900-token prefix is read again.
         backend.kv.clear()
@@ -135,7 +143,7 @@ def cursor_regen_speedup(ctx: BenchContext) -> dict[str, Any]:
         "unit": "x (re-read / reuse, time to first token)",
         "goal": ">= 20",
         "baseline": base,
-        "detail": {"reread_s": reread, "reuse_s": reuse},
+        "detail": {"reread_s": reread, "reuse_s": reuse, "load_1m": [*load, _load()]},
     }
 
 
