@@ -35,7 +35,7 @@ def api_n4_speedup(ctx: Any) -> dict[str, Any]:
         }
     from api_bench import api_n4_speedup as run_against_llama_server
 
-    result = run_against_llama_server(repeats=getattr(ctx, "api_repeats", 4))
+    result = run_against_llama_server(repeats=getattr(ctx, "api_repeats", 6))
     # api_bench returns its raw timings at the top level: keep them under "detail".
     detail = {k: result.pop(k) for k in ("sequential_s", "concurrent_s", "pairs_s", "server") if k in result}
     result["detail"] = detail

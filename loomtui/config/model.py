@@ -92,6 +92,12 @@ class ProfileConfig(_Section):
         description="ask llama-server for the probabilities after its sampler chain instead "
         "of the raw ones (one kind a request; raw when left out)",
     )
+    parallel_requests: int | None = Field(
+        None,
+        ge=1,
+        description="how many requests the server computes at once (1: the n continuations "
+        "are sent one after another; left out: all at once, or 1 for llama-cpp-python)",
+    )
     stream: bool | None = None
     prefill: Literal["continue", "prefix", "none"] | None = Field(
         None, description="how the server continues a started assistant reply (chat)"

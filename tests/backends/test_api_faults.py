@@ -336,3 +336,62 @@ def test_open_api_backend_detects_vllm_and_reads_profiles(scripted, monkeypatch,
     assert p.model == "m2" and p.caps.max_logprobs == 3 and p.caps.mode == "chat"
     with pytest.raises(BackendError, match="NOPE_KEY .* is not set"):
         open_api_backend(api_base=scripted.base, api_key_env="NOPE_KEY")
+
+
+def _in_flight_counter(scripted, delay: float):
+    """A handler answering after ``delay`` that records the most requests it held at once."""
+    lock = threading.Lock()
+    state = {"now": 0, "most": 0}
+
+    def handler(body):
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        time.sleep(delay)
+        with lock:
+            state["now"] -= 1
+        return Reply(body=completion(legacy(["x"], [-1.0], tops=[{"x": -1.0, "y": -2.0}])))
+
+    scripted.handler = handler
+    return state
+
+
+def test_a_server_computing_one_request_at_a_time_gets_them_one_after_another(scripted):
+    # llama-cpp-python holds one model behind a lock: n requests sent together only wait
+    # there (and crowd the cores it computes on), so they go one after another; every
+    # continuation still arrives, each with its own seed.
+    state = _in_flight_counter(scripted, 0.2)
+    backend = backend_for(scripted, supports_n=False, parallel_requests=1)
+    tokens, ends = run(backend, n=4, seed=3)
+    assert sorted(tokens) == [0, 1, 2, 3] and all(e[0] == "length" for e in ends.values())
+    assert state["most"] == 1
+    assert sorted(p.body.get("seed") for p in scripted.posts()) == [3, 4, 5, 6]
+    backend.next_distributions([Context("x"), Context("y"), Context("z")], top_k=2)
+    assert state["most"] == 1
+    # A server not known to: all at once.
+    state = _in_flight_counter(scripted, 0.3)
+    tokens, _ = run(backend_for(scripted, supports_n=False), n=4, seed=3)
+    assert sorted(tokens) == [0, 1, 2, 3] and state["most"] == 4
+
+
+def test_cancel_leaves_the_queued_requests_unsent(scripted):
+    state = _in_flight_counter(scripted, 0.3)
+    backend = backend_for(scripted, supports_n=False, parallel_requests=1)
+    cancel = threading.Event()
+    s = GenerationSettings(max_tokens=8, n=4, seed=1, logprobs_k=5)
+    ends = {}
+    for ev in backend.generate(Context(text="Once"), s, cancel=cancel):
+        if ev.token is not None:
+            cancel.set()  # the first continuation's token: stop the rest
+        else:
+            ends[ev.index] = ev.finish_reason
+    time.sleep(0.5)
+    assert len(scripted.posts()) == 1 and state["most"] == 1
+    assert sorted(ends) == [0, 1, 2, 3] and list(ends.values()).count("cancelled") >= 3
+
+
+def test_llama_cpp_python_is_known_to_compute_one_request_at_a_time():
+    from loomtui.backends.openai.caps import FAMILIES
+
+    assert FAMILIES["llama-cpp-python"]["parallel_requests"] == 1
+    assert Capabilities().parallel_requests is None

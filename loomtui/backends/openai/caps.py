@@ -47,6 +47,9 @@ class Capabilities:
     #: (``post_sampling_probs: true``) instead of the raw ones: it sends one kind a request,
     #: so raw is the default and a profile sets this to get the other.
     post_sampling_probs: bool = False
+    #: How many requests the server computes at once (None: not known, so the requests for
+    #: ``n`` continuations go out together). llama-cpp-python: 1 (one model behind a lock).
+    parallel_requests: int | None = None
     #: What ``loomtui doctor`` found for this server and model (None: never checked).
     findings: dict[str, Any] | None = None
 
@@ -97,6 +100,7 @@ FAMILIES: dict[str, dict[str, Any]] = {
         stream=False,
         timeout=600.0,
         prefill="none",
+        parallel_requests=1,
     ),
     "ollama": dict(max_logprobs=20, supports_echo=False, supports_n=False),
     "together": dict(max_logprobs=20, supports_echo=True),

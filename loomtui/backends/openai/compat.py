@@ -243,20 +243,27 @@ class APIBackend(Backend):
         n = max(1, settings.n)
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
         running = 0
-        pending = self._plan(settings)
+        waiting: list[_Request] = []  # planned, not sent yet
         produced = 0
         finished: set[int] = set()
         first_error: str | None = None
         retried_n = False
 
+        # A server that computes one request at a time gets them one after another: sent
+        # together they only wait there, and crowd the cores it computes on.
+        at_once = self.caps.parallel_requests or n
+
         def launch(req: _Request) -> None:
             nonlocal running
+            if running >= at_once:
+                waiting.append(req)
+                return
             running += 1
             self._pool.submit(self._run_request, context, settings, chat, req, stop, events)
 
         if chat:
             self._messages(context)  # a prefill this server cannot do: refused before sending
-        for req in pending:
+        for req in self._plan(settings):
             launch(req)
         try:
             while running:
@@ -285,6 +292,8 @@ class APIBackend(Backend):
                 elif kind == "done":
                     req, seen, error = payload
                     running -= 1
+                    if waiting and not stop.is_set():
+                        launch(waiting.pop(0))
                     if error is not None:
                         first_error = first_error or error
                         if produced == 0 and not finished:
@@ -434,7 +443,10 @@ class APIBackend(Backend):
     def next_distributions(
         self, contexts: Sequence[Context], top_k: int = 20
     ) -> list[Distribution]:
-        """One request per context, all at once."""
+        """One request per context, all at once (one after another where the server computes
+        one at a time: ``caps.parallel_requests``)."""
+        if self.caps.parallel_requests == 1:
+            return [self.next_distribution(c, top_k) for c in contexts]
         futures = [self._pool.submit(self.next_distribution, c, top_k) for c in contexts]
         return [f.result() for f in futures]
 
