@@ -5,7 +5,8 @@ busy machine slows both sides alike).
 - ``topk_overhead``: decode tok/s of the real generation path (top-20 + exact entropy + token
   objects per step) / a bare greedy KV-cache loop. Goal >= 0.95.
 - ``cursor_regen_speedup``: time to the first new token regenerating at token 900 of a
-  1,000-token branch by re-reading the prefix / with the stored prefix cache. Goal >= 20.
+  1,000-token branch by re-reading the prefix / with the stored prefix cache (medians: five
+  re-reads, fifteen reuses). Goal >= 20.
 - ``n8_cost``: wall time of n=8 continuations of 32 tokens / n=1. Goal <= 3.
 - ``cursor_regen_first_token_steps``: regenerating from the cursor inside a generated branch
   (its cache stored), through the engine as the app does: request to first token / one decode
@@ -26,6 +27,8 @@ from loomtui.backends.base import Context, GenerationSettings
 
 DECODE_TOKENS = 48
 REPEATS = 3
+REGEN_REPEATS = 5  # cursor_regen_speedup
+REUSE_SAMPLES = 3
 STORY = (
     "The old lighthouse keeper climbed the spiral stairs every evening, counting the steps "
     "as his father had taught him. At the top he trimmed the wick, polished the great lens "
@@ -122,7 +125,9 @@ def cursor_regen_speedup(ctx: BenchContext) -> dict[str, Any]:
     branch = story[:999]
     cursor = branch[:900]
     reread, reuse, load = [], [], [_load()]
-    for _ in range(REPEATS):
+    # The reuse side is one decode step (~50 ms), which a busy machine can stretch tenfold
+    # now and then: three samples of it per repeat, five repeats, medians of each side.
+    for _ in range(REGEN_REPEATS):
         # Re-reading: nothing stored, the 900-token prefix is read again.
         backend.kv.clear()
         reread.append(_first_token_s(backend, cursor))
@@ -134,9 +139,10 @@ def cursor_regen_speedup(ctx: BenchContext) -> dict[str, Any]:
                 Context("", token_ids=branch), GenerationSettings(max_tokens=1, temperature=0)
             )
         )
-        reuse.append(_first_token_s(backend, cursor))
-        if backend.last_stats["reused_tokens"] != len(cursor) - 1:
-            raise RuntimeError("the stored prefix was not reused")
+        for _ in range(REUSE_SAMPLES):
+            reuse.append(_first_token_s(backend, cursor))
+            if backend.last_stats["reused_tokens"] != len(cursor) - 1:
+                raise RuntimeError("the stored prefix was not reused")
     base, fast = statistics.median(reread), statistics.median(reuse)
     return {
         "value": base / fast,
