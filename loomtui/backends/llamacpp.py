@@ -46,7 +46,7 @@ from typing import Any
 import llama_cpp as lc
 import numpy as np
 
-from ..core.tokens import DIST_RAW, PackedTop, Token, decode, packed_tops
+from ..core.tokens import DIST_RAW, PackedTop, Token, packed_tops
 from .base import (
     FULL_BATCH,
     Backend,
@@ -77,6 +77,7 @@ from .sampling import (
     log_softmax_np,
     raw_numbers_np,
 )
+from .vocabtables import VocabTables
 
 #: The engine's stated agreement with an fp32 forward pass over the same ids, in nats: every
 #: token's logprob, every alternative more likely than e^-7, and the entropy (measured max
@@ -90,7 +91,7 @@ LOGITS_BYTES = 64 << 20
 DOC_SEPARATOR = "<|endoftext|>"
 
 
-class LlamaCppBackend(Backend, FullDistribution):
+class LlamaCppBackend(VocabTables, Backend, FullDistribution):
     """A GGUF model run by llama.cpp in this process. Build with :meth:`load`."""
 
     full_batch = FULL_BATCH
@@ -105,11 +106,7 @@ class LlamaCppBackend(Backend, FullDistribution):
         self.lib = LlamaModelFile(path, n_ctx=n_ctx)
         self.vocab_size = self.lib.n_vocab
         vocab = self.lib.vocab
-        self._bytes = vocab_table(vocab, self.vocab_size)
-        self._texts = [decode(b) for b in self._bytes]
-        self._rows = [
-            (t, b, i) for i, (t, b) in enumerate(zip(self._texts, self._bytes, strict=True))
-        ]
+        self._set_vocab(vocab_table(vocab, self.vocab_size))
         # The end-of-sequence id, as the torch engine stops at (llama.cpp's own end-of-
         # generation set also holds e.g. <|endoftext|> and <end_of_turn>).
         eos = int(lc.llama_vocab_eos(vocab))
@@ -190,19 +187,6 @@ class LlamaCppBackend(Backend, FullDistribution):
         if not self._template:
             raise BackendError(f"{self.name} has no chat template; use completion mode")
         return self.tokenize(render_chat(self._template, messages, self._special))
-
-    def _token(
-        self,
-        tid: int,
-        logprob: float | None,
-        entropy: float | None,
-        top: Sequence[Any],
-        sampling_logprob: float | None = None,
-    ) -> Token:
-        return Token(
-            self._texts[tid], self._bytes[tid], tid, logprob, top, entropy, DIST_RAW,
-            sampling_logprob,
-        )  # fmt: skip
 
     def _tops(self, top_v: np.ndarray, top_i: np.ndarray) -> list[PackedTop]:
         return packed_tops(self._rows, top_i, top_v)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
-from ..core.tokens import DIST_RAW, PackedTop, Token, decode, packed_tops
+from ..core.tokens import DIST_RAW, PackedTop, Token, packed_tops
 from .base import (
     FULL_BATCH,
     Backend,
@@ -47,6 +47,7 @@ from .model_spec import load_pretrained, resolve_spec
 from .sampling import StopFilter, check_settings, draw, raw_numbers
 from .stepcopy import step_numbers
 from .tokenbytes import token_bytes_table
+from .vocabtables import VocabTables
 
 if TYPE_CHECKING:
     from .forkdecode import ForkDecoder
@@ -67,7 +68,7 @@ def _cache_argument(model: Any) -> str:
     return "cache" if "cache" in params else "past_key_values"
 
 
-class LocalBackend(Backend, FullDistribution):
+class LocalBackend(VocabTables, Backend, FullDistribution):
     """A local transformers model. Build with :meth:`load` or from a (model, tokenizer)."""
 
     def __init__(
@@ -87,12 +88,7 @@ class LocalBackend(Backend, FullDistribution):
         self.dtype = param.dtype
         self.load_s = load_s
         self.vocab_size = int(model.get_output_embeddings().weight.shape[0])
-        self._bytes = token_bytes_table(tokenizer, self.vocab_size)
-        self._texts = [decode(b) for b in self._bytes]
-        #: (text, bytes, id) per token id: the table every top-k list here points into.
-        self._rows = [
-            (t, b, i) for i, (t, b) in enumerate(zip(self._texts, self._bytes, strict=True))
-        ]
+        self._set_vocab(token_bytes_table(tokenizer, self.vocab_size))
         self._digit_mask: np.ndarray | None = None  # built on first use, see digit_start_mask
         self._eos_ids = self._find_eos_ids()
         self._prefix_ids = self._find_prefix_ids()
@@ -202,25 +198,6 @@ class LocalBackend(Backend, FullDistribution):
         logprobs as the float32 values the model computed, bit for bit."""
         return packed_tops(
             self._rows, top_i.to(torch.int32).cpu().numpy(), top_v.to(torch.float32).cpu().numpy()
-        )
-
-    def _token(
-        self,
-        tid: int,
-        logprob: float | None,
-        entropy: float | None,
-        top: Sequence[Any],
-        sampling_logprob: float | None = None,
-    ) -> Token:
-        return Token(
-            self._texts[tid],
-            self._bytes[tid],
-            tid,
-            logprob,
-            top,
-            entropy,
-            DIST_RAW,
-            sampling_logprob,
         )
 
     # ------------------------------------------------------------------ model calls
